@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""One entry point for a fresh machine that has only Python 3.11+.
+
+    python3 dev.py demo    # set up, then run the offline end-to-end demo
+    python3 dev.py test    # set up, then run the whole test suite (what CI runs)
+
+Set-up is idempotent: a virtualenv in .venv with the project installed editable, and a second one in
+.venv-legacy with the lab's openai==0.28.1, which the emulator's compatibility tests drive.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+LEGACY_VENV = ROOT / ".venv-legacy"
+LEGACY_REQUIREMENTS = ["openai==0.28.1"]
+
+
+def _python(env_dir: Path) -> Path:
+    return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _ensure_venv(env_dir: Path, requirements: list[str], stamp_text: str) -> Path:
+    py = _python(env_dir)
+    stamp = env_dir / ".aoai-ft-installed"
+    if py.exists() and stamp.exists() and stamp.read_text() == stamp_text:
+        return py
+    if not py.exists():
+        print(f"creating {env_dir.name} ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(env_dir)
+    print(f"installing into {env_dir.name}: {' '.join(requirements)}", flush=True)
+    subprocess.run([str(py), "-m", "pip", "install", "--quiet", *requirements], check=True, cwd=ROOT)
+    stamp.write_text(stamp_text)
+    return py
+
+
+def setup() -> Path:
+    if sys.version_info < (3, 11):
+        sys.exit(f"aoai-finetune needs Python 3.11+, this is {sys.version.split()[0]}")
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    py = _ensure_venv(VENV, ["-e", ".[dev]"], pyproject)
+    _ensure_venv(LEGACY_VENV, LEGACY_REQUIREMENTS, " ".join(LEGACY_REQUIREMENTS))
+    return py
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"setup", "demo", "test"}:
+        print(__doc__)
+        return 2
+    py = setup()
+    env = dict(os.environ, AOAI_FT_LEGACY_PYTHON=str(_python(LEGACY_VENV)))
+    if argv[0] == "demo":
+        return subprocess.run([str(py), "-m", "pipeline", "demo", *argv[1:]], cwd=ROOT, env=env).returncode
+    if argv[0] == "test":
+        return subprocess.run([str(py), "-m", "pytest", *argv[1:]], cwd=ROOT, env=env).returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

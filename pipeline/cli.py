@@ -1,0 +1,86 @@
+"""The `aoai-ft` command line.
+
+Commands live in `pipeline/commands/<name>.py` and are imported only when used, so `aoai-ft validate` does
+not pay for importing the emulator or the Azure SDKs. `main()` is the one place that turns domain errors
+(`PipelineError`) into CLI errors: a message, a hint, an exit code, no traceback.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from pipeline.errors import PipelineError
+
+# name -> (module, attribute, one-line help shown in `aoai-ft --help` without importing the module)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate": ("pipeline.commands.validate", "validate", "Check chat fine-tuning JSONL files: problems, token stats, cost."),
+    "estimate": ("pipeline.commands.estimate", "estimate", "Estimate the training cost of a dataset."),
+    "upload": ("pipeline.commands.upload", "upload", "Upload training/validation files (skips ones already uploaded)."),
+    "train": ("pipeline.commands.train", "train", "Start or adopt a fine-tuning job and follow it to the end."),
+    "status": ("pipeline.commands.status", "status", "Show a fine-tuning job's status, events and checkpoints."),
+    "deploy": ("pipeline.commands.deploy", "deploy", "Deploy a fine-tuned model through Azure Resource Manager."),
+    "chat": ("pipeline.commands.chat", "chat", "Ask a deployment the lab's smoke-test question (or your own)."),
+    "report": ("pipeline.commands.report", "report", "Loss curves PNG, final metrics, base vs fine-tuned answers."),
+    "env": ("pipeline.commands.env", "env", "Print export lines or write a .env from a stack's outputs."),
+    "promote": ("pipeline.commands.promote", "promote", "Promote a trained model from one stack to another."),
+    "sweep": ("pipeline.commands.sweep", "sweep", "Delete deployments whose TTL tag has expired."),
+    "emulator": ("pipeline.commands.emulator", "emulator", "Run the local Azure OpenAI + ARM emulator."),
+    "demo": ("pipeline.commands.demo", "demo", "Run the whole flow offline against the emulator."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module_name, attr, _ = COMMANDS[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None
+            raise
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, _, help_) in COMMANDS.items()])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="aoai-finetune")
+def cli() -> None:
+    """Fine-tune, deploy and test Azure OpenAI models, one step at a time.
+
+    \b
+    Examples:
+      aoai-ft validate datasets/training_set.jsonl datasets/validation_set.jsonl
+      aoai-ft demo
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; domain errors become a message and an exit code here, and only here."""
+    try:
+        cli.main(args=argv, prog_name="aoai-ft", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except PipelineError as exc:
+        click.secho(f"Error: {exc.message}", fg="red", err=True)
+        if exc.hint:
+            click.echo(f"  hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(0)
