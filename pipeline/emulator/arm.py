@@ -1,0 +1,8 @@
+"""ARM plane (placeholder router until the ARM helper lands its implementation)."""
+from fastapi import APIRouter
+
+from pipeline.emulator.state import EmulatorState
+
+
+def build_router(state: EmulatorState) -> APIRouter:
+    return APIRouter()

@@ -1,0 +1,100 @@
+"""Fault injection: latency, 429 with Retry-After, 500s and dropped connections, by route and rate.
+
+Rules come from the config at start and can be changed at run time through `/admin/faults`. Implemented
+as plain ASGI middleware so it sits in front of every route, including ones that stream.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import threading
+from typing import Any, Awaitable, Callable
+
+from pipeline.emulator.config import FaultRule
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+ADMIN_PREFIX = "/admin/"
+
+
+class FaultInjector:
+    def __init__(self, rules: list[FaultRule], rng: random.Random) -> None:
+        self._rules: list[tuple[FaultRule, re.Pattern[str], list[int]]] = []
+        self._lock = threading.Lock()
+        self._rng = rng
+        for rule in rules:
+            self.add(rule)
+
+    def add(self, rule: FaultRule) -> None:
+        with self._lock:
+            self._rules.append((rule, re.compile(rule.route), [0]))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def rules(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(rule.model_dump(), fired=fired[0]) for rule, _, fired in self._rules]
+
+    def pick(self, method: str, path: str) -> FaultRule | None:
+        """The first rule that matches and fires for this request (and count it)."""
+        if path.startswith(ADMIN_PREFIX) or path == "/healthz":
+            return None
+        with self._lock:
+            for rule, pattern, fired in self._rules:
+                if rule.methods and method.upper() not in {m.upper() for m in rule.methods}:
+                    continue
+                if not pattern.search(path):
+                    continue
+                if rule.count is not None and fired[0] >= rule.count:
+                    continue
+                if rule.rate < 1.0 and self._rng.random() >= rule.rate:
+                    continue
+                fired[0] += 1
+                return rule
+        return None
+
+
+class FaultMiddleware:
+    def __init__(self, app: Callable, injector: FaultInjector) -> None:
+        self.app, self.injector = app, injector
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rule = self.injector.pick(scope["method"], scope["path"])
+        if rule is None:
+            await self.app(scope, receive, send)
+        elif rule.kind == "latency":
+            await asyncio.sleep(rule.seconds)
+            await self.app(scope, receive, send)
+        elif rule.kind == "429":
+            retry = max(rule.seconds, 0.0)
+            await _send_json(send, 429, {
+                "error": {
+                    "code": "429",
+                    "message": "Requests to the Operation under Azure OpenAI API version have exceeded the rate "
+                               f"limit of your current OpenAI S0 pricing tier. Please retry after {retry:g} seconds.",
+                }
+            }, [(b"retry-after", str(int(retry) if retry.is_integer() else retry).encode()),
+                (b"retry-after-ms", str(int(retry * 1000)).encode())])
+        elif rule.kind == "500":
+            await _send_json(send, 500, {"error": {"code": "internalFailure", "message": "Injected internal error."}})
+        else:  # drop: promise a body, send part of it, close -> the client sees a broken connection
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+            await send({"type": "http.response.body", "body": b"{\"partial\": ", "more_body": False})
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    payload = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode()), *(headers or [])]})
+    await send({"type": "http.response.body", "body": payload})

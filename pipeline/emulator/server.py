@@ -1,0 +1,86 @@
+"""Run the emulator in a background thread (tests, the demo) or in the foreground (`aoai-ft emulator`)."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from pipeline.emulator.app import create_app
+from pipeline.emulator.clock import Clock
+from pipeline.emulator.config import EmulatorConfig
+from pipeline.emulator.state import EmulatorState
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class EmulatorServer:
+    """`with EmulatorServer(EmulatorConfig(port=0)) as emu:` -> emu.url, emu.api_key, emu.state.
+
+    port=0 picks a free port. `stop()` then `start()` again on the same data_dir is a restart.
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None, clock: Clock | None = None) -> None:
+        config = config or EmulatorConfig(port=0)
+        if config.port == 0:
+            config = config.model_copy(update={"port": free_port(config.host)})
+        self.config = config
+        self.clock = clock
+        self.state: EmulatorState | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.config.port}"
+
+    @property
+    def api_key(self) -> str:
+        return self.config.api_key
+
+    def account_endpoint(self, name: str | None = None) -> str:
+        """The data-plane endpoint of an account, as ARM reports it (`properties.endpoint`)."""
+        if name is None or name == self.config.default_account:
+            return self.url + "/"
+        return f"{self.url}/accounts/{name}/"
+
+    def start(self, timeout: float = 10.0) -> "EmulatorServer":
+        self.state = EmulatorState.create(self.config, self.clock)
+        app = create_app(self.config, state=self.state)
+        uv_config = uvicorn.Config(app, host=self.config.host, port=self.config.port, log_level="warning",
+                                   access_log=False, lifespan="off")
+        self._server = uvicorn.Server(uv_config)
+        self._thread = threading.Thread(target=self._server.run, name="aoai-ft-emulator", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the emulator did not start on {self.url}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self.state is not None:
+            self.state.db.close()
+        self._server = self._thread = None
+
+    def __enter__(self) -> "EmulatorServer":
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def serve_forever(config: EmulatorConfig) -> None:
+    """Foreground server for the CLI; Ctrl-C stops it cleanly (uvicorn handles the signal)."""
+    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="warning", access_log=False)

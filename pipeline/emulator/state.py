@@ -1,0 +1,59 @@
+"""Everything one emulator instance knows, handed to each plane's router."""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+from pipeline.emulator.accounts import Account, Accounts
+from pipeline.emulator.clock import Clock
+from pipeline.emulator.config import EmulatorConfig
+from pipeline.emulator.db import Database
+from pipeline.emulator.deployments import Deployments
+from pipeline.emulator.models import ModelCatalog
+
+
+@dataclass
+class EmulatorState:
+    config: EmulatorConfig
+    db: Database
+    clock: Clock
+    accounts: Accounts
+    deployments: Deployments
+    models: ModelCatalog
+    rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def create(cls, config: EmulatorConfig, clock: Clock | None = None) -> "EmulatorState":
+        clock = clock or Clock()
+        db = Database(config.data_dir)
+        state = cls(
+            config=config, db=db, clock=clock, accounts=Accounts(db, clock),
+            deployments=Deployments(db, clock), models=ModelCatalog(db, clock), rng=random.Random(config.seed),
+        )
+        state.ensure_default_account()
+        return state
+
+    def ensure_default_account(self) -> Account:
+        """The account served at `/openai/...`; its key1 is `config.api_key` so a fresh emulator just works."""
+        existing = self.accounts.get(self.config.default_account)
+        if existing is not None:
+            if existing.key1 != self.config.api_key:  # restarted with another --api-key
+                existing.key1 = self.config.api_key
+                self.accounts.upsert(existing)
+            return existing
+        account = Account(
+            name=self.config.default_account,
+            subscription_id=self.config.subscription_id,
+            resource_group=self.config.default_resource_group,
+            location=self.config.location,
+            kind="OpenAI",
+            sku={"name": "S0"},
+            properties={"customSubDomainName": self.config.default_account, "publicNetworkAccess": "Enabled"},
+            tags={},
+            identity=None,
+            key1=self.config.api_key,
+            key2=self.config.api_key[::-1],
+            created_at=time.time(),
+        )
+        return self.accounts.upsert(account)
