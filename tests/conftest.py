@@ -23,3 +23,26 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def datasets_dir() -> Path:
     return DATASETS
+
+
+# ---- emulator fixtures (data-plane helper): other helpers' tests use these --------------------------------
+EMULATOR_TRAINING_SECONDS = 1.5
+
+
+@pytest.fixture
+def emulator():
+    """A fresh in-memory emulator on a free loopback port (training takes 1.5 s, file checks 0.2 s)."""
+    from pipeline.emulator import EmulatorConfig, EmulatorServer
+
+    config = EmulatorConfig(port=0, training_seconds=EMULATOR_TRAINING_SECONDS, file_processing_seconds=0.2,
+                            log_requests=False)
+    with EmulatorServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def openai_client(emulator):
+    """The official SDK pointed at the emulator, as the pipeline builds it (GA api-version 2024-10-21)."""
+    import openai
+
+    return openai.AzureOpenAI(azure_endpoint=emulator.url, api_key=emulator.api_key, api_version="2024-10-21")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from pipeline.emulator.clock import Clock
 from pipeline.emulator.db import Database, from_json, to_json
@@ -86,6 +86,8 @@ def _row_to_account(row: Any) -> Account:
 class Accounts:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db, self.clock = db, clock
+        # Called with the account being purged, so each plane can drop what it keeps for it (files, jobs...).
+        self.on_purge: list[Callable[[Account], None]] = []
         db.ensure_schema(SCHEMA)
 
     # ---- reads -------------------------------------------------------------------------------------
@@ -157,6 +159,8 @@ class Accounts:
         return account
 
     def purge(self, account: Account) -> None:
+        for hook in self.on_purge:
+            hook(account)
         self.db.execute(
             "DELETE FROM accounts WHERE lower(name)=lower(?) AND deleted_at=?", (account.name, account.deleted_at)
         )

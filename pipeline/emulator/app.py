@@ -57,4 +57,6 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None, state: Emulat
     app.include_router(dataplane.build_router(state))
     # Outermost: faults apply before anything else, including auth.
     app.add_middleware(FaultMiddleware, injector=injector)
+    # Outside even that: `//openai/...` (legacy SDK with an endpoint ending in "/") is routed like `/openai/...`.
+    app.add_middleware(dataplane.CollapseSlashes)
     return app

@@ -2,7 +2,8 @@
 models its jobs produced. The data-plane helper extends `fine_tuned` lookups with its jobs table."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 from pipeline.emulator.clock import Clock
 from pipeline.emulator.db import Database
@@ -24,12 +25,17 @@ FINE_TUNABLE_BASE_MODELS: tuple[str, ...] = (
 class ModelCatalog:
     db: Database
     clock: Clock
+    # Set by the data plane: brings `fine_tuned_models` up to date with jobs that finished since last read.
+    before_lookup: Callable[[], None] | None = field(default=None, repr=False)
 
     def is_base_model(self, model: str) -> bool:
         return model in FINE_TUNABLE_BASE_MODELS
 
     def fine_tuned_exists(self, account: str, model: str) -> bool:
-        """True when a succeeded job of `account` produced `model` and it was not deleted."""
+        """True when a succeeded job of `account` produced `model` (or one of its kept checkpoints) and it was
+        not deleted."""
+        if self.before_lookup is not None:
+            self.before_lookup()
         try:
             row = self.db.query_one(
                 "SELECT 1 FROM fine_tuned_models WHERE lower(account)=lower(?) AND id=? AND deleted_at IS NULL",

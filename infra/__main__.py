@@ -1,0 +1,33 @@
+"""Entry point Pulumi runs (`main: infra/` in Pulumi.yaml), via runpy with the working directory set to infra/.
+
+Imports are absolute (`from infra.x import ...`); when the project is not installed, the guard below puts the
+project root on sys.path so `infra` and `pipeline` resolve anyway.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+try:
+    import infra  # noqa: F401  (installed, or already on the path)
+except ImportError:  # running from a fresh clone without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pulumi
+
+from infra.program import build_stack, export_outputs
+from infra.settings import StackConfigError, StackSettings
+
+
+def main() -> None:
+    """Read and validate every setting first: a bad value stops here, before any resource is registered."""
+    try:
+        settings = StackSettings.from_pulumi_config()
+    except StackConfigError as exc:
+        raise pulumi.RunError(str(exc)) from None  # a clean message, no traceback
+    parts = build_stack(settings)
+    export_outputs(parts.outputs)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The stack's resources, as functions the entry point (and later steps) compose.
+
+`build_stack(settings)` declares the resource group (unless an existing one is configured) and the
+`OpenAIAccount` component, and returns a `StackParts` whose `outputs` the entry point exports. A later step adds
+its own resources by calling another function with the same settings and parts, e.g.
+`build_fine_tuning(settings, parts)`, and merging its outputs into `parts.outputs`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi_azure_native import authorization, resources
+
+from infra import naming
+from infra.account import OpenAIAccount, OpenAIAccountArgs
+from infra.settings import StackSettings
+from pipeline import envnames
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """Who runs `pulumi up` (from the azure-native provider's `getClientConfig`)."""
+
+    subscription_id: str
+    tenant_id: str
+    object_id: str
+    client_id: str
+
+
+@dataclass
+class StackParts:
+    """What `build_stack` made; later steps read it and add to `outputs`."""
+
+    settings: StackSettings
+    identity: ClientIdentity
+    principal_id: str
+    resource_group_name: pulumi.Output[str]
+    resource_group: resources.ResourceGroup | None
+    account: OpenAIAccount
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+def client_identity() -> ClientIdentity:
+    """Subscription/tenant/object id of the running identity, as plain strings (names are derived from them)."""
+    config = authorization.get_client_config()
+    return ClientIdentity(
+        subscription_id=config.subscription_id,
+        tenant_id=config.tenant_id,
+        object_id=config.object_id,
+        client_id=config.client_id,
+    )
+
+
+def build_stack(settings: StackSettings, identity: ClientIdentity | None = None) -> StackParts:
+    """Resource group (unless existing) + OpenAI account with its roles; returns the parts and stack outputs."""
+    identity = identity or client_identity()
+    stack = pulumi.get_stack()
+
+    if settings.creates_resource_group:
+        group_name = naming.resource_group_name(settings.name_prefix, stack)
+        group: resources.ResourceGroup | None = resources.ResourceGroup(
+            "resource-group",
+            resource_group_name=group_name,
+            location=settings.location,
+            tags=settings.tags,
+        )
+        resource_group_name = group.name
+    else:
+        group_name = settings.resource_group_name
+        group = None  # an existing group (the lab's assigned one): used, never created or deleted
+        resource_group_name = pulumi.Output.from_input(group_name)
+
+    account_name = naming.account_name(
+        settings.name_prefix,
+        subscription_id=identity.subscription_id,
+        resource_group=group_name,
+        stack=stack,
+        location=settings.location,
+    )
+    principal_id = settings.principal_id or identity.object_id
+    account = OpenAIAccount(
+        "openai",
+        OpenAIAccountArgs(
+            subscription_id=identity.subscription_id,
+            resource_group_name=resource_group_name,
+            location=settings.location,
+            account_name=account_name,
+            principal_id=principal_id,
+            principal_type=settings.principal_type,
+            sku=settings.account_sku,
+            disable_local_auth=settings.disable_local_auth,
+            public_network_access=settings.public_network_access,
+            allowed_ip_ranges=settings.allowed_ip_ranges,
+            tags=settings.tags,
+            purge_on_destroy=settings.purge_on_destroy,
+        ),
+    )
+
+    outputs: dict[str, Any] = {
+        envnames.AZURE_OPENAI_ENDPOINT: account.endpoint,
+        envnames.AZURE_OPENAI_RESOURCE_NAME: account.name,
+        envnames.AZURE_OPENAI_ACCOUNT_ID: account.id,
+        envnames.AZURE_RESOURCE_GROUP: resource_group_name,
+        envnames.AZURE_SUBSCRIPTION_ID: identity.subscription_id,
+    }
+    if account.api_key is not None:
+        outputs[envnames.AZURE_OPENAI_API_KEY] = account.api_key  # already a secret
+    return StackParts(
+        settings=settings,
+        identity=identity,
+        principal_id=principal_id,
+        resource_group_name=resource_group_name,
+        resource_group=group,
+        account=account,
+        outputs=outputs,
+    )
+
+
+def export_outputs(outputs: dict[str, Any]) -> None:
+    """Export stack outputs; names in `envnames.SECRET_OUTPUTS` are always exported as secrets."""
+    for name, value in outputs.items():
+        pulumi.export(name, pulumi.Output.secret(value) if name in envnames.SECRET_OUTPUTS else value)

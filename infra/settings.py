@@ -1,0 +1,274 @@
+"""Every config key of the project, read once into one validated object before the first resource.
+
+`Pulumi.yaml` declares the keys (type, default, description); `StackSettings` repeats the defaults and adds the
+rules Pulumi cannot express, so a wrong value stops the program with a message that names the key. Two entry
+points: `StackSettings.from_pulumi_config()` under `pulumi up`, and the pure `StackSettings.model_validate(dict)`
+for tests and tools (camelCase keys as in `pulumi config`, or the snake_case field names).
+"""
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from pipeline.errors import UsageError
+
+PROJECT_NAME: Final = "aoai-finetune"
+"""Pulumi project name = config namespace (`aoai-finetune:<key>`); must match `name:` in Pulumi.yaml."""
+
+PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
+"""The folder holding Pulumi.yaml; dataset paths in config are relative to it."""
+
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_ACCOUNT_ID_RE = re.compile(
+    rf"^/subscriptions/{_GUID}/resourceGroups/[^/]+/providers/Microsoft\.CognitiveServices/accounts/[^/]+$",
+    re.IGNORECASE,
+)
+_STACK_REF_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_RESOURCE_GROUP_RE = re.compile(r"^[-\w._()]{1,90}$")
+_OPTIONAL_NUMBERS = (
+    "n_epochs", "batch_size", "learning_rate_multiplier", "seed", "max_training_cost_usd", "deployment_ttl_hours",
+)
+STRUCTURED_KEYS: Final = frozenset({"tags", "allowedIpRanges"})
+"""Keys whose config value is JSON (object/array) rather than a plain string."""
+
+
+class StackConfigError(UsageError):
+    """A stack config value is wrong; the message names every bad key."""
+
+
+class StackSettings(BaseModel):
+    """The whole project's configuration, validated."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, str_strip_whitespace=True
+    )
+
+    # --- account ---
+    location: str = "northcentralus"
+    name_prefix: str = Field("aoai-ft", pattern=r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+    account_sku: Literal["S0"] = "S0"
+    resource_group_name: str = ""
+    principal_id: str = ""
+    principal_type: Literal["User", "Group", "ServicePrincipal"] = "User"
+    disable_local_auth: bool = False
+    public_network_access: Literal["Enabled", "Disabled"] = "Enabled"
+    allowed_ip_ranges: tuple[str, ...] = ()
+    tags: dict[str, str] = Field(default_factory=dict)
+    purge_on_destroy: bool = True
+    # --- fine-tuning ---
+    training_file: str = Field("datasets/training_set.jsonl", min_length=1)
+    validation_file: str = "datasets/validation_set.jsonl"
+    base_model: str = Field("gpt-4o-mini-2024-07-18", min_length=1)
+    suffix: str = Field("", pattern=r"^[A-Za-z0-9_-]{0,40}$")
+    n_epochs: int | None = Field(None, ge=1, le=50)
+    batch_size: int | None = Field(None, ge=1)
+    learning_rate_multiplier: float | None = Field(None, gt=0)
+    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    training_timeout_minutes: int = Field(720, ge=1)
+    max_training_cost_usd: float | None = Field(None, gt=0)
+    prices_file: str = ""
+    # --- deployment ---
+    deployment_name: str = Field("", pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]{1,63})?$")
+    deployment_sku: Literal["Standard", "GlobalStandard", "DeveloperTier"] = "Standard"
+    deployment_capacity: int = Field(1, ge=1)
+    smoke_test: bool = True
+    deployment_ttl_hours: int | None = Field(None, ge=1)
+    # --- promotion (issue 7) ---
+    mode: Literal["train", "promote"] = "train"
+    source_stack: str = ""
+    source_model: str = ""
+    source_account_id: str = ""
+
+    # ----- field rules -----
+    @field_validator("location", mode="before")
+    @classmethod
+    def _normalize_location(cls, value: Any) -> Any:
+        """Accept the portal's display name ("North Central US") as well as the ARM name."""
+        return re.sub(r"\s+", "", value).lower() if isinstance(value, str) else value
+
+    @field_validator("location")
+    @classmethod
+    def _check_location(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9]{2,40}", value):
+            raise ValueError("must be an Azure region name such as northcentralus or swedencentral")
+        return value
+
+    @field_validator(*_OPTIONAL_NUMBERS, mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """Pulumi.yaml declares optional numbers as strings defaulting to "" (= not set)."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("resource_group_name")
+    @classmethod
+    def _check_resource_group(cls, value: str) -> str:
+        if value and (not _RESOURCE_GROUP_RE.match(value) or value.endswith(".")):
+            raise ValueError("must be 1-90 letters, digits, '_', '-', '.', '(' or ')' and not end with '.'")
+        return value
+
+    @field_validator("principal_id")
+    @classmethod
+    def _check_principal(cls, value: str) -> str:
+        if value and not re.fullmatch(_GUID, value):
+            raise ValueError("must be an object id (GUID), or empty for the identity running pulumi")
+        return value.lower()
+
+    @field_validator("allowed_ip_ranges", mode="before")
+    @classmethod
+    def _split_ranges(cls, value: Any) -> Any:
+        if isinstance(value, str):  # tolerate "1.2.3.4, 5.6.7.0/24" typed on the command line
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("allowed_ip_ranges")
+    @classmethod
+    def _check_ranges(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.IPv4Network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IPv4 address or CIDR range such as 203.0.113.0/24") from None
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, tag in value.items():
+            if not key or len(key) > 512 or len(tag) > 256 or re.search(r"[<>%&\\?/]", key):
+                raise ValueError(f"tag {key!r}: names are 1-512 chars without <>%&\\?/ and values <= 256 chars")
+        return value
+
+    @field_validator("source_stack")
+    @classmethod
+    def _check_source_stack(cls, value: str) -> str:
+        if value and not _STACK_REF_RE.match(value):
+            raise ValueError("must be a stack reference org/project/stack")
+        return value
+
+    @field_validator("source_account_id")
+    @classmethod
+    def _check_account_id(cls, value: str) -> str:
+        if value and not _ACCOUNT_ID_RE.match(value):
+            raise ValueError(
+                "must be an ARM account id /subscriptions/<guid>/resourceGroups/<rg>/providers/"
+                "Microsoft.CognitiveServices/accounts/<name>"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> StackSettings:
+        if self.allowed_ip_ranges and self.public_network_access == "Disabled":
+            raise ValueError(
+                "allowedIpRanges is set but publicNetworkAccess is Disabled: IP rules only apply to public access; "
+                "clear allowedIpRanges or set publicNetworkAccess Enabled"
+            )
+        if bool(self.source_model) != bool(self.source_account_id):
+            raise ValueError("sourceModel and sourceAccountId go together: set both or neither")
+        if self.mode == "promote" and not (self.source_stack or self.source_model):
+            raise ValueError("mode promote needs sourceStack, or both sourceModel and sourceAccountId")
+        return self
+
+    # ----- derived values the program and later steps use -----
+    @property
+    def project_root(self) -> Path:
+        return PROJECT_ROOT
+
+    @property
+    def creates_resource_group(self) -> bool:
+        return not self.resource_group_name
+
+    @property
+    def effective_deployment_name(self) -> str:
+        """The lab's convention: `<baseModel>-ft` unless deploymentName is set."""
+        return self.deployment_name or f"{self.base_model}-ft"
+
+    @property
+    def training_path(self) -> Path:
+        return self.resolve_path(self.training_file)
+
+    @property
+    def validation_path(self) -> Path | None:
+        return self.resolve_path(self.validation_file) if self.validation_file else None
+
+    @property
+    def prices_path(self) -> Path | None:
+        return self.resolve_path(self.prices_file) if self.prices_file else None
+
+    def resolve_path(self, value: str) -> Path:
+        """A config path, relative to the project root unless absolute."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
+
+    @property
+    def hyperparameters(self) -> dict[str, int | float]:
+        """Only the hyperparameters that were set, named as the fine-tuning API expects."""
+        values = {
+            "n_epochs": self.n_epochs,
+            "batch_size": self.batch_size,
+            "learning_rate_multiplier": self.learning_rate_multiplier,
+        }
+        return {name: value for name, value in values.items() if value is not None}
+
+    # ----- construction -----
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> StackSettings:
+        """`model_validate`, but a bad value becomes a `StackConfigError` naming each key."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise _config_error(exc, values) from None
+
+    @classmethod
+    def from_pulumi_config(cls, namespace: str = PROJECT_NAME) -> StackSettings:
+        """Read every declared key from the running stack's config (defaults come from Pulumi.yaml)."""
+        import pulumi
+
+        config = pulumi.Config(namespace)
+        raw: dict[str, Any] = {}
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            text = config.get(key)
+            if text is None:
+                continue
+            if key in STRUCTURED_KEYS:
+                try:
+                    raw[key] = json.loads(text)
+                except json.JSONDecodeError:
+                    if key == "allowedIpRanges":  # `pulumi config set allowedIpRanges 1.2.3.4` stores a string
+                        raw[key] = text
+                        continue
+                    raise StackConfigError(
+                        f"{namespace}:{key}: not valid JSON ({text!r})",
+                        hint=f"pulumi config set --path {namespace}:{key}.<name> <value>",
+                    ) from None
+            else:
+                raw[key] = text
+        return cls.from_mapping(raw)
+
+
+def _config_error(exc: ValidationError, values: dict[str, Any]) -> StackConfigError:
+    lines = []
+    first_key = None
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) if error["loc"] else ""
+        message = error["msg"].removeprefix("Value error, ")
+        if key:
+            first_key = first_key or key
+            got = values.get(key, values.get(str(error["loc"][0]), error.get("input")))
+            shown = repr(got) if len(repr(got)) <= 80 else repr(got)[:77] + "..."
+            lines.append(f"{PROJECT_NAME}:{key}: {message} (got {shown})")
+        else:
+            lines.append(message)
+    hint = (
+        f"pulumi config set {PROJECT_NAME}:{first_key} <value>   (every key is described in Pulumi.yaml)"
+        if first_key
+        else "check the keys named above with `pulumi config`"
+    )
+    return StackConfigError("invalid stack configuration:\n  " + "\n  ".join(lines), hint=hint)

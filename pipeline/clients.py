@@ -1,0 +1,126 @@
+"""Build the official `openai` SDK client for an Azure OpenAI endpoint (or the emulator, which is just another URL).
+
+Settings are explicit values; only `ConnectionSettings.from_env()` reads the environment. HTTP retries and
+back-off are the SDK's own (`max_retries`), never a hand-written loop. `service_errors()` turns SDK exceptions
+into `ServiceError`s with a hint, so the CLI shows a message instead of a traceback.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+import openai
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from pipeline import envnames
+from pipeline.errors import ServiceError, UsageError
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+DEFAULT_API_VERSION = "2024-10-21"  # newest dated GA of the data plane (reference §1)
+ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
+
+
+class ConnectionSettings(BaseModel):
+    """Where the Azure OpenAI data plane is and how to authenticate (no key = Entra ID via azure-identity)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint: str
+    api_key: SecretStr | None = None
+    api_version: str = DEFAULT_API_VERSION
+    max_retries: int = Field(5, ge=0)
+    timeout: float = Field(60, gt=0)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, value: str) -> str:
+        parsed = urlparse(value.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"endpoint must be an http(s) URL like https://<name>.openai.azure.com/, got {value!r}")
+        return value.strip()
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _blank_key_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "ConnectionSettings":
+        """Settings from AZURE_OPENAI_ENDPOINT / AZURE_OPENAI_API_KEY / OPENAI_API_VERSION; `overrides` win when not None."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {
+            "endpoint": env.get(envnames.AZURE_OPENAI_ENDPOINT),
+            "api_key": env.get(envnames.AZURE_OPENAI_API_KEY),
+            "api_version": env.get(envnames.OPENAI_API_VERSION),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values = {k: v for k, v in values.items() if v not in (None, "")}
+        if "endpoint" not in values:
+            raise UsageError(
+                "no Azure OpenAI endpoint given",
+                hint=f"pass --endpoint or set {envnames.AZURE_OPENAI_ENDPOINT} "
+                     "(`eval \"$(aoai-ft env)\"` sets it from the stack's outputs)",
+            )
+        try:
+            return cls.model_validate(values)
+        except ValueError as exc:
+            raise UsageError(f"invalid connection settings: {exc}",
+                             hint=f"check --endpoint / {envnames.AZURE_OPENAI_ENDPOINT}") from None
+
+
+def openai_client(settings: ConnectionSettings, *, credential: "TokenCredential | None" = None) -> openai.AzureOpenAI:
+    """An `AzureOpenAI` client: key auth when a key is set, otherwise an Entra ID bearer token from `credential`
+    (default `DefaultAzureCredential`: az login, environment, managed identity) for the Cognitive Services scope."""
+    common = dict(azure_endpoint=settings.endpoint, api_version=settings.api_version,
+                  max_retries=settings.max_retries, timeout=settings.timeout)
+    if settings.api_key is not None:
+        return openai.AzureOpenAI(api_key=settings.api_key.get_secret_value(), **common)
+    from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+
+    provider = get_bearer_token_provider(credential or DefaultAzureCredential(), ENTRA_SCOPE)
+    return openai.AzureOpenAI(azure_ad_token_provider=provider, **common)
+
+
+def describe_api_error(exc: openai.APIError) -> str:
+    """`code: message` from Azure's error envelope, falling back to the SDK's text."""
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        err = body.get("error", body) if isinstance(body, dict) else {}
+        code = (err or {}).get("code") if isinstance(err, dict) else None
+        message = (err or {}).get("message") if isinstance(err, dict) else None
+        if message:
+            return f"{code}: {message}" if code else str(message)
+        return f"HTTP {exc.status_code}: {exc.message}"
+    return str(exc) or type(exc).__name__
+
+
+@contextmanager
+def service_errors(action: str) -> Iterator[None]:
+    """Re-raise SDK failures while doing `action` as `ServiceError` with a hint that fits the status."""
+    try:
+        yield
+    except openai.APIConnectionError as exc:
+        raise ServiceError(f"{action}: cannot reach the service ({exc})",
+                           hint="check the endpoint URL and your network; the SDK already retried") from exc
+    except openai.AuthenticationError as exc:
+        raise ServiceError(f"{action}: {describe_api_error(exc)}",
+                           hint=f"check the API key ({envnames.AZURE_OPENAI_API_KEY} / --api-key), or unset it "
+                                "and sign in with `az login` for Entra ID") from exc
+    except openai.PermissionDeniedError as exc:
+        raise ServiceError(f"{action}: {describe_api_error(exc)}",
+                           hint="your identity needs the 'Cognitive Services OpenAI Contributor' role on the "
+                                "account (role assignments can take ~10 minutes to apply)") from exc
+    except openai.RateLimitError as exc:
+        raise ServiceError(f"{action}: {describe_api_error(exc)}",
+                           hint="the service is throttling or at its job quota; try again later") from exc
+    except openai.APIStatusError as exc:
+        raise ServiceError(f"{action}: {describe_api_error(exc)}") from exc
+    except openai.APIError as exc:
+        raise ServiceError(f"{action}: {describe_api_error(exc)}") from exc

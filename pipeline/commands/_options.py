@@ -1,0 +1,44 @@
+"""Options shared by the commands that talk to the service: connection settings and the ARM target.
+
+Settings are built here, at the edge; the library below takes explicit values only.
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+
+from pipeline import envnames
+from pipeline.clients import ConnectionSettings, openai_client
+
+
+def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--endpoint / --api-key / --api-version (env defaults) and --max-retries; passes `client_factory`."""
+
+    @click.option("--endpoint", envvar=envnames.AZURE_OPENAI_ENDPOINT, show_envvar=True, metavar="URL",
+                  help="Azure OpenAI endpoint, e.g. https://NAME.openai.azure.com/ (or the emulator's URL).")
+    @click.option("--api-key", envvar=envnames.AZURE_OPENAI_API_KEY, show_envvar=True, metavar="KEY",
+                  help="API key; leave unset to sign in with Entra ID (az login / managed identity).")
+    @click.option("--api-version", envvar=envnames.OPENAI_API_VERSION, show_envvar=True, default=None,
+                  metavar="VERSION", help="Data-plane api-version (default 2024-10-21).")
+    @click.option("--max-retries", type=click.IntRange(0, 20), default=5, show_default=True,
+                  help="SDK retries for 408/409/429/5xx and connection errors (honours Retry-After).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, endpoint: str | None, api_key: str | None, api_version: str | None,
+                max_retries: int, **kwargs: Any) -> Any:
+        def client_factory():  # lazy: `--help` and usage errors never build a client
+            settings = ConnectionSettings.from_env(
+                {}, endpoint=endpoint, api_key=api_key, api_version=api_version, max_retries=max_retries)
+            return openai_client(settings)
+
+        return func(*args, client_factory=client_factory, **kwargs)
+
+    return wrapper
+
+
+def console() -> Console:
+    """A rich console on the current stdout (so click's CliRunner captures it)."""
+    return Console(highlight=False, soft_wrap=True)

@@ -1,0 +1,69 @@
+"""`aoai-ft deploy`: deploy a fine-tuned model through Azure Resource Manager and wait until it serves."""
+from __future__ import annotations
+
+import click
+
+from pipeline import envnames
+from pipeline.commands._options import console
+from pipeline.deploy import SKUS
+
+
+@click.command("deploy")
+@click.option("--model", envvar=envnames.FINE_TUNED_MODEL, show_envvar=True, metavar="MODEL",
+              help="Fine-tuned model name (the job's fine_tuned_model).")
+@click.option("--deployment", envvar=envnames.AZURE_OPENAI_DEPLOYMENT, show_envvar=True, required=True,
+              metavar="NAME", help="Deployment name to create or update.")
+@click.option("--sku", type=click.Choice(SKUS), default="Standard", show_default=True,
+              help="Standard (regional, hourly hosting fee), GlobalStandard, or DeveloperTier (no hosting fee, "
+                   "deleted after 24 h).")
+@click.option("--capacity", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Capacity in units of 1,000 tokens per minute.")
+@click.option("--subscription", envvar=envnames.AZURE_SUBSCRIPTION_ID, show_envvar=True, required=True,
+              metavar="ID", help="Azure subscription id.")
+@click.option("--resource-group", envvar=envnames.AZURE_RESOURCE_GROUP, show_envvar=True, required=True,
+              metavar="NAME", help="Resource group of the Azure OpenAI account.")
+@click.option("--account", envvar=envnames.AZURE_OPENAI_RESOURCE_NAME, show_envvar=True, required=True,
+              metavar="NAME", help="Azure OpenAI account (resource) name.")
+@click.option("--source", metavar="ARM_ID", help="ARM id of the account that owns the model (cross-resource).")
+@click.option("--arm-endpoint", envvar=envnames.AZURE_RESOURCE_MANAGER_ENDPOINT, show_envvar=True, metavar="URL",
+              help="ARM base URL (default https://management.azure.com; the emulator's URL for local runs).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True,
+              help="Seconds to wait for the deployment to succeed.")
+@click.option("--delete", "delete", is_flag=True, help="Delete the deployment instead of creating it.")
+def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscription: str, resource_group: str,
+           account: str, source: str | None, arm_endpoint: str | None, timeout: float, delete: bool) -> None:
+    """Create or update deployment NAME of a fine-tuned model and wait until it has Succeeded.
+
+    Signs in with azure-identity (az login, environment, managed identity); no token to paste.
+    Deployment writes on one account are serialised by ARM: a 409 RequestConflict is retried.
+
+    \b
+    Examples:
+      aoai-ft deploy --model gpt-4o-mini-2024-07-18.ft-0123abcd --deployment teacher \\
+          --subscription $AZURE_SUBSCRIPTION_ID --resource-group rg-aoai --account aoai-ft-dev
+      eval "$(aoai-ft env)" && aoai-ft deploy --deployment teacher --sku DeveloperTier
+      aoai-ft deploy --deployment teacher --delete
+    """
+    from pipeline.arm import management_client
+    from pipeline.deploy import DeploymentSpec, delete_deployment, deploy_model
+    from pipeline.errors import UsageError
+
+    out = console()
+    arm = management_client(subscription, endpoint=arm_endpoint, polling_interval=1)
+    if delete:
+        with out.status(f"deleting deployment {deployment} ..."):
+            existed = delete_deployment(arm, resource_group, account, deployment, timeout=timeout)
+        out.print(f"deployment {deployment}: {'deleted' if existed else 'did not exist'}")
+        return
+    if not model:
+        raise UsageError("no model to deploy", hint=f"pass --model or set {envnames.FINE_TUNED_MODEL}")
+    spec = DeploymentSpec(subscription_id=subscription, resource_group=resource_group, account_name=account,
+                          deployment_name=deployment, model=model, sku_name=sku, capacity=capacity, source=source)
+    with out.status(f"deploying {model} as {deployment} ({sku}, capacity {capacity}) ..."):
+        result = deploy_model(arm, spec, timeout=timeout)
+    state = result.get("properties", {}).get("provisioning_state", "Succeeded")
+    out.print(f"deployment [bold]{deployment}[/] of {model}: {state}")
+    if sku != "DeveloperTier":
+        out.print("[yellow]note[/]: a fine-tuned deployment is billed hourly whether or not it is used, and is "
+                  "deleted after 15 days without calls (the model stays). Remove it with --delete.")
+    out.print(f"next: aoai-ft chat --deployment {deployment}")

@@ -1,0 +1,88 @@
+"""`aoai-ft emulator`: run the local Azure OpenAI + ARM emulator in the foreground until Ctrl-C."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.logging import RichHandler
+
+from pipeline.errors import UsageError
+
+if TYPE_CHECKING:
+    from pipeline.emulator.config import FaultRule
+
+
+def parse_fault(text: str) -> "FaultRule":
+    """`route=/chat,kind=429,rate=0.5[,seconds=2][,count=3][,methods=POST]` or the same as a JSON object."""
+    from pipeline.emulator.config import FaultRule
+
+    text = text.strip()
+    try:
+        if text.startswith("{"):
+            data = json.loads(text)
+        else:
+            data = {}
+            for part in filter(None, (p.strip() for p in text.split(","))):
+                key, sep, value = part.partition("=")
+                if not sep:
+                    raise ValueError(f"{part!r} is not key=value")
+                data[key.strip()] = value.strip()
+            if "methods" in data:
+                data["methods"] = data["methods"].split("|")
+        return FaultRule.model_validate(data)
+    except (ValueError, ValidationError) as exc:
+        raise UsageError(
+            f"invalid --fault {text!r}: {exc}",
+            hint="e.g. --fault route=/chat,kind=429,rate=0.5,seconds=1 (kinds: latency, 429, 500, drop) "
+                 "or a JSON object with the same keys",
+        ) from None
+
+
+@click.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0 = any free port).")
+@click.option("--api-key", default="emulator-key", show_default=True, help="key1 of the default account.")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Keep state (sqlite + files) here so a restart continues; default: in memory.")
+@click.option("--training-seconds", default=20.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Simulated duration of a fine-tuning job.")
+@click.option("--fault", "faults", multiple=True, metavar="RULE",
+              help="Inject faults: route=REGEX,kind=latency|429|500|drop,rate=P[,seconds=S][,count=N]. Repeatable.")
+@click.option("--quiet", is_flag=True, help="Do not log each request.")
+def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training_seconds: float,
+             faults: tuple[str, ...], quiet: bool) -> None:
+    """Run a local Azure OpenAI account (data plane) plus the ARM slice the project uses.
+
+    \b
+    Examples:
+      aoai-ft emulator
+      aoai-ft emulator --data-dir .emulator --training-seconds 60
+      aoai-ft emulator --fault route=/chat,kind=429,rate=0.5,seconds=1
+    """
+    from pipeline.emulator.config import EmulatorConfig
+    from pipeline.emulator.server import free_port, serve_forever
+
+    rules = [parse_fault(f) for f in faults]
+    if port == 0:
+        port = free_port(host)
+    config = EmulatorConfig(host=host, port=port, api_key=api_key, data_dir=data_dir,
+                            training_seconds=training_seconds, faults=rules, log_requests=not quiet)
+    console = Console(stderr=True)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
+    logging.getLogger("aoai_ft.emulator").setLevel(logging.INFO)
+    url = f"http://{host}:{port}"
+    console.print(f"[bold green]Azure OpenAI emulator[/] on [bold]{url}[/]  (Ctrl-C to stop)")
+    console.print(f"  data plane: AZURE_OPENAI_ENDPOINT={url}/  api-key={api_key}")
+    console.print(f"  ARM:        AZURE_RESOURCE_MANAGER_ENDPOINT={url}  (any Bearer token)")
+    console.print(f"  state:      {data_dir or 'in memory'}; training takes {training_seconds:g} s"
+                  + (f"; {len(rules)} fault rule(s)" if rules else ""))
+    try:
+        serve_forever(config)
+    except KeyboardInterrupt:
+        pass
+    console.print("Emulator stopped.")

@@ -1,0 +1,49 @@
+"""`aoai-ft estimate`: what would training on this file cost?"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.commands.validate import epochs_option, load_price_table, model_option, prices_option
+from pipeline.errors import BudgetExceeded
+
+
+@click.command("estimate")
+@click.argument("train", type=click.Path(path_type=Path))
+@model_option
+@prices_option
+@epochs_option
+@click.option("--max-usd", type=click.FloatRange(min=0), default=None, help="Fail (exit 1) if the estimate is above this.")
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as one JSON object.")
+def estimate(train: Path, model: str, prices_file: Path | None, n_epochs: int | None, max_usd: float | None,
+             as_json: bool) -> None:
+    """Estimate the training cost of TRAIN: tokens x epochs x price (an estimate; prices change).
+
+    The file is validated too: a file with errors exits 1, because the service would reject it.
+    """
+    from pipeline.dataset import validate_files
+
+    report = validate_files([train], model=model, prices=load_price_table(prices_file), n_epochs=n_epochs)
+    est = report.estimate
+    assert est is not None
+    if as_json:
+        click.echo(est.model_dump_json())
+    else:
+        from rich.console import Console
+
+        console = Console(file=sys.stdout)
+        console.print(
+            f"{est.training_file}: {report.files[0].examples:,} examples, {est.billed_tokens // est.epochs:,} tokens"
+            f" x {est.epochs} epochs = {est.billed_tokens:,} billed tokens\n"
+            f"[bold]${est.usd:,.2f}[/] at ${est.price_per_million:,.2f} per 1M training tokens for {est.model}\n"
+            f"[dim]Estimate only; prices as of {est.as_of} from: {est.source}[/]"
+        )
+    if not report.ok:
+        click.secho(f"{est.training_file} has {len(report.files[0].errors)} error(s); run `aoai-ft validate {train}`.",
+                    fg="red", err=True)
+        sys.exit(1)  # not click's Exit: pipeline.cli.main runs click with standalone_mode=False, which swallows it
+    if max_usd is not None and est.usd > max_usd:
+        raise BudgetExceeded(f"estimated ${est.usd:,.2f} is over --max-usd ${max_usd:,.2f}",
+                             hint="use fewer examples or epochs, a cheaper model, or raise the budget")

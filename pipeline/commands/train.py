@@ -1,0 +1,89 @@
+"""`aoai-ft train`: start a fine-tuning job, or adopt the one already running for the same inputs, and follow it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from pipeline.commands._options import connection_options, console
+from pipeline.jobs import DEFAULT_MODEL
+
+
+def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | None:
+    """A local path is uploaded (or its earlier upload reused); anything else is taken as a file id."""
+    from pipeline.errors import UsageError
+    from pipeline.files import upload_file
+
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_file():
+        with out.status(f"uploading {path} ..."):
+            result = upload_file(client, path, timeout=timeout)
+        out.print(f"{path}: {'already uploaded' if result.reused else 'uploaded'} as {result.file.id}")
+        return result.file.id
+    if path.suffix in (".jsonl", ".json") or "/" in value or "\\" in value:
+        raise UsageError(f"no such file: {value}", hint="pass an existing .jsonl path or an uploaded file id (file-...)")
+    return value
+
+
+@click.command("train")
+@click.option("--training-file", "-t", required=True, metavar="ID|PATH",
+              help="Uploaded file id, or a local JSONL path to upload first (skipped if already uploaded).")
+@click.option("--validation-file", "-v", metavar="ID|PATH", help="Validation file id or local path.")
+@click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True, help="Base model to fine-tune.")
+@click.option("--suffix", help="Up to 40 characters of a-z A-Z 0-9 - _ added to the fine-tuned model's name.")
+@click.option("--n-epochs", type=click.IntRange(min=1), help="Epochs (default: the service decides).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Batch size (default: the service decides).")
+@click.option("--learning-rate-multiplier", type=click.FloatRange(min=0, min_open=True),
+              help="Learning-rate multiplier (default: the service decides).")
+@click.option("--seed", type=int, help="Seed for reproducible training.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=6 * 3600, show_default=True,
+              help="Seconds to wait for the job; it keeps running on the service after that.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=10, show_default=True,
+              help="Seconds between status checks (backs off while nothing changes).")
+@click.option("--detach", is_flag=True, help="Start (or adopt) the job and return without waiting.")
+@connection_options
+def train(training_file: str, validation_file: str | None, model: str, suffix: str | None, n_epochs: int | None,
+          batch_size: int | None, learning_rate_multiplier: float | None, seed: int | None, timeout: float,
+          poll_interval: float, detach: bool, client_factory) -> None:
+    """Start a fine-tuning job, or adopt the existing one for the same files and settings, and wait for it.
+
+    Shows status, step, train/validation loss, elapsed and estimated remaining time. Ctrl-C stops waiting
+    but leaves the job running; run the same command again to pick it up.
+
+    \b
+    Examples:
+      aoai-ft train -t datasets/training_set.jsonl -v datasets/validation_set.jsonl
+      aoai-ft train -t file-abc123 --suffix teacher --n-epochs 3 --seed 42
+      aoai-ft train -t datasets/training_set.jsonl --detach && aoai-ft status
+    """
+    from pydantic import ValidationError
+
+    from pipeline.errors import UsageError
+    from pipeline.jobs import JobStillRunning, TrainingSpec, start_or_adopt, wait_for_job
+    from pipeline.progress import JobProgressDisplay
+
+    out = console()
+    client = client_factory()
+    training_id = _resolve_file(client, training_file, timeout=min(timeout, 1800), out=out)
+    validation_id = _resolve_file(client, validation_file, timeout=min(timeout, 1800), out=out)
+    try:
+        spec = TrainingSpec(model=model, training_file=training_id, validation_file=validation_id, suffix=suffix,
+                            n_epochs=n_epochs, batch_size=batch_size,
+                            learning_rate_multiplier=learning_rate_multiplier, seed=seed)
+    except ValidationError as exc:
+        raise UsageError(f"invalid training settings: {exc.errors()[0]['msg']}", hint="see `aoai-ft train --help`")
+    job, adopted = start_or_adopt(client, spec)
+    out.print(f"{'adopted existing' if adopted else 'started'} job [bold]{job.id}[/] ({job.status})")
+    if detach:
+        out.print(f"follow it with: aoai-ft status {job.id}")
+        return
+    try:
+        with JobProgressDisplay(out) as show:
+            job = wait_for_job(client, job.id, timeout=timeout, poll_interval=poll_interval, on_update=show)
+    except KeyboardInterrupt:
+        raise JobStillRunning(job.id, "running", "stopped waiting on Ctrl-C", exit_code=130) from None
+    out.print(f"[green]succeeded[/]: fine-tuned model [bold]{job.fine_tuned_model}[/]"
+              f" ({job.trained_tokens or '?'} trained tokens)")
+    out.print(f"next: aoai-ft deploy --model {job.fine_tuned_model} --deployment <name>")

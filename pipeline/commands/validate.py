@@ -1,0 +1,64 @@
+"""`aoai-ft validate`: check chat fine-tuning JSONL files before a cent is spent."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.dataset.models import DEFAULT_MODEL, MODELS
+
+
+def prices_option(func):  # shared with `estimate`
+    return click.option(
+        "--prices", "prices_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="JSON/YAML price file merged over the built-in table (see pipeline/dataset/pricing.py).",
+    )(func)
+
+
+def model_option(func):
+    return click.option(
+        "--model", "-m", default=DEFAULT_MODEL, show_default=True, metavar="MODEL",
+        help=f"Base model (token limit, tokenizer, price): {', '.join(MODELS)}.",
+    )(func)
+
+
+def epochs_option(func):
+    return click.option(
+        "--epochs", "n_epochs", type=click.IntRange(1, 25), default=None,
+        help="Epochs to price (default: OpenAI's rule, 3 adjusted to keep epochs x examples in [100, 25000]).",
+    )(func)
+
+
+def load_price_table(prices_file: Path | None):
+    from pipeline.dataset.pricing import default_prices, load_prices
+
+    return load_prices(prices_file) if prices_file else default_prices()
+
+
+@click.command("validate")
+@click.argument("train", type=click.Path(path_type=Path))
+@click.argument("validation", nargs=-1, type=click.Path(path_type=Path))
+@model_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
+@prices_option
+@epochs_option
+def validate(train: Path, validation: tuple[Path, ...], model: str, as_json: bool, prices_file: Path | None,
+             n_epochs: int | None) -> None:
+    """Check TRAIN and optional VALIDATION files: problems by line and code, token stats, cost.
+
+    \b
+    Exit codes: 0 all files valid, 1 a file has errors, 2 usage error (e.g. missing file).
+    Error codes and the counting rules are documented in pipeline/dataset/checks.py.
+    """
+    from pipeline.dataset import render_report, validate_files
+
+    report = validate_files([train, *validation], model=model, prices=load_price_table(prices_file), n_epochs=n_epochs)
+    if as_json:
+        click.echo(report.model_dump_json())
+    else:
+        from rich.console import Console
+
+        render_report(report, Console(file=sys.stdout))
+    if not report.ok:
+        sys.exit(1)  # not click's Exit: pipeline.cli.main runs click with standalone_mode=False, which swallows it

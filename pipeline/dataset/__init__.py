@@ -1,0 +1,21 @@
+"""Dataset foundation: offline tokenizer, exact token counts, streaming validation, token stats and cost.
+
+    from pipeline.dataset import validate_files, render_report
+    report = validate_files(["datasets/training_set.jsonl", "datasets/validation_set.jsonl"])
+    if not report.ok: ...
+
+Error codes are documented in pipeline.dataset.checks; the JSON shape is ValidationReport.model_dump().
+"""
+from pipeline.dataset.checks import ERROR_CODES, WARNING_CODES
+from pipeline.dataset.models import DEFAULT_MODEL, MODELS, ModelInfo, model_info
+from pipeline.dataset.pricing import CostEstimate, PriceTable, default_prices, estimate_training_cost, load_prices
+from pipeline.dataset.report import FileReport, Problem, TrainingEstimate, ValidationReport, render_report
+from pipeline.dataset.stats import Distribution
+from pipeline.dataset.validate import scan_file, validate_file, validate_files
+
+__all__ = [
+    "DEFAULT_MODEL", "ERROR_CODES", "MODELS", "WARNING_CODES", "CostEstimate", "Distribution", "FileReport",
+    "ModelInfo", "PriceTable", "Problem", "TrainingEstimate", "ValidationReport", "default_prices",
+    "estimate_training_cost", "load_prices", "model_info", "render_report", "scan_file", "validate_file",
+    "validate_files",
+]

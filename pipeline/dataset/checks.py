@@ -1,0 +1,261 @@
+"""The per-line checks and token counting, over one byte range of a JSONL file, in one streaming pass.
+
+Error codes (stable; `line` is the 1-based physical line number):
+
+    invalid_json                      the line is not JSON
+    invalid_encoding                  the line is not UTF-8
+    data_type                         the line (or a message) is not a JSON object
+    missing_messages_list             no "messages" list
+    message_missing_key               a message has no "role" (or no "content" where one is required)
+    message_unrecognized_key          a message key outside role/content/name/weight/tool_calls/tool_call_id/function_call
+    unrecognized_role                 role is not system/user/assistant/tool/function
+    missing_content                   content is null/empty/not a string (null is fine on assistant tool calls)
+    example_missing_assistant_message no assistant message in the example
+    invalid_weight                    weight other than 0/1, or weight on a non-assistant message
+    example_too_long                  the example's token count is over the model's limit
+    too_few_examples, file_too_large  file-level (line null), added by pipeline.dataset.validate
+
+Warnings (do not fail): utf8_bom (leading BOM accepted), special_token_text (`<|endoftext|>` & co. counted
+as text), lone_surrogate (a `\\udXXX` escape without its pair; counted as U+FFFD like tiktoken does).
+Blank lines are skipped: not examples, not errors.
+
+Token counts follow the lab's formula exactly: +3 per message, + tokens of every string value of every key,
++1 for a `name` key, +3 reply priming per example; assistant tokens = tokens of assistant `content`.
+Only examples without errors (other than example_too_long) enter the counts.
+"""
+from __future__ import annotations
+
+import json
+import re
+from array import array
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from pipeline.dataset.counting import TokenCounter
+
+ROLES = frozenset({"system", "user", "assistant", "tool", "function"})
+MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call"})
+ERROR_CODES = (
+    "invalid_json", "invalid_encoding", "data_type", "missing_messages_list", "message_missing_key",
+    "message_unrecognized_key", "unrecognized_role", "missing_content", "example_missing_assistant_message",
+    "invalid_weight", "example_too_long", "too_few_examples", "file_too_large",
+)
+WARNING_CODES = ("utf8_bom", "special_token_text", "lone_surrogate")
+BOM = b"\xef\xbb\xbf"
+_MEMO_MAX = 4096  # role strings, names, system prompts repeat; bounded so unique ids cannot grow it
+
+# A \uD800-\uDBFF escape not followed by a low one, or a \uDC00-\uDFFF escape not preceded by a high one.
+_LONE_SURROGATE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+Problem = tuple[int, str, str]  # (line, code, message); compact because a bad file can have many
+
+
+@dataclass
+class ScanResult:
+    """What one pass over a byte range found. Line numbers are relative to the range's first line."""
+
+    lines: int = 0
+    examples: int = 0
+    totals: array = field(default_factory=lambda: array("q"))  # per counted example
+    assistants: array = field(default_factory=lambda: array("q"))
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def extend(self, later: ScanResult) -> None:
+        """Append the scan of the range that follows this one, shifting its line numbers."""
+        shift = self.lines
+        self.errors.extend((line + shift, code, msg) for line, code, msg in later.errors)
+        self.warnings.extend((line + shift, code, msg) for line, code, msg in later.warnings)
+        self.totals.extend(later.totals)
+        self.assistants.extend(later.assistants)
+        self.lines += later.lines
+        self.examples += later.examples
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
+
+
+class _Unparsed:
+    """Sentinels for lines the slow path could not turn into an example."""
+
+
+_BLANK = _Unparsed()
+_FAILED = _Unparsed()
+
+
+def _parse_slow(raw: bytes, line: int, result: ScanResult) -> Any:
+    """orjson refused the line: find out why (blank, not UTF-8, not JSON) or parse it with the stdlib,
+    which, like the lab's json.loads, accepts lone surrogate escapes, NaN and huge integers."""
+    if not raw.strip():
+        return _BLANK
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        result.errors.append((line, "invalid_encoding",
+                              f"byte {exc.start + 1} ({raw[exc.start:exc.start + 1]!r}) is not valid UTF-8; save the file as UTF-8"))
+        return _FAILED
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        result.errors.append((line, "invalid_json", f"{exc.msg} at column {exc.colno}; each line must be one complete JSON object"))
+        return _FAILED
+    except RecursionError:
+        result.errors.append((line, "invalid_json", "nested too deeply to parse"))
+        return _FAILED
+    if _LONE_SURROGATE.search(text):
+        result.warnings.append((line, "lone_surrogate",
+                                "a \\uD800-\\uDFFF escape without its pair; counted as U+FFFD, like tiktoken does"))
+    return value
+
+
+def _content_problem(message: dict[str, Any], role: Any, index: int) -> Problem | None:
+    """Why this message's content is not acceptable, or None. Only called off the fast path."""
+    content = message.get("content", _BLANK)
+    has_call = message.get("tool_calls") or message.get("function_call")
+    if role == "assistant" and has_call and (content is None or content is _BLANK or type(content) is str):
+        return None
+    if type(content) is str and content:
+        return None
+    if content is _BLANK:
+        return (0, "message_missing_key", f"message {index} ({role}) has no 'content' key")
+    if type(content) is str:
+        return (0, "missing_content", f"message {index} ({role}) has empty content; write the text or drop the message")
+    if content is None:
+        return (0, "missing_content", f"message {index} ({role}) has null content; only assistant tool/function calls may")
+    return (0, "missing_content", f"message {index} ({role}) content must be a string, got {_json_type(content)}")
+
+
+def _message_problems(message: dict[str, Any], role: Any, index: int) -> list[Problem]:
+    """All structural problems of one message (slow path; the fast path only detects that there is one)."""
+    found: list[Problem] = []
+    if "role" not in message:
+        found.append((0, "message_missing_key", f"message {index} has no 'role' key"))
+    elif type(role) is not str or role not in ROLES:
+        found.append((0, "unrecognized_role", f"message {index} has role {role!r}; use one of {', '.join(sorted(ROLES))}"))
+    unknown = sorted(str(k) for k in message if k not in MESSAGE_KEYS)
+    if unknown:
+        found.append((0, "message_unrecognized_key",
+                      f"message {index} has unrecognized key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(MESSAGE_KEYS))}"))
+    problem = _content_problem(message, role, index)
+    if problem:
+        found.append(problem)
+    if "weight" in message:
+        weight = message["weight"]
+        if role != "assistant":
+            found.append((0, "invalid_weight", f"message {index} ({role}) has a weight; only assistant messages may"))
+        elif type(weight) not in (int, float) or weight not in (0, 1):
+            found.append((0, "invalid_weight", f"message {index} has weight {weight!r}; use 0 or 1"))
+    return found
+
+
+def scan_range(path: str, start: int, end: int, counter: TokenCounter, token_limit: int) -> ScanResult:
+    """Check and count the lines that start in [start, end) of `path`; `start` must be a line start.
+
+    The hot loop keeps to fast checks and moves every explanation into helpers that only run on bad data.
+    """
+    result = ScanResult()
+    errors, warnings = result.errors, result.warnings
+    totals, assistants = result.totals, result.assistants
+    count, count_text, special_in = counter.count, counter.count_text, counter.special_tokens_in
+    memo: dict[str, int] = {}
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    roles, message_keys = ROLES, MESSAGE_KEYS
+    line = 0
+    examples = 0
+    pos = start
+    with open(path, "rb") as stream:
+        stream.seek(start)
+        for raw in stream:
+            if pos >= end:
+                break
+            pos += len(raw)
+            line += 1
+            if line == 1 and start == 0 and raw.startswith(BOM):
+                raw = raw[3:]
+                warnings.append((1, "utf8_bom", "the file starts with a UTF-8 byte order mark; accepted"))
+            try:
+                example = loads(raw)
+            except decode_error:
+                example = _parse_slow(raw, line, result)
+                if example is _BLANK:
+                    continue
+                if example is _FAILED:
+                    examples += 1
+                    continue
+            examples += 1
+            if type(example) is not dict:
+                errors.append((line, "data_type", f"each line must be a JSON object, got {_json_type(example)}"))
+                continue
+            messages = example.get("messages")
+            if type(messages) is not list:
+                detail = "no 'messages' key" if "messages" not in example else f"'messages' is {_json_type(messages)}"
+                errors.append((line, "missing_messages_list", f"{detail}; each line needs a \"messages\": [...] list"))
+                continue
+            n_errors = len(errors)
+            total = 3
+            assistant = 0
+            has_assistant = False
+            special_warned = False
+            index = 0
+            for message in messages:
+                index += 1
+                if type(message) is not dict:
+                    errors.append((line, "data_type", f"message {index} must be a JSON object, got {_json_type(message)}"))
+                    continue
+                total += 3
+                role = message.get("role")
+                for key, value in message.items():
+                    if type(value) is str:
+                        if "<|" in value and not special_warned and special_in(value):
+                            special_warned = True
+                            warnings.append((line, "special_token_text",
+                                             f"message {index} {key} contains {', '.join(special_in(value))}; counted as plain text"))
+                        if key == "content" and role != "system":
+                            try:
+                                n = count(value)
+                            except UnicodeEncodeError:
+                                n = count_text(value)
+                            if role == "assistant":
+                                assistant += n
+                        else:
+                            n = memo.get(value)
+                            if n is None:
+                                n = count_text(value)
+                                if len(memo) < _MEMO_MAX:
+                                    memo[value] = n
+                        total += n
+                    if key == "name":
+                        total += 1
+                content = message.get("content")
+                if (
+                    type(role) is not str
+                    or role not in roles
+                    or type(content) is not str
+                    or not content
+                    or not message_keys.issuperset(message)
+                    or "weight" in message
+                ):
+                    problems = _message_problems(message, role, index)
+                    errors.extend((line, code, msg) for _, code, msg in problems)
+                if role == "assistant":
+                    has_assistant = True
+            if not has_assistant:
+                errors.append((line, "example_missing_assistant_message",
+                               "no assistant message; every example needs at least one assistant reply to learn from"))
+            if len(errors) == n_errors:
+                totals.append(total)
+                assistants.append(assistant)
+                if total > token_limit:
+                    errors.append((line, "example_too_long",
+                                   f"{total:,} tokens, over the model's limit of {token_limit:,}; shorten or split the example"))
+    result.lines = line
+    result.examples = examples
+    return result

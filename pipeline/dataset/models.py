@@ -1,0 +1,49 @@
+"""The one table of fine-tunable base models: per-example token ceiling and tokenizer.
+
+Limits from Microsoft Learn "fine-tune models" (fine-tune-models.md; earlier revisions for the gpt-35 rows),
+tokenizers from tiktoken's model map (see /work/shared/reference/azure-openai-finetuning.md §8.2).
+Training prices live in `pricing.py` because they change far more often than these facts.
+"""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from pipeline.errors import UsageError
+
+DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
+
+
+class ModelInfo(BaseModel):
+    """What validation needs to know about a base model."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    token_limit: int  # max tokens of one training example (chat-format count)
+    encoding: str  # tiktoken encoding name
+
+
+MODELS: dict[str, ModelInfo] = {
+    m.name: m
+    for m in (
+        ModelInfo(name="gpt-35-turbo-0613", token_limit=4_096, encoding="cl100k_base"),  # the lab's model
+        ModelInfo(name="gpt-35-turbo-1106", token_limit=16_385, encoding="cl100k_base"),
+        ModelInfo(name="gpt-35-turbo-0125", token_limit=16_385, encoding="cl100k_base"),
+        ModelInfo(name="gpt-4o-mini-2024-07-18", token_limit=65_536, encoding="o200k_base"),
+        ModelInfo(name="gpt-4o-2024-08-06", token_limit=65_536, encoding="o200k_base"),
+        ModelInfo(name="gpt-4.1-2025-04-14", token_limit=65_536, encoding="o200k_base"),
+        ModelInfo(name="gpt-4.1-mini-2025-04-14", token_limit=65_536, encoding="o200k_base"),
+        ModelInfo(name="gpt-4.1-nano-2025-04-14", token_limit=32_768, encoding="o200k_base"),
+    )
+}
+
+
+def model_info(name: str) -> ModelInfo:
+    """The table row for `name`; an unknown model is a usage error that lists the known ones."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UsageError(
+            f"unknown base model {name!r}",
+            hint="use one of: " + ", ".join(MODELS),
+        ) from None

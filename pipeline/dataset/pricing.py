@@ -1,0 +1,143 @@
+"""Training price table and the training cost estimate.
+
+Prices change, so the table carries its source and date, is printed with every estimate, and can be
+replaced from a JSON/YAML file (`--prices FILE`) or a dict. Shape of a price file:
+
+    currency: USD
+    source: "Azure OpenAI pricing page, Global training, read 2026-01-10"
+    as_of: "2026-01-10"
+    training_per_million:          # USD per 1M billed training tokens
+      gpt-4o-mini-2024-07-18: 3.30
+
+Models missing from an override file keep their default price (the override is merged over the defaults),
+so a file only needs the rows you want to change.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from pipeline.errors import UsageError
+
+DEFAULT_SOURCE = (
+    "OpenAI fine-tuning training list prices, https://platform.openai.com/docs/pricing "
+    "(Azure Global training is priced alike, regional Standard about 10-30% more: "
+    "https://azure.microsoft.com/pricing/details/cognitive-services/openai-service/)"
+)
+DEFAULT_AS_OF = "2025-06-01"
+
+# USD per 1M billed training tokens (tokens x epochs).
+_DEFAULT_TRAINING_PER_MILLION: dict[str, float] = {
+    "gpt-35-turbo-0613": 8.00,
+    "gpt-35-turbo-1106": 8.00,
+    "gpt-35-turbo-0125": 8.00,
+    "gpt-4o-mini-2024-07-18": 3.00,
+    "gpt-4o-2024-08-06": 25.00,
+    "gpt-4.1-2025-04-14": 25.00,
+    "gpt-4.1-mini-2025-04-14": 5.00,
+    "gpt-4.1-nano-2025-04-14": 1.50,
+}
+
+
+class PriceTable(BaseModel):
+    """Per-model training prices plus where they came from and when."""
+
+    currency: str = "USD"
+    source: str
+    as_of: str
+    training_per_million: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("training_per_million")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if v < 0}
+        if bad:
+            raise ValueError(f"prices must be >= 0, got {bad}")
+        return value
+
+
+class CostEstimate(BaseModel):
+    """An estimated training cost. It is an estimate: the service bills what it counts."""
+
+    model: str
+    billed_tokens: int
+    usd: float
+    price_per_million: float
+    currency: str = "USD"
+    source: str
+    as_of: str
+    note: str = "estimate only: training tokens x epochs x list price; the service's own count is what is billed"
+
+
+def default_prices() -> PriceTable:
+    """The built-in table (see DEFAULT_SOURCE / DEFAULT_AS_OF)."""
+    return PriceTable(source=DEFAULT_SOURCE, as_of=DEFAULT_AS_OF, training_per_million=dict(_DEFAULT_TRAINING_PER_MILLION))
+
+
+def prices_from_dict(data: dict[str, Any], *, origin: str = "price overrides") -> PriceTable:
+    """Merge `data` (the price-file shape) over the defaults."""
+    if not isinstance(data, dict):
+        raise UsageError(
+            f"{origin}: expected a mapping with 'training_per_million'",
+            hint="e.g. {\"as_of\": \"2026-01-10\", \"source\": \"...\", \"training_per_million\": {\"gpt-4o-mini-2024-07-18\": 3.3}}",
+        )
+    overrides = data.get("training_per_million") or {}
+    if not isinstance(overrides, dict):
+        raise UsageError(f"{origin}: training_per_million must map model names to USD per 1M tokens")
+    base = default_prices()
+    merged = {
+        "currency": data.get("currency", base.currency),
+        "source": data.get("source", f"{origin} (merged over: {base.source})"),
+        "as_of": str(data.get("as_of", base.as_of)),
+        "training_per_million": {**base.training_per_million, **overrides},
+    }
+    try:
+        return PriceTable.model_validate(merged)
+    except ValidationError as exc:
+        raise UsageError(f"{origin}: {exc.errors()[0]['msg']}", hint="prices are numbers, USD per 1M training tokens") from exc
+
+
+def load_prices(path: str | Path) -> PriceTable:
+    """Read a JSON or YAML price file and merge it over the defaults."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read price file {path}: {exc.strerror or exc}", hint="pass an existing JSON or YAML file") from exc
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"price file {path} is not valid JSON: {exc}", hint="fix the syntax") from exc
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"price file {path} is not valid YAML: {exc}", hint="fix the syntax") from exc
+    return prices_from_dict(data, origin=str(path))
+
+
+def estimate_training_cost(billed_tokens: int, model: str, prices: PriceTable | None = None) -> CostEstimate:
+    """USD for `billed_tokens` (tokens x epochs) of training `model` at `prices`."""
+    prices = prices or default_prices()
+    try:
+        per_million = prices.training_per_million[model]
+    except KeyError:
+        raise UsageError(
+            f"no training price for {model!r} in the price table ({prices.source})",
+            hint=f"add it under training_per_million in your price file; known: {', '.join(prices.training_per_million)}",
+        ) from None
+    return CostEstimate(
+        model=model,
+        billed_tokens=billed_tokens,
+        usd=round(billed_tokens * per_million / 1_000_000, 4),
+        price_per_million=per_million,
+        currency=prices.currency,
+        source=prices.source,
+        as_of=prices.as_of,
+    )

@@ -1,0 +1,113 @@
+"""Validation report models (their `model_dump()` is the `--json` output) and the human rendering."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, Field
+
+from pipeline.dataset.pricing import CostEstimate
+from pipeline.dataset.stats import Distribution
+
+if TYPE_CHECKING:  # rich is imported only when rendering: `--json` and library callers skip its import time
+    from rich.console import Console
+
+SHOWN_PER_CODE = 3
+
+
+class Problem(BaseModel):
+    """One error or warning. `line` is 1-based; null for file-level problems (too_few_examples, file_too_large)."""
+
+    line: int | None
+    code: str
+    message: str
+
+
+class TokenStats(BaseModel):
+    total: Distribution | None = None
+    assistant: Distribution | None = None
+
+
+class Billing(BaseModel):
+    """What training on this file would bill: epochs and tokens x epochs (see pipeline.dataset.billing)."""
+
+    epochs: int
+    billed_tokens: int
+
+
+class FileReport(BaseModel):
+    path: str
+    ok: bool
+    examples: int
+    errors: list[Problem] = Field(default_factory=list)
+    warnings: list[Problem] = Field(default_factory=list)
+    error_counts: dict[str, int] = Field(default_factory=dict)
+    tokens: TokenStats = Field(default_factory=TokenStats)
+    billing: Billing
+
+
+class TrainingEstimate(CostEstimate):
+    """The cost estimate of training on the first (training) file; validation files are not counted."""
+
+    training_file: str
+    epochs: int
+
+
+class ValidationReport(BaseModel):
+    ok: bool
+    files: list[FileReport]
+    estimate: TrainingEstimate | None = None
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _render_file(file: FileReport, console: Console) -> None:
+    from rich.table import Table
+
+    verdict = "[green]valid[/]" if file.ok else f"[red]{len(file.errors)} error(s)[/]"
+    console.print(f"[bold]{file.path}[/]: {file.examples:,} examples, {verdict}"
+                  + (f", {len(file.warnings)} warning(s)" if file.warnings else ""))
+    if file.tokens.total:
+        table = Table("tokens", "min", "max", "mean", "median", "p10", "p90", title_justify="left")
+        for name, dist in (("total", file.tokens.total), ("assistant", file.tokens.assistant)):
+            if dist:
+                table.add_row(name, *(_fmt(getattr(dist, k)) for k in ("min", "max", "mean", "median", "p10", "p90")))
+        console.print(table)
+        console.print(f"  billing if trained on: {file.billing.epochs} epochs, {file.billing.billed_tokens:,} billed tokens")
+    for kind, problems, style in (("error", file.errors, "red"), ("warning", file.warnings, "yellow")):
+        if not problems:
+            continue
+        by_code: dict[str, list[Problem]] = defaultdict(list)
+        for p in problems:
+            by_code[p.code].append(p)
+        table = Table(kind, "count", "first lines: message", title_justify="left", border_style=style)
+        for code, items in by_code.items():
+            shown = "\n".join(
+                f"{'file' if p.line is None else f'line {p.line}'}: {p.message}" for p in items[:SHOWN_PER_CODE]
+            )
+            if len(items) > SHOWN_PER_CODE:
+                shown += f"\n... and {len(items) - SHOWN_PER_CODE:,} more"
+            table.add_row(f"[{style}]{code}[/]", f"{len(items):,}", shown)
+        console.print(table)
+
+
+def render_report(report: ValidationReport, console: Console) -> None:
+    """Readable report: per file the counts, token table, first problems per code; then cost and verdict."""
+    for file in report.files:
+        _render_file(file, console)
+    est = report.estimate
+    if est:
+        console.print(
+            f"Estimated training cost ({est.model}, {est.training_file}): [bold]${est.usd:,.2f}[/] "
+            f"= {est.billed_tokens:,} tokens ({est.epochs} epochs) x ${est.price_per_million:,.2f}/1M. "
+            f"[dim]Estimate only; prices as of {est.as_of} from: {est.source}[/]"
+        )
+    if report.ok:
+        console.print(f"[bold green]OK[/]: {len(report.files)} file(s) valid.")
+    else:
+        bad = [f.path for f in report.files if not f.ok]
+        total = sum(len(f.errors) for f in report.files)
+        console.print(f"[bold red]INVALID[/]: {total:,} error(s) in {', '.join(bad)}.")

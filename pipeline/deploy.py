@@ -1,0 +1,131 @@
+"""Deploy a fine-tuned model through Azure Resource Manager (the lab's Task 8, without a pasted token).
+
+Uses azure-mgmt-cognitiveservices (client from `pipeline.arm.management_client`): create-or-update through the
+SDK's long-running-operation poller until `Succeeded`. ARM allows one deployment write per account at a time and
+answers a concurrent one with 409 `RequestConflict`, which the SDK does not retry, so we retry it with back-off.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.errors import PipelineError, ServiceError
+
+if TYPE_CHECKING:
+    from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+T = TypeVar("T")
+SKUS = ("Standard", "GlobalStandard", "DeveloperTier")
+CONFLICT_CODES = frozenset({"RequestConflict", "Conflict", "AnotherOperationInProgress"})
+
+
+class DeploymentSpec(BaseModel):
+    """One model deployment on an account (ARM `Microsoft.CognitiveServices/accounts/deployments`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subscription_id: str
+    resource_group: str
+    account_name: str
+    deployment_name: str
+    model: str
+    model_version: str = "1"
+    sku_name: str = "Standard"
+    capacity: int = Field(1, ge=1)
+    source: str | None = None  # ARM id of the account that owns the model, for cross-resource deployment
+    tags: dict[str, str] = {}
+
+
+def _error_code(exc: HttpResponseError) -> str | None:
+    return getattr(getattr(exc, "error", None), "code", None)
+
+
+def _error_text(exc: HttpResponseError) -> str:
+    code = _error_code(exc)
+    message = getattr(getattr(exc, "error", None), "message", None) or exc.message
+    return f"HTTP {exc.status_code} {code}: {message}" if code else f"HTTP {exc.status_code}: {message}"
+
+
+def _retry_conflicts(action: Callable[[], T], *, what: str, deadline: float,
+                     first_delay: float = 2.0, max_delay: float = 30.0,
+                     sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run `action`, retrying 409 RequestConflict (another write on the account) until `deadline`."""
+    delay = first_delay
+    while True:
+        try:
+            return action()
+        except HttpResponseError as exc:
+            if exc.status_code != 409 or (_error_code(exc) not in CONFLICT_CODES and _error_code(exc) is not None):
+                raise _service_error(exc, what) from exc
+            if time.monotonic() + delay > deadline:
+                raise ServiceError(f"could not {what}: another operation kept the account busy ({_error_text(exc)})",
+                                   hint="wait for the other deployment change to finish, then retry") from exc
+            sleep(delay)
+            delay = min(delay * 2, max_delay)
+
+
+def _service_error(exc: HttpResponseError, what: str) -> ServiceError:
+    hint = None
+    if exc.status_code in (401, 403, None):
+        hint = ("sign in with `az login`; deploying needs 'Cognitive Services OpenAI Contributor' or "
+                "'Cognitive Services Contributor' on the account")
+    elif exc.status_code == 404:
+        hint = "check --subscription, --resource-group and --account"
+    elif exc.status_code == 400:
+        hint = "check --model (the fine_tuned_model of a succeeded job), --sku and --capacity"
+    return ServiceError(f"could not {what}: {_error_text(exc)}", hint=hint)
+
+
+def deployment_body(spec: DeploymentSpec) -> Any:
+    from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
+
+    return Deployment(
+        sku=Sku(name=spec.sku_name, capacity=spec.capacity),
+        tags=dict(spec.tags) or None,
+        properties=DeploymentProperties(
+            model=DeploymentModel(format="OpenAI", name=spec.model, version=spec.model_version, source=spec.source),
+        ),
+    )
+
+
+def deploy_model(arm_client: "CognitiveServicesManagementClient", spec: DeploymentSpec, *,
+                 timeout: float = 3600) -> dict[str, Any]:
+    """Create or update the deployment and wait for `Succeeded`; returns the deployment as ARM shows it."""
+    deadline = time.monotonic() + timeout
+    what = f"deploy {spec.model} as {spec.deployment_name} on {spec.account_name}"
+
+    def create() -> Any:
+        poller = arm_client.deployments.begin_create_or_update(
+            spec.resource_group, spec.account_name, spec.deployment_name, deployment_body(spec))
+        result = poller.result(timeout=max(deadline - time.monotonic(), 0.0))
+        if not poller.done():
+            raise PipelineError(f"deployment {spec.deployment_name} is still being created after {timeout:g} s",
+                                hint="it continues in Azure; run the same `aoai-ft deploy` again to wait for it")
+        return result
+
+    deployment = _retry_conflicts(create, what=what, deadline=deadline)
+    state = getattr(getattr(deployment, "properties", None), "provisioning_state", None)
+    if state not in (None, "Succeeded"):
+        raise ServiceError(f"deployment {spec.deployment_name} ended in state {state}",
+                           hint="see the deployment in the Azure portal for the reason")
+    return deployment.as_dict()
+
+
+def delete_deployment(arm_client: "CognitiveServicesManagementClient", resource_group: str, account_name: str,
+                      deployment_name: str, *, timeout: float = 1800) -> bool:
+    """Delete a deployment and wait; False if it did not exist."""
+    deadline = time.monotonic() + timeout
+
+    def delete() -> bool:
+        try:
+            arm_client.deployments.begin_delete(resource_group, account_name, deployment_name).result(
+                timeout=max(deadline - time.monotonic(), 0.0))
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    return _retry_conflicts(delete, what=f"delete deployment {deployment_name} on {account_name}", deadline=deadline)

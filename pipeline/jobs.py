@@ -1,0 +1,242 @@
+"""Start a fine-tuning job, or adopt the one already running for the same inputs, and follow it to the end.
+
+Adoption makes `aoai-ft train` and `pulumi up` safe to re-run: a job with the same model, files and settings that
+has not failed or been cancelled (a succeeded one included) is reused instead of paying for a second training.
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+
+import openai
+from openai.types.fine_tuning import FineTuningJob
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pipeline.clients import describe_api_error, service_errors
+from pipeline.errors import PipelineError, ServiceError
+
+DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+NOT_ADOPTABLE = frozenset({"failed", "cancelled"})
+ADOPTION_SCAN_LIMIT = 100  # the service keeps at most 100 jobs per resource (reference §8.1)
+_SUFFIX = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+class TrainingSpec(BaseModel):
+    """What to train: base model, uploaded file ids and the settings that make two jobs the same job."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str = DEFAULT_MODEL
+    training_file: str
+    validation_file: str | None = None
+    n_epochs: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1)
+    learning_rate_multiplier: float | None = Field(None, gt=0)
+    suffix: str | None = None
+    seed: int | None = None
+
+    @field_validator("suffix")
+    @classmethod
+    def _suffix_rule(cls, value: str | None) -> str | None:
+        if value is not None and not _SUFFIX.match(value):
+            raise ValueError("suffix must be 1-40 characters of a-z A-Z 0-9 - _")
+        return value
+
+    def hyperparameters(self) -> dict[str, int | float]:
+        """Only the hyperparameters that were set; the service picks the others."""
+        values = {"n_epochs": self.n_epochs, "batch_size": self.batch_size,
+                  "learning_rate_multiplier": self.learning_rate_multiplier}
+        return {k: v for k, v in values.items() if v is not None}
+
+
+class JobProgress(BaseModel):
+    """One observation of a running job, for progress displays."""
+
+    job_id: str
+    status: str
+    step: int | None = None
+    total_steps: int | None = None
+    train_loss: float | None = None
+    valid_loss: float | None = None
+    elapsed: float = 0.0  # seconds since the job was created
+    remaining: float | None = None  # seconds until the service's estimated_finish
+    fine_tuned_model: str | None = None
+    note: str | None = None  # e.g. "connection lost, still polling"
+
+
+class JobStillRunning(PipelineError):
+    """We stopped waiting (deadline or Ctrl-C) but the job goes on; the hint says how to pick it up again."""
+
+    exit_code = 3
+
+    def __init__(self, job_id: str, status: str, reason: str, *, exit_code: int | None = None) -> None:
+        super().__init__(
+            f"fine-tuning job {job_id} is still {status} ({reason}); it keeps running on the service",
+            hint=f"follow it with `aoai-ft status {job_id}`, or run the same `aoai-ft train ...` command again "
+                 "to adopt it and wait for the result",
+        )
+        self.job_id, self.status = job_id, status
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+def _same(wanted: object, actual: object) -> bool:
+    """A setting the spec leaves unset matches whatever the service chose."""
+    if wanted is None:
+        return True
+    if isinstance(wanted, float) and isinstance(actual, (int, float)):
+        return abs(wanted - actual) < 1e-9
+    return wanted == actual
+
+
+def matches(job: FineTuningJob, spec: TrainingSpec) -> bool:
+    """Same base model, files and settings (suffix and seed included when the spec sets them)."""
+    hp = job.hyperparameters
+    return (
+        job.model == spec.model
+        and job.training_file == spec.training_file
+        and (job.validation_file or None) == spec.validation_file
+        and _same(spec.n_epochs, getattr(hp, "n_epochs", None))
+        and _same(spec.batch_size, getattr(hp, "batch_size", None))
+        and _same(spec.learning_rate_multiplier, getattr(hp, "learning_rate_multiplier", None))
+        and (spec.suffix is None or getattr(job, "suffix", None) == spec.suffix
+             or (job.fine_tuned_model or "").endswith(f"-{spec.suffix}"))
+        and _same(spec.seed, job.seed)
+    )
+
+
+def find_adoptable_job(client: openai.AzureOpenAI, spec: TrainingSpec) -> FineTuningJob | None:
+    """The newest job for the same inputs that has not failed or been cancelled."""
+    found: list[FineTuningJob] = []
+    with service_errors("listing fine-tuning jobs"):
+        for index, job in enumerate(client.fine_tuning.jobs.list(limit=50)):
+            if index >= ADOPTION_SCAN_LIMIT:
+                break
+            if job.status not in NOT_ADOPTABLE and matches(job, spec):
+                found.append(job)
+    return max(found, key=lambda j: j.created_at, default=None)
+
+
+def start_or_adopt(client: openai.AzureOpenAI, spec: TrainingSpec) -> tuple[FineTuningJob, bool]:
+    """(job, adopted): the matching existing job, or a newly created one."""
+    existing = find_adoptable_job(client, spec)
+    if existing is not None:
+        return existing, True
+    kwargs: dict[str, object] = {"model": spec.model, "training_file": spec.training_file}
+    if spec.validation_file:
+        kwargs["validation_file"] = spec.validation_file
+    if spec.hyperparameters():
+        kwargs["hyperparameters"] = spec.hyperparameters()
+    if spec.suffix is not None:
+        kwargs["suffix"] = spec.suffix
+    if spec.seed is not None:
+        kwargs["seed"] = spec.seed
+    try:
+        return client.fine_tuning.jobs.create(**kwargs), False  # type: ignore[arg-type]
+    except (openai.RateLimitError, openai.ConflictError) as exc:
+        raise ServiceError(
+            f"the service did not start the job: {describe_api_error(exc)}",
+            hint="one job runs at a time per resource: wait for the running one (`aoai-ft status`) or cancel it",
+        ) from exc
+    except openai.BadRequestError as exc:
+        raise ServiceError(f"the service refused the job: {describe_api_error(exc)}",
+                           hint="check --model, the file ids and the hyperparameters") from exc
+    except openai.APIError:
+        with service_errors("creating the fine-tuning job"):
+            raise
+
+
+def latest_metrics(client: openai.AzureOpenAI, job_id: str, *, limit: int = 20) -> dict[str, float]:
+    """`data` of the newest metrics event (step, train_loss, valid_loss, total_steps, ...); {} if none yet."""
+    events = client.fine_tuning.jobs.list_events(job_id, limit=limit)
+    best: dict[str, float] = {}
+    best_step = -1
+    for event in events.data:  # one page is enough: newest events come first
+        data = event.data if isinstance(event.data, dict) else None
+        if getattr(event, "type", None) == "metrics" and data and "step" in data:
+            step = int(data["step"])
+            if step > best_step:
+                best, best_step = dict(data), step
+    return best
+
+
+def progress_of(job: FineTuningJob, metrics: dict[str, float], now: float, note: str | None = None) -> JobProgress:
+    """A `JobProgress` from a job, its latest metrics event data and the current unix time."""
+    def number(key: str) -> float | None:
+        value = metrics.get(key)
+        return float(value) if isinstance(value, (int, float)) else None
+
+    step, total = number("step"), number("total_steps")
+    return JobProgress(
+        job_id=job.id, status=job.status, step=int(step) if step is not None else None,
+        total_steps=int(total) if total is not None else None,
+        train_loss=number("train_loss"), valid_loss=number("valid_loss"),
+        elapsed=max(0.0, now - job.created_at),
+        remaining=max(0.0, job.estimated_finish - now) if job.estimated_finish else None,
+        fine_tuned_model=job.fine_tuned_model, note=note,
+    )
+
+
+def raise_for_outcome(job: FineTuningJob) -> FineTuningJob:
+    """Return a succeeded job; a failed or cancelled one becomes a `ServiceError` carrying the job's error."""
+    if job.status == "failed":
+        err = job.error
+        detail = f"{err.code}: {err.message}" if err and (err.code or err.message) else "no error details given"
+        param = f" (param: {err.param})" if err and err.param else ""
+        raise ServiceError(f"fine-tuning job {job.id} failed: {detail}{param}",
+                           hint="fix the cause, then run `aoai-ft train` again (failed jobs are never adopted)")
+    if job.status == "cancelled":
+        raise ServiceError(f"fine-tuning job {job.id} was cancelled",
+                           hint="run `aoai-ft train` again to start a new job")
+    return job
+
+
+def wait_for_job(
+    client: openai.AzureOpenAI,
+    job_id: str,
+    *,
+    timeout: float,
+    poll_interval: float = 10,
+    on_update: Callable[[JobProgress], None] | None = None,
+    max_poll_interval: float | None = None,
+) -> FineTuningJob:
+    """Poll until the job ends; back off while nothing changes, poll quickly again when it does.
+
+    Transient failures that outlast the SDK's own retries (the endpoint restarting, throttling) do not end the
+    wait: they are reported through `on_update` and polling continues until the deadline.
+    """
+    ceiling = max_poll_interval if max_poll_interval is not None else max(poll_interval, min(60.0, poll_interval * 6))
+    deadline = time.monotonic() + timeout
+    interval = poll_interval
+    last_seen: tuple[object, ...] | None = None
+    job: FineTuningJob | None = None
+    while True:
+        note = None
+        try:
+            job = client.fine_tuning.jobs.retrieve(job_id)
+            metrics = latest_metrics(client, job_id) if job.status not in ("pending", "queued", "created") else {}
+        except openai.NotFoundError as exc:
+            raise ServiceError(f"fine-tuning job {job_id} not found: {describe_api_error(exc)}",
+                               hint="check the job id (`aoai-ft status` lists jobs) and the endpoint") from exc
+        except (openai.AuthenticationError, openai.PermissionDeniedError, openai.BadRequestError):
+            with service_errors(f"checking job {job_id}"):
+                raise
+        except (openai.APIConnectionError, openai.APIStatusError) as exc:
+            if job is None and time.monotonic() >= deadline:
+                with service_errors(f"checking job {job_id}"):
+                    raise
+            note = f"service unavailable, still polling ({describe_api_error(exc)})"
+            metrics = {}
+        if job is not None and on_update is not None:
+            on_update(progress_of(job, metrics, time.time(), note))
+        if note is None and job is not None and job.status in TERMINAL_STATUSES:
+            return raise_for_outcome(job)
+        seen = (job.status if job else None, metrics.get("step"), note is None)
+        interval = poll_interval if seen != last_seen else min(interval * 1.5, ceiling)
+        last_seen = seen
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise JobStillRunning(job_id, job.status if job else "unknown", f"waited {timeout:g} s")
+        time.sleep(min(interval, left))

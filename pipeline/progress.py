@@ -1,0 +1,75 @@
+"""Show a fine-tuning job's progress: a live rich bar on a terminal, one plain line per change elsewhere (CI logs)."""
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+
+from pipeline.jobs import JobProgress
+
+
+def format_duration(seconds: float | None) -> str:
+    """`3725` -> `1h02m05s`; None -> `?`."""
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def describe(p: JobProgress) -> str:
+    """One line: status, step, losses, elapsed, remaining."""
+    parts = [p.status]
+    if p.step is not None:
+        parts.append(f"step {p.step}/{p.total_steps}" if p.total_steps else f"step {p.step}")
+    if p.train_loss is not None:
+        parts.append(f"train_loss {p.train_loss:.4f}")
+    if p.valid_loss is not None:
+        parts.append(f"valid_loss {p.valid_loss:.4f}")
+    parts.append(f"elapsed {format_duration(p.elapsed)}")
+    if p.remaining is not None:
+        parts.append(f"remaining ~{format_duration(p.remaining)}")
+    if p.note:
+        parts.append(p.note)
+    return " | ".join(parts)
+
+
+class JobProgressDisplay:
+    """`with JobProgressDisplay(console) as show: wait_for_job(..., on_update=show)`."""
+
+    def __init__(self, console: Console | None = None, *, title: str = "fine-tuning") -> None:
+        self.console = console or Console()
+        self.title = title
+        self._live = self.console.is_terminal
+        self._progress: Progress | None = None
+        self._task: int | None = None
+        self._last_line: str | None = None
+        self._last_key: tuple[object, ...] | None = None
+
+    def __enter__(self) -> "JobProgressDisplay":
+        if self._live:
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                TextColumn("{task.fields[detail]}"), console=self.console, transient=False,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self.title, total=None, detail="starting")
+        return self
+
+    def __call__(self, p: JobProgress) -> None:
+        line = describe(p)
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=f"{self.title} {p.job_id}", detail=line,
+                                  completed=p.step or 0, total=p.total_steps)
+            return
+        key = (p.status, p.step, p.note)  # plain output: a line only when something changed
+        if key != self._last_key:
+            self.console.print(f"{p.job_id}: {line}", highlight=False, soft_wrap=True)
+            self._last_key = key
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._progress is not None:
+            self._progress.stop()

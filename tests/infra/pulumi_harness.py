@@ -1,0 +1,184 @@
+"""Run the real Pulumi program under mocks, with config built from the real Pulumi.yaml + Pulumi.<stack>.yaml.
+
+`stack_config()` does what the Pulumi CLI does before starting the program: reject stack keys the project does
+not declare, fill in project defaults, check declared types, and pass every value as a string (objects/arrays as
+JSON). `run_program()` resets Pulumi's global runtime state, installs fresh recording mocks and runs
+`infra/` with runpy exactly like the language host (cwd = infra/, run_name "__main__").
+"""
+from __future__ import annotations
+
+import json
+import os
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.sync_await import _sync_await
+
+from infra import naming
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+PROJECT = "aoai-finetune"
+SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
+TENANT = "99999999-8888-7777-6666-555555555555"
+RUNNER_OBJECT_ID = "0f0e0d0c-0b0a-0908-0706-050403020100"
+
+
+def project_file() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+
+
+def _as_config_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _type_ok(declared: dict[str, Any], value: Any) -> bool:
+    kind = declared.get("type")
+    if kind is None:
+        return True
+    if kind == "string":
+        return not isinstance(value, (dict, list))
+    if kind == "integer":
+        try:
+            int(str(value))
+            return True
+        except ValueError:
+            return False
+    if kind == "boolean":
+        return isinstance(value, bool) or str(value) in ("true", "false")
+    if kind == "array":
+        return isinstance(value, list)
+    raise AssertionError(f"unexpected declared type {kind}")
+
+
+def stack_config(stack: str = "dev", overrides: dict[str, Any] | None = None, *, stack_file: Path | None = None) -> dict[str, str]:
+    """The `aoai-finetune:<key>` -> string map the CLI would hand the program for this stack."""
+    declared: dict[str, dict[str, Any]] = project_file()["config"]
+    path = stack_file or ROOT / f"Pulumi.{stack}.yaml"
+    values: dict[str, Any] = dict((yaml.safe_load(path.read_text()) or {}).get("config") or {})
+    for key, value in (overrides or {}).items():
+        values[f"{PROJECT}:{key}"] = value
+    result: dict[str, str] = {}
+    for full_key, value in values.items():
+        namespace, _, key = full_key.partition(":")
+        assert namespace == PROJECT, f"{path.name}: unexpected namespace in {full_key}"
+        assert key in declared, f"Stack '{stack}' uses configuration value '{key}' which is not defined by the project"
+        assert _type_ok(declared[key], value), f"Stack '{stack}' with configuration key '{key}' has the wrong type"
+        result[full_key] = _as_config_string(value)
+    for key, spec in declared.items():
+        assert "default" in spec, f"Pulumi.yaml key {key} has no default, so every stack would have to set it"
+        result.setdefault(f"{PROJECT}:{key}", _as_config_string(spec["default"]))
+    return result
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Answers like azure-native would, and records every resource and invoke."""
+
+    subscription_id: str = SUBSCRIPTION
+    object_id: str = RUNNER_OBJECT_ID
+    resources: list[pulumi.runtime.MockResourceArgs] = field(default_factory=list)
+    calls: list[pulumi.runtime.MockCallArgs] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.resources.append(args)
+        inputs = dict(args.inputs)
+        outputs = dict(inputs)
+        if args.typ == "azure-native:resources:ResourceGroup":
+            name = inputs.get("resourceGroupName", args.name)
+            outputs["name"] = name
+            return f"/subscriptions/{self.subscription_id}/resourceGroups/{name}", outputs
+        if args.typ == "azure-native:cognitiveservices:Account":
+            name = inputs["accountName"]
+            props = dict(inputs.get("properties") or {})
+            props["endpoint"] = naming.endpoint_for(props["customSubDomainName"])
+            props["provisioningState"] = "Succeeded"
+            outputs.update(name=name, properties=props)
+            return naming.account_resource_id(self.subscription_id, inputs["resourceGroupName"], name), outputs
+        if args.typ == "azure-native:authorization:RoleAssignment":
+            outputs["name"] = inputs["roleAssignmentName"]
+            return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{inputs['roleAssignmentName']}", outputs
+        if args.typ.startswith("pulumi-python:dynamic"):
+            outputs.update(restore=False, purged_stale=False)
+            return f"{args.name}-id", outputs
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        self.calls.append(args)
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {
+                "clientId": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+                "objectId": self.object_id,
+                "subscriptionId": self.subscription_id,
+                "tenantId": TENANT,
+            }
+        if args.token == "azure-native:cognitiveservices:listAccountKeys":
+            return {"key1": "mock-key-1", "key2": "mock-key-2"}
+        raise AssertionError(f"unexpected invoke {args.token}")
+
+    # --- queries for assertions ---
+    def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def invoked(self, token: str) -> list[pulumi.runtime.MockCallArgs]:
+        return [c for c in self.calls if c.token == token]
+
+
+def reset_pulumi(mocks: pulumi.runtime.Mocks, config: dict[str, str], *, stack: str = "dev") -> None:
+    """Fresh global runtime: no root stack, new mocks (which create a new root stack), new config."""
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_all_config(config, [])
+
+
+@dataclass
+class ProgramRun:
+    mocks: RecordingMocks
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    urns: dict[str, Any]  # URN -> registration (id, state), as the mock monitor recorded them
+
+    def urn_of(self, typ: str, name: str) -> str:
+        matches = [urn for urn in self.urns if urn.endswith(f"{typ}::{name}")]
+        assert len(matches) == 1, f"expected one {typ}::{name}, got {matches}"
+        return matches[0]
+
+
+def resolve(value: Any) -> tuple[Any, bool]:
+    """Value and secret-ness of a (possibly Output) value after the program has finished."""
+    output = pulumi.Output.from_input(value)
+    return _sync_await(output.future()), bool(_sync_await(output.is_secret()))
+
+
+def run_program(config: dict[str, str], mocks: RecordingMocks | None = None, *, stack: str = "dev") -> ProgramRun:
+    """Run the real infra/__main__.py under mocks the way the Pulumi language host does."""
+    mocks = mocks or RecordingMocks()
+    reset_pulumi(mocks, config, stack=stack)
+    cwd = os.getcwd()
+    os.chdir(INFRA)
+    try:
+        pulumi.runtime.test(lambda: runpy.run_path(str(INFRA), run_name="__main__"))()
+    finally:
+        os.chdir(cwd)
+    root = runtime_settings.get_root_resource()
+    outputs: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for name, value in root.outputs.items():
+        outputs[name], is_secret = resolve(value)
+        if is_secret:
+            secrets.add(name)
+    return ProgramRun(mocks, outputs, secrets, registered_resources())
+
+
+def registered_resources() -> dict[str, Any]:
+    monitor = runtime_settings.get_monitor()
+    return monitor.get_registered_resources()  # type: ignore[union-attr]

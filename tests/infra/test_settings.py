@@ -1,0 +1,113 @@
+"""StackSettings: Pulumi.yaml and the model agree, stack files validate, bad values name their key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.settings import PROJECT_NAME, PROJECT_ROOT, StackConfigError, StackSettings
+from tests.infra.pulumi_harness import ROOT, project_file, stack_config
+
+
+def _plain(config: dict[str, str]) -> dict[str, str]:
+    """What from_pulumi_config hands to validation: JSON keys decoded, namespace stripped."""
+    import json
+
+    out: dict[str, object] = {}
+    for full_key, text in config.items():
+        key = full_key.split(":", 1)[1]
+        out[key] = json.loads(text) if key in ("tags", "allowedIpRanges") else text
+    return out
+
+
+def test_pulumi_yaml_declares_exactly_the_model_keys() -> None:
+    declared = set(project_file()["config"])
+    model_keys = {field.alias for field in StackSettings.model_fields.values()}
+    assert declared == model_keys
+    assert project_file()["name"] == PROJECT_NAME
+    assert all(spec.get("description") for spec in project_file()["config"].values())
+
+
+def test_pulumi_yaml_defaults_equal_model_defaults(tmp_path: Path) -> None:
+    empty_stack = tmp_path / "Pulumi.empty.yaml"
+    empty_stack.write_text("config: {}\n")
+    from_defaults = StackSettings.from_mapping(_plain(stack_config("empty", stack_file=empty_stack)))
+    assert from_defaults == StackSettings()
+
+
+def test_dev_stack_holds_the_lab_values() -> None:
+    settings = StackSettings.from_mapping(_plain(stack_config("dev")))
+    assert settings.location == "northcentralus"
+    assert settings.account_sku == "S0"
+    assert settings.base_model == "gpt-4o-mini-2024-07-18"
+    assert settings.effective_deployment_name == "gpt-4o-mini-2024-07-18-ft"
+    assert settings.disable_local_auth is False
+    assert settings.creates_resource_group
+    assert settings.training_path == PROJECT_ROOT / "datasets" / "training_set.jsonl"
+    assert settings.validation_path == PROJECT_ROOT / "datasets" / "validation_set.jsonl"
+    assert settings.project_root == ROOT
+
+
+def test_prod_example_is_keyless_and_private() -> None:
+    settings = StackSettings.from_mapping(_plain(stack_config("prod", stack_file=ROOT / "Pulumi.prod.yaml.example")))
+    assert settings.disable_local_auth is True
+    assert settings.public_network_access == "Disabled"
+    assert not settings.creates_resource_group
+    assert settings.principal_type == "Group"
+    assert settings.mode == "promote" and settings.source_stack
+
+
+def test_strings_from_pulumi_are_coerced_and_empty_means_unset() -> None:
+    settings = StackSettings.from_mapping(
+        {"nEpochs": "3", "learningRateMultiplier": "0.5", "seed": "", "smokeTest": "false", "location": "North Central US"}
+    )
+    assert settings.n_epochs == 3 and settings.seed is None and settings.smoke_test is False
+    assert settings.hyperparameters == {"n_epochs": 3, "learning_rate_multiplier": 0.5}
+    assert settings.location == "northcentralus"
+    assert StackSettings.from_mapping({"allowedIpRanges": "1.2.3.4, 10.0.0.0/8"}).allowed_ip_ranges == ("1.2.3.4", "10.0.0.0/8")
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"suffix": "x" * 41}, "suffix"),
+        ({"principalType": "user"}, "principalType"),
+        ({"deploymentSku": "Premium"}, "deploymentSku"),
+        ({"allowedIpRanges": ["300.1.1.1"]}, "allowedIpRanges"),
+        ({"sourceAccountId": "/subscriptions/x/whatever"}, "sourceAccountId"),
+        ({"sourceStack": "just-a-name"}, "sourceStack"),
+        ({"batchSize": "zero"}, "batchSize"),
+        ({"namePrefix": "Has_Upper"}, "namePrefix"),
+        ({"nEpocs": "3"}, "nEpocs"),  # typo: unknown keys are refused, not ignored
+    ],
+)
+def test_bad_value_names_the_key(values: dict, named: str) -> None:
+    with pytest.raises(StackConfigError) as info:
+        StackSettings.from_mapping(values)
+    assert f"{PROJECT_NAME}:{named}" in info.value.message
+    assert info.value.hint and named in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("values", "mentions"),
+    [
+        ({"mode": "promote"}, "sourceStack"),
+        ({"mode": "promote", "sourceModel": "gpt-4o-mini-2024-07-18.ft-abc"}, "sourceAccountId"),
+        ({"publicNetworkAccess": "Disabled", "allowedIpRanges": ["1.2.3.4"]}, "allowedIpRanges"),
+    ],
+)
+def test_bad_combinations_are_explained(values: dict, mentions: str) -> None:
+    with pytest.raises(StackConfigError, match=mentions):
+        StackSettings.from_mapping(values)
+
+
+def test_promote_with_explicit_model_is_accepted() -> None:
+    settings = StackSettings.from_mapping(
+        {
+            "mode": "promote",
+            "sourceModel": "gpt-4o-mini-2024-07-18.ft-0e208cf33a6a466994aff31a08aba678",
+            "sourceAccountId": "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg"
+            "/providers/Microsoft.CognitiveServices/accounts/aoai-dev",
+        }
+    )
+    assert settings.mode == "promote"

@@ -1,0 +1,82 @@
+"""The soft-delete guard's provider (create/diff/delete) against the fake ARM endpoint, as Pulumi would call it."""
+from __future__ import annotations
+
+import pulumi
+import pytest
+from pulumi.dynamic.dynamic import serialize_provider
+
+from infra.soft_delete import SoftDeleteProvider
+from tests.infra.arm_fake import FakeArm, fake_arm  # noqa: F401  (fixture)
+
+SUB = "11111111-2222-3333-4444-555555555555"
+PROPS = {
+    "subscription_id": SUB,
+    "location": "northcentralus",
+    "resource_group_name": "rg-aoai-ft-dev",
+    "account_name": "aoai-ft-1234abcd",
+    "purge_on_destroy": True,
+    "restore": None,
+    "purged_stale": None,
+}
+WHERE = (SUB, "northcentralus", "rg-aoai-ft-dev", "aoai-ft-1234abcd")
+
+
+@pytest.fixture(autouse=True)
+def _fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import arm
+
+    monkeypatch.setattr(arm, "PURGE_WAIT_SECONDS", 2.0)
+    monkeypatch.setattr("infra.soft_delete.PURGE_POLL_SECONDS", 0.01)
+
+
+def test_create_on_a_free_name_changes_nothing(fake_arm: FakeArm) -> None:
+    result = SoftDeleteProvider().create(dict(PROPS))
+    assert result.outs["restore"] is False and result.outs["purged_stale"] is False
+    assert result.id == "softdelete/" + "/".join(WHERE)
+    assert [r.method for r in fake_arm.requests] == ["GET"]
+
+
+def test_create_purges_a_stale_soft_deleted_account(fake_arm: FakeArm) -> None:
+    fake_arm.soft_delete(*WHERE)
+    result = SoftDeleteProvider().create(dict(PROPS))
+    assert result.outs["purged_stale"] is True and result.outs["restore"] is False
+    assert fake_arm.purged == [WHERE]
+
+
+def test_create_restores_when_purging_is_off(fake_arm: FakeArm) -> None:
+    fake_arm.soft_delete(*WHERE)
+    result = SoftDeleteProvider().create({**PROPS, "purge_on_destroy": False})
+    assert result.outs["restore"] is True
+    assert fake_arm.purged == [] and fake_arm.is_soft_deleted(*WHERE)
+
+
+def test_destroy_purges_the_account_pulumi_just_deleted(fake_arm: FakeArm) -> None:
+    fake_arm.soft_delete(*WHERE, visible_after_gets=1)  # Azure lists the deleted account a moment later
+    SoftDeleteProvider().delete("id", dict(PROPS))
+    assert fake_arm.purged == [WHERE]
+
+
+def test_destroy_keeps_it_when_purging_is_off(fake_arm: FakeArm) -> None:
+    fake_arm.soft_delete(*WHERE)
+    SoftDeleteProvider().delete("id", {**PROPS, "purge_on_destroy": False})
+    assert fake_arm.requests == [] and fake_arm.is_soft_deleted(*WHERE)
+
+
+def test_diff_replaces_on_identity_and_updates_the_flag() -> None:
+    provider = SoftDeleteProvider()
+    assert provider.diff("id", PROPS, dict(PROPS)).changes is False
+    moved = provider.diff("id", PROPS, {**PROPS, "location": "swedencentral"})
+    assert moved.changes and moved.replaces == ["location"]
+    flag = provider.diff("id", PROPS, {**PROPS, "purge_on_destroy": False})
+    assert flag.changes and not flag.replaces
+    updated = provider.update("id", {**PROPS, "restore": True}, {**PROPS, "purge_on_destroy": False})
+    assert updated.outs["restore"] is True and updated.outs["purge_on_destroy"] is False
+
+
+def test_provider_serializes_by_reference() -> None:
+    """Pulumi pickles the provider into state; it must stay small and import infra.soft_delete, not embed it."""
+    blob = serialize_provider(SoftDeleteProvider())
+    assert len(blob) < 2000
+    import base64
+
+    assert b"infra.soft_delete" in base64.b64decode(blob)

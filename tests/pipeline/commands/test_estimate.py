@@ -1,0 +1,53 @@
+"""`aoai-ft estimate`: tokens x epochs x price, overridable prices, budget check."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from pipeline.errors import BudgetExceeded
+from tests.pipeline.dataset.helpers import good_lines, write_lines
+
+
+def _estimate(*args: str) -> dict:
+    result = CliRunner().invoke(cli, ["estimate", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_estimate_of_sample_training_set(datasets_dir: Path) -> None:
+    est = _estimate(str(datasets_dir / "training_set.jsonl"))
+    assert est["epochs"] == 3  # 57 examples x 3 = 171, inside [100, 25000]
+    assert est["usd"] == round(est["billed_tokens"] * est["price_per_million"] / 1e6, 4)
+    assert est["billed_tokens"] % 3 == 0 and "estimate" in est["note"]
+
+
+def test_price_file_and_epochs_override(tmp_path: Path, datasets_dir: Path) -> None:
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("source: test table\nas_of: '2026-01-01'\ntraining_per_million:\n  gpt-4o-mini-2024-07-18: 100\n")
+    base = _estimate(str(datasets_dir / "training_set.jsonl"))
+    est = _estimate(str(datasets_dir / "training_set.jsonl"), "--prices", str(prices), "--epochs", "6")
+    assert est["epochs"] == 6 and est["billed_tokens"] == 2 * base["billed_tokens"]
+    assert est["price_per_million"] == 100 and est["source"] == "test table"
+    assert est["usd"] == round(est["billed_tokens"] * 100 / 1e6, 4)
+
+
+def test_human_output_says_it_is_an_estimate(datasets_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["estimate", str(datasets_dir / "training_set.jsonl")])
+    assert result.exit_code == 0
+    assert "Estimate only" in result.output and "as of" in result.output
+
+
+def test_budget_exceeded(datasets_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["estimate", str(datasets_dir / "training_set.jsonl"), "--max-usd", "0.0001"])
+    assert isinstance(result.exception, BudgetExceeded)
+    assert CliRunner().invoke(cli, ["estimate", str(datasets_dir / "training_set.jsonl"), "--max-usd", "100"]).exit_code == 0
+
+
+def test_invalid_file_exits_1(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "few.jsonl", good_lines(4))
+    result = CliRunner().invoke(cli, ["estimate", str(path)])
+    assert result.exit_code == 1
+    assert "aoai-ft validate" in result.output

@@ -1,0 +1,89 @@
+"""`aoai-ft validate` through click's CliRunner and as a real subprocess."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from pipeline.errors import UsageError
+from tests.pipeline.dataset.helpers import good_lines, write_lines
+
+ROOT = Path(__file__).resolve().parents[3]
+AOAI_FT = Path(sys.executable).with_name("aoai-ft")
+DIST_KEYS = {"min", "max", "mean", "median", "p10", "p90"}
+
+
+def test_sample_datasets_are_valid_json(datasets_dir: Path) -> None:
+    train, valid = datasets_dir / "training_set.jsonl", datasets_dir / "validation_set.jsonl"
+    result = CliRunner().invoke(cli, ["validate", str(train), str(valid), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report) == {"ok", "files", "estimate"} and report["ok"] is True
+    for file, minimum in zip(report["files"], (50, 15)):
+        assert set(file) == {"path", "ok", "examples", "errors", "warnings", "error_counts", "tokens", "billing"}
+        assert file["ok"] and file["examples"] >= minimum and file["errors"] == []
+        assert set(file["tokens"]) == {"total", "assistant"}
+        assert set(file["tokens"]["total"]) == DIST_KEYS == set(file["tokens"]["assistant"])
+        assert set(file["billing"]) == {"epochs", "billed_tokens"}
+    assert report["estimate"]["usd"] > 0 and report["estimate"]["as_of"] and report["estimate"]["source"]
+
+
+def test_human_report(datasets_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["validate", str(datasets_dir / "training_set.jsonl")])
+    assert result.exit_code == 0
+    assert "p10" in result.output and "p90" in result.output and "p5" not in result.output
+    assert "Estimate only" in result.output
+    assert "OK: 1 file(s) valid." in result.output
+
+
+def test_errors_exit_1_with_codes_and_lines(tmp_path: Path) -> None:
+    lines: list = good_lines(12)
+    lines[4] = '{"messages": ['
+    lines[7] = {"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]}
+    path = write_lines(tmp_path / "bad.jsonl", lines)
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "invalid_json" in result.output and "line 5" in result.output
+    assert "unrecognized_role" in result.output and "line 8" in result.output
+    assert "INVALID" in result.output
+    as_json = json.loads(CliRunner().invoke(cli, ["validate", str(path), "--json"]).output)
+    assert [(e["line"], e["code"]) for e in as_json["files"][0]["errors"]] == [(5, "invalid_json"), (8, "unrecognized_role")]
+
+
+def test_model_option_changes_limit(tmp_path: Path) -> None:
+    lines: list = good_lines(10)
+    lines[2]["messages"][2]["content"] = "token " * 5000
+    path = write_lines(tmp_path / "long.jsonl", lines)
+    assert CliRunner().invoke(cli, ["validate", str(path)]).exit_code == 0
+    lab = CliRunner().invoke(cli, ["validate", str(path), "--model", "gpt-35-turbo-0613", "--json"])
+    assert lab.exit_code == 1
+    assert json.loads(lab.output)["files"][0]["error_counts"] == {"example_too_long": 1}
+
+
+def test_missing_file_and_unknown_model_are_usage_errors(tmp_path: Path, datasets_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "missing.jsonl")])
+    assert isinstance(result.exception, UsageError) and result.exception.exit_code == 2
+    result = CliRunner().invoke(cli, ["validate", str(datasets_dir / "training_set.jsonl"), "--model", "gpt-9"])
+    assert isinstance(result.exception, UsageError) and "gpt-4o-mini-2024-07-18" in result.exception.hint
+
+
+@pytest.mark.skipif(not AOAI_FT.exists(), reason="console script not installed next to this interpreter")
+def test_real_subprocess_exit_codes(tmp_path: Path) -> None:
+    env = dict(os.environ)
+    ok = subprocess.run([str(AOAI_FT), "validate", "datasets/training_set.jsonl", "datasets/validation_set.jsonl", "--json"],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["ok"] is True
+    bad = write_lines(tmp_path / "bad.jsonl", good_lines(3))
+    invalid = subprocess.run([str(AOAI_FT), "validate", str(bad)], env=env, capture_output=True, text=True, timeout=60)
+    assert invalid.returncode == 1 and "too_few_examples" in invalid.stdout
+    missing = subprocess.run([str(AOAI_FT), "validate", str(tmp_path / "nope.jsonl")], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2
+    assert "no such file" in missing.stderr and "Traceback" not in missing.stderr + missing.stdout

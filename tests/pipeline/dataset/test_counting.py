@@ -1,0 +1,86 @@
+"""The fast counter (rs-bpe) gives tiktoken's counts: proven on data, fuzz, special tokens, lone surrogates."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from pipeline.dataset.counting import SPECIAL_TOKENS, get_counter, without_surrogates
+from pipeline.dataset.tokenizer import get_encoding
+from pipeline.errors import TokenizerUnavailable
+
+ENCODINGS = ["o200k_base", "cl100k_base"]
+ALPHABETS = [
+    "abcdefghijklmnopqrstuvwxyz ABCXYZ", "0123456789", " \t\n\r  \n\n", "'s'll're've'd", ".,;:!?-_/\\()[]{}<>|\"",
+    "人工智能是让计算机完成任务的技术微调模型", "😀🚀👍🏽❤️", "\u200b\u00a0\u0301\u0308é", "àéîõüßçñ", "مرحبا", "Привет",
+]
+
+
+def _fuzz_strings(n: int, seed: int) -> list[str]:
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = [rnd.choice(rnd.choice(ALPHABETS)) * rnd.randint(1, 3) for _ in range(rnd.randint(1, 40))]
+        out.append("".join(parts))
+    out += ["".join(chr(rnd.randint(0x20, 0x2FFF)) for _ in range(rnd.randint(1, 30))) for _ in range(n // 4)]
+    return out
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_rs_bpe_equals_tiktoken_on_fuzz(encoding: str) -> None:
+    fast, reference = get_counter(encoding, "rs-bpe"), get_encoding(encoding)
+    assert fast.backend == "rs-bpe"
+    mismatches = [s for s in _fuzz_strings(2000, seed=11) if fast.count(s) != len(reference.encode_ordinary(s))]
+    assert mismatches == []
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_rs_bpe_equals_tiktoken_on_sample_data(encoding: str, datasets_dir) -> None:
+    fast, reference = get_counter(encoding, "rs-bpe"), get_encoding(encoding)
+    texts = [v for p in datasets_dir.glob("*.jsonl") for line in p.read_text("utf-8").splitlines()
+             for m in json.loads(line)["messages"] for v in m.values() if isinstance(v, str)]
+    assert len(texts) > 200
+    assert [fast.count(t) for t in texts] == [len(reference.encode(t)) for t in texts]
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_special_token_text_counts_as_ordinary_text(encoding: str) -> None:
+    counter, reference = get_counter(encoding, "rs-bpe"), get_encoding(encoding)
+    assert SPECIAL_TOKENS[encoding] == reference.special_tokens_set
+    for token in sorted(SPECIAL_TOKENS[encoding]):
+        text = f"before {token} after<|fim_prefix|>"
+        with pytest.raises(ValueError):  # what the lab's cell would do
+            reference.encode(text)
+        assert counter.count(text) == len(reference.encode_ordinary(text))
+        assert token in counter.special_tokens_in(text)
+    assert counter.special_tokens_in("a <| b |> c") == []
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_lone_surrogates_count_like_tiktoken(encoding: str) -> None:
+    counter, reference = get_counter(encoding, "rs-bpe"), get_encoding(encoding)
+    for text in ["\ud800", "ab\udc00cd", "x\ud83d", "\ud83d\ude00 ok \udfff"]:
+        with pytest.raises(UnicodeEncodeError):
+            counter.count(text)
+        assert counter.count_text(text) == len(reference.encode(text)) == len(reference.encode_ordinary(text))
+    assert without_surrogates("a\ud800b") == "a\ufffdb"
+
+
+def test_tiktoken_backend_selected_by_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    get_counter.cache_clear()
+    monkeypatch.setenv("AOAI_FT_TOKEN_COUNTER", "tiktoken")
+    try:
+        counter = get_counter("o200k_base")
+        assert counter.backend == "tiktoken"
+        assert counter.count_text("hello \ud800 world") == len(get_encoding("o200k_base").encode("hello \ud800 world"))
+        monkeypatch.setenv("AOAI_FT_TOKEN_COUNTER", "fasttok")
+        with pytest.raises(TokenizerUnavailable, match="fasttok"):
+            get_counter("cl100k_base")
+    finally:
+        get_counter.cache_clear()
+
+
+def test_unsupported_encoding() -> None:
+    with pytest.raises(TokenizerUnavailable, match="p50k_base"):
+        get_counter("p50k_base")

@@ -1,0 +1,64 @@
+"""Shared test helpers for the pipeline library and commands: a fast emulator, a client, CLI runners.
+
+Import the fixtures into a test module (`from tests.pipeline.emulated import fast_emulator, client`).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+from click.testing import CliRunner, Result
+
+from pipeline import envnames
+from pipeline.cli import cli, main
+from pipeline.clients import ConnectionSettings, openai_client
+from pipeline.emulator import EmulatorConfig, EmulatorServer
+
+FAST = dict(port=0, training_seconds=2.0, file_processing_seconds=0.1, deployment_seconds=0.2, log_requests=False)
+
+
+def start(**overrides: object) -> EmulatorServer:
+    return EmulatorServer(EmulatorConfig(**{**FAST, **overrides})).start()
+
+
+@pytest.fixture
+def fast_emulator() -> Iterator[EmulatorServer]:
+    emu = start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+def make_client(emu: EmulatorServer, *, max_retries: int = 3) -> openai.AzureOpenAI:
+    return openai_client(ConnectionSettings(endpoint=emu.url, api_key=emu.api_key, max_retries=max_retries,
+                                            timeout=10))
+
+
+@pytest.fixture
+def client(fast_emulator: EmulatorServer) -> openai.AzureOpenAI:
+    return make_client(fast_emulator)
+
+
+def emulator_env(emu: EmulatorServer) -> dict[str, str]:
+    return {envnames.AZURE_OPENAI_ENDPOINT: emu.url, envnames.AZURE_OPENAI_API_KEY: emu.api_key}
+
+
+def invoke(emu: EmulatorServer, args: list[str], **kwargs: object) -> Result:
+    """Run `aoai-ft ARGS` in-process with click's CliRunner, connection settings from the environment."""
+    return CliRunner().invoke(cli, args, env=emulator_env(emu), catch_exceptions=True, **kwargs)
+
+
+def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run through `pipeline.cli.main` (where errors become messages and exit codes): (code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    captured = capsys.readouterr()
+    return int(exit_info.value.code or 0), captured.out, captured.err
+
+
+def write_bad_dataset(path: Path) -> Path:
+    path.write_text('{"messages": [{"role": "user", "content": "hi"}]}\nnot json at all\n', encoding="utf-8")
+    return path
