@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import uuid
 from pathlib import Path
 from typing import Any, Final, Literal
 

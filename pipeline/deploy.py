@@ -93,7 +93,7 @@ def deployment_body(spec: DeploymentSpec) -> Any:
 
 
 def deploy_model(arm_client: "CognitiveServicesManagementClient", spec: DeploymentSpec, *,
-                 timeout: float = 3600) -> dict[str, Any]:
+                 timeout: float = 3600, retry_delay: float = 2.0) -> dict[str, Any]:
     """Create or update the deployment and wait for `Succeeded`; returns the deployment as ARM shows it."""
     deadline = time.monotonic() + timeout
     what = f"deploy {spec.model} as {spec.deployment_name} on {spec.account_name}"
@@ -107,7 +107,7 @@ def deploy_model(arm_client: "CognitiveServicesManagementClient", spec: Deployme
                                 hint="it continues in Azure; run the same `aoai-ft deploy` again to wait for it")
         return result
 
-    deployment = _retry_conflicts(create, what=what, deadline=deadline)
+    deployment = _retry_conflicts(create, what=what, deadline=deadline, first_delay=retry_delay)
     state = getattr(getattr(deployment, "properties", None), "provisioning_state", None)
     if state not in (None, "Succeeded"):
         raise ServiceError(f"deployment {spec.deployment_name} ended in state {state}",
@@ -116,16 +116,18 @@ def deploy_model(arm_client: "CognitiveServicesManagementClient", spec: Deployme
 
 
 def delete_deployment(arm_client: "CognitiveServicesManagementClient", resource_group: str, account_name: str,
-                      deployment_name: str, *, timeout: float = 1800) -> bool:
-    """Delete a deployment and wait; False if it did not exist."""
+                      deployment_name: str, *, timeout: float = 1800, retry_delay: float = 2.0) -> bool:
+    """Delete a deployment and wait; False if it did not exist (ARM itself answers 204 either way)."""
     deadline = time.monotonic() + timeout
 
     def delete() -> bool:
         try:
+            arm_client.deployments.get(resource_group, account_name, deployment_name)
             arm_client.deployments.begin_delete(resource_group, account_name, deployment_name).result(
                 timeout=max(deadline - time.monotonic(), 0.0))
         except ResourceNotFoundError:
             return False
         return True
 
-    return _retry_conflicts(delete, what=f"delete deployment {deployment_name} on {account_name}", deadline=deadline)
+    return _retry_conflicts(delete, what=f"delete deployment {deployment_name} on {account_name}", deadline=deadline,
+                            first_delay=retry_delay)

@@ -17,5 +17,7 @@ FINE_TUNING_JOB_ID: Final = "FINE_TUNING_JOB_ID"
 SMOKE_TEST_ANSWER: Final = "SMOKE_TEST_ANSWER"
 # Where the ARM plane lives; real Azure by default, the emulator in tests and the demo.
 AZURE_RESOURCE_MANAGER_ENDPOINT: Final = "AZURE_RESOURCE_MANAGER_ENDPOINT"
+# A static ARM bearer token (the emulator accepts any); unset = DefaultAzureCredential.
+AZURE_RESOURCE_MANAGER_TOKEN: Final = "AZURE_RESOURCE_MANAGER_TOKEN"
 
 SECRET_OUTPUTS: Final = frozenset({AZURE_OPENAI_API_KEY})

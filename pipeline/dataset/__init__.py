@@ -11,11 +11,11 @@ from pipeline.dataset.models import DEFAULT_MODEL, MODELS, ModelInfo, model_info
 from pipeline.dataset.pricing import CostEstimate, PriceTable, default_prices, estimate_training_cost, load_prices
 from pipeline.dataset.report import FileReport, Problem, TrainingEstimate, ValidationReport, render_report
 from pipeline.dataset.stats import Distribution
-from pipeline.dataset.validate import scan_file, validate_file, validate_files
+from pipeline.dataset.validate import require_valid, scan_file, validate_file, validate_files
 
 __all__ = [
     "DEFAULT_MODEL", "ERROR_CODES", "MODELS", "WARNING_CODES", "CostEstimate", "Distribution", "FileReport",
     "ModelInfo", "PriceTable", "Problem", "TrainingEstimate", "ValidationReport", "default_prices",
-    "estimate_training_cost", "load_prices", "model_info", "render_report", "scan_file", "validate_file",
+    "estimate_training_cost", "load_prices", "model_info", "render_report", "require_valid", "scan_file", "validate_file",
     "validate_files",
 ]

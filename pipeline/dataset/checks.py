@@ -103,7 +103,7 @@ def _parse_slow(raw: bytes, line: int, result: ScanResult) -> Any:
                               f"byte {exc.start + 1} ({raw[exc.start:exc.start + 1]!r}) is not valid UTF-8; save the file as UTF-8"))
         return _FAILED
     try:
-        value = json.loads(text)
+        value = json.loads(text.rstrip("\r\n"))  # keeps the error column on this line
     except json.JSONDecodeError as exc:
         result.errors.append((line, "invalid_json", f"{exc.msg} at column {exc.colno}; each line must be one complete JSON object"))
         return _FAILED

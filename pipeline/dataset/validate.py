@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pipeline.dataset.billing import billed_tokens, default_epochs
@@ -20,7 +21,7 @@ from pipeline.dataset.models import DEFAULT_MODEL, model_info
 from pipeline.dataset.pricing import PriceTable, default_prices, estimate_training_cost
 from pipeline.dataset.report import Billing, FileReport, Problem, TokenStats, TrainingEstimate, ValidationReport
 from pipeline.dataset.stats import distribution
-from pipeline.errors import UsageError
+from pipeline.errors import DatasetInvalid, UsageError
 
 MIN_EXAMPLES = 10
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -50,7 +51,7 @@ def _line_start_after(path: Path, offset: int) -> int:
         return stream.tell()
 
 
-def _scan_forked(path: Path, size: int, scan: callable) -> ScanResult:  # type: ignore[valid-type]
+def _scan_forked(path: Path, size: int, scan: Callable[[int, int], ScanResult]) -> ScanResult:
     """Scan [0, mid) here and [mid, size) in a forked child; fall back to scanning it here if the child fails."""
     mid = _line_start_after(path, size // 2)
     if mid <= 0 or mid >= size:
@@ -82,7 +83,8 @@ def _scan_forked(path: Path, size: int, scan: callable) -> ScanResult:  # type: 
 def scan_file(path: str | Path, *, model: str = DEFAULT_MODEL, parallel: bool | None = None) -> ScanResult:
     """Check and count every line of `path`; per-example counts are in `.totals` / `.assistants`.
 
-    `parallel=None` forks for files of at least PARALLEL_MIN_BYTES where fork exists."""
+    `parallel=None` forks for files of at least PARALLEL_MIN_BYTES, where fork exists and only while this
+    process is single-threaded (forking a threaded process, e.g. the emulator's server, can deadlock)."""
     path = Path(path)
     size = _check_path(path)
     info = model_info(model)
@@ -92,7 +94,7 @@ def scan_file(path: str | Path, *, model: str = DEFAULT_MODEL, parallel: bool | 
         return scan_range(str(path), start, end, counter, info.token_limit)
 
     if parallel is None:
-        parallel = size >= PARALLEL_MIN_BYTES
+        parallel = size >= PARALLEL_MIN_BYTES and threading.active_count() == 1
     if parallel and hasattr(os, "fork"):
         return _scan_forked(path, size, scan)
     return scan(0, size)
@@ -152,3 +154,17 @@ def validate_files(
     cost = estimate_training_cost(training.billing.billed_tokens, model, prices or default_prices())
     estimate = TrainingEstimate(**cost.model_dump(), training_file=training.path, epochs=training.billing.epochs)
     return ValidationReport(ok=all(f.ok for f in files), files=files, estimate=estimate)
+
+
+def require_valid(report: ValidationReport) -> ValidationReport:
+    """Return `report` if every file is valid, else raise DatasetInvalid (carrying the report) - for callers
+    that must refuse to go on, like the Pulumi program and `aoai-ft upload`."""
+    if report.ok:
+        return report
+    counts: Counter[str] = Counter()
+    for file in report.files:
+        counts.update(file.error_counts)
+    bad = ", ".join(f.path for f in report.files if not f.ok)
+    summary = ", ".join(f"{code} x{n}" for code, n in counts.most_common())
+    raise DatasetInvalid(f"dataset has errors in {bad}: {summary}", report=report,
+                         hint=f"run `aoai-ft validate {' '.join(f.path for f in report.files)}` for lines and fixes")

@@ -1,7 +1,6 @@
 """The soft-delete guard's provider (create/diff/delete) against the fake ARM endpoint, as Pulumi would call it."""
 from __future__ import annotations
 
-import pulumi
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
@@ -80,3 +79,64 @@ def test_provider_serializes_by_reference() -> None:
     import base64
 
     assert b"infra.soft_delete" in base64.b64decode(blob)
+
+
+@pytest.fixture
+def emulator_arm(monkeypatch: pytest.MonkeyPatch):
+    """The project's emulator (its ARM plane implements soft delete, purge and restore like Azure)."""
+    from pipeline import arm, envnames
+    from pipeline.emulator import EmulatorConfig, EmulatorServer
+
+    server = EmulatorServer(EmulatorConfig(port=0, log_requests=False, arm_token="emu-token")).start()
+    monkeypatch.setenv(envnames.AZURE_RESOURCE_MANAGER_ENDPOINT, server.url)
+    monkeypatch.setenv(arm.ARM_TOKEN_ENV, "emu-token")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_destroy_then_up_again_against_the_emulator(emulator_arm) -> None:
+    """Account deleted by Pulumi -> guard purges it -> the same name can be created again at once."""
+    from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Sku
+
+    from pipeline import arm
+
+    sub, rg = emulator_arm.config.subscription_id, emulator_arm.config.default_resource_group
+    props = {**PROPS, "subscription_id": sub, "resource_group_name": rg}
+    client = arm.management_client(sub, polling_interval=0)
+    body = Account(location="northcentralus", kind="OpenAI", sku=Sku(name="S0"),
+                   properties=AccountProperties(custom_sub_domain_name=PROPS["account_name"]))
+
+    assert SoftDeleteProvider().create(dict(props)).outs["restore"] is False  # first `pulumi up`
+    client.accounts.begin_create(rg, PROPS["account_name"], body).result()
+    client.accounts.begin_delete(rg, PROPS["account_name"]).result()  # `pulumi destroy` deletes the account...
+    assert arm.find_deleted_account(client, location="northcentralus", resource_group=rg,
+                                    account_name=PROPS["account_name"]) is not None
+    SoftDeleteProvider().delete("id", dict(props))  # ...then the guard purges it
+    assert list(client.deleted_accounts.list()) == []
+    client.accounts.begin_create(rg, PROPS["account_name"], body).result()  # `pulumi up` again: name is free
+
+
+def test_restore_path_against_the_emulator(emulator_arm) -> None:
+    from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Sku
+
+    from pipeline import arm
+
+    sub, rg = emulator_arm.config.subscription_id, emulator_arm.config.default_resource_group
+    props = {**PROPS, "subscription_id": sub, "resource_group_name": rg, "purge_on_destroy": False}
+    client = arm.management_client(sub, polling_interval=0)
+    name = PROPS["account_name"]
+    client.accounts.begin_create(rg, name, Account(
+        location="northcentralus", kind="OpenAI", sku=Sku(name="S0"),
+        properties=AccountProperties(custom_sub_domain_name=name))).result()
+    key = client.accounts.list_keys(rg, name).key1
+    client.accounts.begin_delete(rg, name).result()
+    SoftDeleteProvider().delete("id", dict(props))  # purgeOnDestroy false: kept
+    assert [a.name for a in client.deleted_accounts.list()] == [name]
+    outs = SoftDeleteProvider().create(dict(props)).outs  # next `pulumi up`
+    assert outs["restore"] is True
+    client.accounts.begin_create(rg, name, Account(
+        location="northcentralus", kind="OpenAI", sku=Sku(name="S0"),
+        properties=AccountProperties(custom_sub_domain_name=name, restore=True))).result()
+    assert client.accounts.list_keys(rg, name).key1 == key

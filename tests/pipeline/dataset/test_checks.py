@@ -183,3 +183,34 @@ def test_forked_scan_reports_lines_of_the_second_half(tmp_path: Path) -> None:
     forked = validate_file(path, parallel=True)
     assert [(e.line, e.code) for e in forked.errors] == [(11, "invalid_json"), (351, "unrecognized_role")]
     assert forked.model_dump() == serial.model_dump()
+
+
+def test_no_fork_while_other_threads_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    path = write_lines(tmp_path / "t.jsonl", good_lines(20))
+    monkeypatch.setattr(validate_module, "PARALLEL_MIN_BYTES", 1)
+    forks: list[int] = []
+    real_fork = validate_module.os.fork
+    monkeypatch.setattr(validate_module.os, "fork", lambda: forks.append(1) or real_fork())
+    validate_file(path)
+    assert forks == [1]
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        assert validate_file(path).ok
+    finally:
+        stop.set()
+        worker.join()
+    assert forks == [1]
+
+
+def test_failed_child_falls_back_to_scanning_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines: list = good_lines(200)
+    lines[150] = "{oops"
+    path = write_lines(tmp_path / "t.jsonl", lines)
+    monkeypatch.setattr(validate_module.pickle, "dumps", lambda *a, **k: 1 / 0)  # the child dies before sending
+    report = validate_file(path, parallel=True)
+    assert [(e.line, e.code) for e in report.errors] == [(151, "invalid_json")]
+    assert report.examples == 200

@@ -103,3 +103,15 @@ def test_validate_files_usage_errors(tmp_path: Path) -> None:
         validate_files([tmp_path])
     with pytest.raises(UsageError, match="no files"):
         validate_files([])
+
+
+def test_require_valid(tmp_path: Path) -> None:
+    from pipeline.dataset import require_valid
+    from pipeline.errors import DatasetInvalid
+
+    good = validate_files([write_lines(tmp_path / "good.jsonl", good_lines(10))])
+    assert require_valid(good) is good
+    bad = validate_files([write_lines(tmp_path / "bad.jsonl", good_lines(3))])
+    with pytest.raises(DatasetInvalid, match="too_few_examples x1") as info:
+        require_valid(bad)
+    assert info.value.report is bad and "aoai-ft validate" in info.value.hint

@@ -1,0 +1,1 @@
+"""Official OpenAPI excerpts the emulator validates against (shipped as package data)."""

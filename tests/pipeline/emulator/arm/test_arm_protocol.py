@@ -1,0 +1,94 @@
+"""What every ARM request must carry (Bearer token, api-version, the emulator's subscription), case-insensitive
+paths, and the packaged spec subset staying true to the official spec."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+from pipeline.emulator.armspec import SUBSET_PATH, extract_subset, load_subset, request_errors
+
+FULL_SPEC = Path("/work/shared/reference/specs/cognitiveservices.json")
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}])
+def test_requests_without_a_bearer_token_get_401(emu, account_url, headers):
+    response = httpx.get(emu.url + account_url("emulator"), params={"api-version": "2025-06-01"}, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "AuthenticationFailed"
+
+
+def test_configured_token_must_match(emulator_factory):
+    emu = emulator_factory(arm_token="s3cret")
+    path = f"{emu.url}/subscriptions/{emu.config.subscription_id}/resourcegroups/{emu.config.default_resource_group}"
+    wrong = httpx.get(path, params={"api-version": "1"}, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "InvalidAuthenticationToken"
+    right = httpx.get(path, params={"api-version": "1"}, headers={"Authorization": "Bearer s3cret"})
+    assert right.status_code == 200
+
+
+def test_sdk_with_a_rejected_token_raises_authentication_error(emulator_factory):
+    emu = emulator_factory(arm_token="s3cret")
+    class WrongToken:
+        def get_token(self, *scopes: str, **_: object) -> AccessToken:
+            return AccessToken("wrong", int(time.time()) + 3600)
+
+    class AllowHttp(SansIOHTTPPolicy):
+        def on_request(self, request):  # type: ignore[no-untyped-def]
+            request.context.options["enforce_https"] = False
+
+    with CognitiveServicesManagementClient(WrongToken(), emu.config.subscription_id, base_url=emu.url,
+                                           per_call_policies=[AllowHttp()]) as client:
+        with pytest.raises(ClientAuthenticationError):
+            list(client.accounts.list())
+
+
+def test_api_version_is_required(emu, account_url):
+    response = httpx.get(emu.url + account_url("emulator"), headers={"Authorization": "Bearer t"})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "MissingApiVersionParameter"
+
+
+def test_paths_are_case_insensitive(arm, sub, rg):
+    lower = arm.get(f"/subscriptions/{sub}/resourcegroups/{rg}/providers/microsoft.cognitiveservices/accounts/EMULATOR")
+    assert lower.status_code == 200 and lower.json()["name"] == "emulator"
+    keys = arm.post(f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/emulator/LISTKEYS")
+    assert keys.status_code == 200
+
+
+def test_unknown_subscription_route_and_method(arm, rg):
+    other = arm.get(f"/subscriptions/99999999-9999-9999-9999-999999999999/resourcegroups/{rg}")
+    assert other.status_code == 404 and other.json()["error"]["code"] == "SubscriptionNotFound"
+    assert arm.get("/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Compute/virtualMachines").status_code == 404
+    wrong_method = arm.post(f"/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/{rg}")
+    assert wrong_method.status_code == 405 and "PUT" in wrong_method.json()["error"]["message"]
+
+
+def test_subscription_get(arm, sub, emu):
+    body = arm.get(f"/subscriptions/{sub}").json()
+    assert body["subscriptionId"] == sub and body["tenantId"] == emu.config.tenant_id
+
+
+@pytest.mark.skipif(not FULL_SPEC.exists(), reason="the full ARM spec is only in the shared reference folder")
+def test_packaged_subset_is_the_official_spec_unchanged():
+    expected = extract_subset(json.loads(FULL_SPEC.read_text(encoding="utf-8")))
+    assert load_subset() == expected, f"regenerate {SUBSET_PATH} with armspec.extract_subset"
+
+
+def test_subset_covers_what_the_emulator_serves():
+    subset = load_subset()
+    assert {"Account", "AccountProperties", "Deployment", "DeploymentModel", "Sku"} <= set(subset["definitions"])
+    assert all("common-types" in ref for ref in subset["external_refs"])
+
+
+def test_request_validation_relaxes_extensible_enums_only():
+    assert request_errors("Account", {"properties": {"publicNetworkAccess": "SomethingNew"}}) == []
+    assert request_errors("RegenerateKeyParameters", {"keyName": "Key3"})  # modelAsString false: closed enum
+    assert request_errors("Deployment", {"sku": {"capacity": 1}}) == [("sku", "'name' is a required property")]

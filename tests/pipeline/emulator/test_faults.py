@@ -1,0 +1,52 @@
+"""Injected faults against the real SDK: 429 with Retry-After, 500 and dropped connections are retried and
+the call succeeds; latency is added."""
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from pipeline.emulator import EmulatorConfig, EmulatorServer, FaultRule
+
+
+def _add(emu, **rule):
+    r = httpx.post(f"{emu.url}/admin/faults", json=rule)
+    assert r.status_code == 201
+
+
+def _fired(emu) -> list[int]:
+    return [rule["fired"] for rule in httpx.get(f"{emu.url}/admin/faults").json()["rules"]]
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "drop"])
+def test_sdk_retries_through_a_fault(emulator, openai_client, deploy, kind):
+    deploy(emulator, "base", "gpt-4o-mini-2024-07-18")
+    _add(emulator, route="/chat/completions", kind=kind, count=1, seconds=0.2)
+    started = time.monotonic()
+    raw = openai_client.chat.completions.with_raw_response.create(
+        model="base", messages=[{"role": "user", "content": "hi"}])
+    assert raw.parse().choices[0].message.content
+    assert raw.retries_taken == 1 and _fired(emulator) == [1]
+    if kind == "429":  # the SDK waited Retry-After (0.2 s) before retrying
+        assert time.monotonic() - started >= 0.2
+
+
+def test_429_carries_retry_after(emulator):
+    _add(emulator, route="/openai/models", kind="429", count=1, seconds=3)
+    r = httpx.get(f"{emulator.url}/openai/models?api-version=2024-10-21", headers={"api-key": emulator.api_key})
+    assert r.status_code == 429 and r.headers["retry-after"] == "3" and r.headers["retry-after-ms"] == "3000"
+    assert r.json()["error"]["code"] == "429"
+
+
+def test_latency_and_rules_from_the_config(training_path):
+    config = EmulatorConfig(port=0, log_requests=False,
+                            faults=[FaultRule(route="/models$", kind="latency", seconds=0.3)])
+    with EmulatorServer(config) as emu:
+        key = {"api-key": emu.api_key}
+        started = time.monotonic()
+        assert httpx.get(f"{emu.url}/openai/models?api-version=2024-10-21", headers=key).status_code == 200
+        assert time.monotonic() - started >= 0.3
+        started = time.monotonic()
+        assert httpx.get(f"{emu.url}/openai/files?api-version=2024-10-21", headers=key).status_code == 200
+        assert time.monotonic() - started < 0.3  # other routes are not slowed down

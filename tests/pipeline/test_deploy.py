@@ -1,0 +1,78 @@
+"""Deployments through the emulator's ARM plane with the real azure-mgmt-cognitiveservices SDK."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from pipeline.arm import StaticTokenCredential, management_client
+from pipeline.chat import ask
+from pipeline.deploy import DeploymentSpec, delete_deployment, deploy_model
+from pipeline.errors import ServiceError
+from pipeline.finetune import FineTuneRequest, FineTuneResult, delete_fine_tuned_model, ensure_fine_tuned_model
+from tests.pipeline.emulated import client, fast_emulator  # noqa: F401
+
+
+@pytest.fixture
+def arm(fast_emulator):
+    return management_client(fast_emulator.config.subscription_id, endpoint=fast_emulator.url,
+                             credential=StaticTokenCredential("emulator-token"), polling_interval=0.1)
+
+
+@pytest.fixture
+def trained(client, datasets_dir) -> FineTuneResult:
+    return ensure_fine_tuned_model(client, FineTuneRequest(training_path=datasets_dir / "training_set.jsonl"),
+                                   timeout=60, poll_interval=0.1)
+
+
+def _spec(emu, name: str, model: str, **kw) -> DeploymentSpec:
+    return DeploymentSpec(subscription_id=emu.config.subscription_id, resource_group=emu.config.default_resource_group,
+                          account_name=emu.config.default_account, deployment_name=name, model=model, **kw)
+
+
+def test_deploy_then_chat_answers_like_the_training_data(fast_emulator, client, arm, trained, datasets_dir) -> None:
+    result = deploy_model(arm, _spec(fast_emulator, "teacher", trained.fine_tuned_model, tags={"owner": "tests"}),
+                          timeout=30)
+    assert result["properties"]["provisioning_state"] == "Succeeded"
+    assert result["properties"]["model"] == {"format": "OpenAI", "name": trained.fine_tuned_model, "version": "1"}
+    assert result["sku"] == {"name": "Standard", "capacity": 1} and result["tags"] == {"owner": "tests"}
+    answer = ask(client, "teacher")
+    assert answer and answer in datasets_dir.joinpath("training_set.jsonl").read_text(encoding="utf-8")
+    # idempotent: deploying the same spec again is an update, not an error
+    assert deploy_model(arm, _spec(fast_emulator, "teacher", trained.fine_tuned_model), timeout=30)["name"] == "teacher"
+
+
+def test_concurrent_writes_on_one_account_are_retried(fast_emulator, arm, trained) -> None:
+    results: dict[str, object] = {}
+
+    def run(name: str) -> None:
+        try:
+            results[name] = deploy_model(arm, _spec(fast_emulator, name, trained.fine_tuned_model), timeout=30,
+                                         retry_delay=0.1)
+        except Exception as exc:  # reported below
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("one", "two")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert all(isinstance(r, dict) and r["properties"]["provisioning_state"] == "Succeeded"
+               for r in results.values()), results
+
+
+def test_unknown_model_is_refused_with_a_hint(fast_emulator, arm) -> None:
+    with pytest.raises(ServiceError) as exc:
+        deploy_model(arm, _spec(fast_emulator, "x", "gpt-4o-mini-2024-07-18.ft-00000000000000000000000000000000"),
+                     timeout=10)
+    assert exc.value.hint
+
+
+def test_delete_deployment_then_model(fast_emulator, client, arm, trained) -> None:
+    deploy_model(arm, _spec(fast_emulator, "teacher", trained.fine_tuned_model), timeout=30)
+    with pytest.raises(ServiceError, match="cannot be deleted"):
+        delete_fine_tuned_model(client, trained)  # still deployed
+    rg, account = fast_emulator.config.default_resource_group, fast_emulator.config.default_account
+    assert delete_deployment(arm, rg, account, "teacher", timeout=30) is True
+    assert delete_deployment(arm, rg, account, "teacher", timeout=30) is False
+    assert delete_fine_tuned_model(client, trained).model_deleted is True
