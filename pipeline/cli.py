@@ -69,7 +69,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; domain errors become a message and an exit code here, and only here."""
     try:
-        cli.main(args=argv, prog_name="aoai-ft", standalone_mode=False)
+        # With standalone_mode=False click returns ctx.exit()'s code instead of raising: keep it.
+        result = cli.main(args=argv, prog_name="aoai-ft", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -83,4 +84,4 @@ def main(argv: list[str] | None = None) -> None:
         if exc.hint:
             click.echo(f"  hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
-    sys.exit(0)
+    sys.exit(result if isinstance(result, int) else 0)

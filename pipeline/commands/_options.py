@@ -5,6 +5,7 @@ Settings are built here, at the edge; the library below takes explicit values on
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -40,5 +41,9 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def console() -> Console:
-    """A rich console on the current stdout (so click's CliRunner captures it)."""
-    return Console(highlight=False, soft_wrap=True)
+    """A rich console on the current stdout (so click's CliRunner captures it); when stdout is not a terminal
+    (CI logs, pipes) tables get a wide fixed width instead of 80 columns, so ids and model names are not cut."""
+    out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(highlight=False, soft_wrap=True, width=200)
+    return out

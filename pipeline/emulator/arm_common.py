@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from pipeline.emulator import armspec
+from pipeline.emulator.config import EmulatorConfig
 from pipeline.emulator.errors import AzureError
 from pipeline.emulator.state import EmulatorState
 
@@ -31,7 +32,7 @@ class ArmContext:
     body: bytes
 
     @property
-    def config(self):  # EmulatorConfig
+    def config(self) -> EmulatorConfig:
         return self.state.config
 
     @property

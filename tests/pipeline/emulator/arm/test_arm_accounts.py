@@ -66,8 +66,9 @@ def test_system_assigned_identity_gets_a_principal(mgmt, rg):
     assert again.identity.principal_id == created.identity.principal_id
 
 
-def test_list_and_regenerate_keys(mgmt, rg):
+def test_list_and_regenerate_keys(mgmt, rg, arm, account_url, check_spec):
     mgmt.accounts.begin_create(rg, "ft-keys", new_account("ft-keys")).result()
+    check_spec("ApiKeys", arm.post(account_url("ft-keys") + "/listKeys").json())
     keys = mgmt.accounts.list_keys(rg, "ft-keys")
     assert keys.key1 and keys.key2 and keys.key1 != keys.key2
     rotated = mgmt.accounts.regenerate_key(rg, "ft-keys", key_name="Key2")
@@ -107,6 +108,7 @@ def test_soft_delete_then_deleted_accounts_list_get_and_purge(mgmt, rg, arm, emu
 
     raw = arm.get(f"/subscriptions/{emu.config.subscription_id}/providers/Microsoft.CognitiveServices/deletedAccounts")
     check_spec("AccountListResult", raw.json())
+    check_spec("Account", arm.get(record.id).json())
 
     mgmt.deleted_accounts.begin_purge(LOCATION, rg, "ft-del").result()
     assert list(mgmt.deleted_accounts.list()) == []

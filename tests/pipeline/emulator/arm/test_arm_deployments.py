@@ -212,3 +212,24 @@ def test_accounts_and_deployments_survive_a_restart(tmp_path, emulator_factory, 
         deployed = arm.get(path + "/deployments/chat").json()
         assert deployed["properties"]["model"]["name"] == "gpt-4o-mini-2024-07-18"
         assert arm.get(path).json()["properties"]["endpoint"] == second.account_endpoint("ft-keep")
+
+
+def test_endpoint_keys_and_deployment_work_with_the_openai_sdk(mgmt, rg, emu):
+    """What ARM hands out (properties.endpoint, listKeys, a deployment name) is all the data plane needs."""
+    from openai import AzureOpenAI, NotFoundError
+
+    account = mgmt.accounts.begin_create(rg, "ft-e2e", {"location": "northcentralus", "kind": "OpenAI",
+                                                         "sku": {"name": "S0"},
+                                                         "properties": {"customSubDomainName": "ft-e2e"}}).result()
+    keys = mgmt.accounts.list_keys(rg, "ft-e2e")
+    mgmt.deployments.begin_create_or_update(rg, "ft-e2e", "chat", deployment()).result()
+
+    client = AzureOpenAI(azure_endpoint=account.properties.endpoint, api_key=keys.key2, api_version="2024-10-21",
+                         max_retries=0)
+    answer = client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hello?"}])
+    assert answer.choices[0].message.content
+    assert "gpt-4o-mini-2024-07-18" in {m.id for m in client.models.list()}
+
+    mgmt.deployments.begin_delete(rg, "ft-e2e", "chat").result()
+    with pytest.raises(NotFoundError):
+        client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hello?"}])

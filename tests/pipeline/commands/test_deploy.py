@@ -1,0 +1,48 @@
+"""`aoai-ft deploy` and `aoai-ft chat` against the emulator's ARM and data planes."""
+from __future__ import annotations
+
+import pytest
+
+from pipeline import envnames
+from pipeline.arm import ARM_TOKEN_ENV
+from pipeline.finetune import FineTuneRequest, ensure_fine_tuned_model
+from tests.pipeline.emulated import client, emulator_env, fast_emulator, invoke  # noqa: F401
+
+
+@pytest.fixture
+def arm_env(fast_emulator, monkeypatch) -> None:
+    cfg = fast_emulator.config
+    for key, value in {envnames.AZURE_RESOURCE_MANAGER_ENDPOINT: fast_emulator.url, ARM_TOKEN_ENV: "emulator-token",
+                       envnames.AZURE_SUBSCRIPTION_ID: cfg.subscription_id,
+                       envnames.AZURE_RESOURCE_GROUP: cfg.default_resource_group,
+                       envnames.AZURE_OPENAI_RESOURCE_NAME: cfg.default_account}.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_deploy_chat_delete(fast_emulator, client, datasets_dir, arm_env) -> None:
+    result = ensure_fine_tuned_model(client, FineTuneRequest(training_path=datasets_dir / "training_set.jsonl"),
+                                     timeout=60, poll_interval=0.1)
+    deployed = invoke(fast_emulator, ["deploy", "--model", result.fine_tuned_model, "--deployment", "teacher"])
+    assert deployed.exit_code == 0, deployed.output
+    assert "deployment teacher of" in deployed.output and "Succeeded" in deployed.output
+    assert "billed hourly" in deployed.output
+
+    answer = invoke(fast_emulator, ["chat", "--deployment", "teacher"])
+    assert answer.exit_code == 0, answer.output
+    assert answer.output.strip() in (datasets_dir / "training_set.jsonl").read_text(encoding="utf-8")
+
+    removed = invoke(fast_emulator, ["deploy", "--deployment", "teacher", "--delete"])
+    assert removed.exit_code == 0 and "deleted" in removed.output
+    gone = invoke(fast_emulator, ["chat", "--deployment", "teacher"])
+    assert gone.exit_code == 1 and "is not available" in gone.exception.message
+
+
+def test_deploy_needs_a_model(fast_emulator, arm_env) -> None:
+    result = invoke(fast_emulator, ["deploy", "--deployment", "teacher"])
+    assert result.exception.exit_code == 2 and envnames.FINE_TUNED_MODEL in result.exception.hint
+
+
+def test_plain_http_arm_without_token_is_refused(fast_emulator, arm_env, monkeypatch) -> None:
+    monkeypatch.delenv(ARM_TOKEN_ENV)
+    result = invoke(fast_emulator, ["deploy", "--model", "m", "--deployment", "teacher"])
+    assert result.exception.exit_code == 2 and "plain-http" in result.exception.message

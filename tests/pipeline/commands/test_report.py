@@ -1,0 +1,53 @@
+"""`aoai-ft report`: a real PNG, final metrics, and base vs fine-tuned answers on the validation questions."""
+from __future__ import annotations
+
+import json
+import struct
+
+from pipeline.arm import StaticTokenCredential, management_client
+from pipeline.deploy import DeploymentSpec, deploy_model
+from pipeline.finetune import FineTuneRequest, ensure_fine_tuned_model
+from pipeline.report import validation_questions
+from tests.pipeline.emulated import client, fast_emulator, invoke  # noqa: F401
+
+
+def _deploy(emu, name: str, model: str, version: str) -> None:
+    arm = management_client(emu.config.subscription_id, endpoint=emu.url, credential=StaticTokenCredential("t"),
+                            polling_interval=0.1)
+    deploy_model(arm, DeploymentSpec(subscription_id=emu.config.subscription_id,
+                                     resource_group=emu.config.default_resource_group,
+                                     account_name=emu.config.default_account, deployment_name=name, model=model,
+                                     model_version=version), timeout=30, retry_delay=0.1)
+
+
+def test_report_with_side_by_side(fast_emulator, client, datasets_dir, tmp_path) -> None:
+    validation = datasets_dir / "validation_set.jsonl"
+    result = ensure_fine_tuned_model(client, FineTuneRequest(training_path=datasets_dir / "training_set.jsonl",
+                                                             validation_path=validation), timeout=60, poll_interval=0.1)
+    _deploy(fast_emulator, "base", "gpt-4o-mini", "2024-07-18")
+    _deploy(fast_emulator, "teacher", result.fine_tuned_model, "1")
+    out = tmp_path / "report"
+    shown = invoke(fast_emulator, ["report", result.job_id, "--out", str(out), "--base-deployment", "base",
+                                   "--ft-deployment", "teacher", "--validation-file", str(validation),
+                                   "--questions", "3"])
+    assert shown.exit_code == 0, shown.output
+    png = (out / "loss.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (800, 450) and len(png) > 10_000
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["fine_tuned_model"] == result.fine_tuned_model
+    assert metrics["final"]["train_loss"] > 0 and metrics["final"]["valid_loss"] > 0
+    assert len(metrics["rows"]) == metrics["final"]["steps"]
+    pairs = metrics["comparisons"]
+    assert [p["question"] for p in pairs] == validation_questions(validation, limit=3)
+    assert all(p["base"] and p["fine_tuned"] for p in pairs) and any(p["base"] != p["fine_tuned"] for p in pairs)
+    assert "train_loss" in shown.output and "base vs fine-tuned" in shown.output
+
+
+def test_report_without_deployments_and_usage_errors(fast_emulator, client, datasets_dir, tmp_path) -> None:
+    result = ensure_fine_tuned_model(client, FineTuneRequest(training_path=datasets_dir / "training_set.jsonl"),
+                                     timeout=60, poll_interval=0.1)
+    shown = invoke(fast_emulator, ["report", result.job_id, "--out", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    assert (tmp_path / "loss.png").stat().st_size > 5_000 and "## Base vs fine-tuned" not in (tmp_path / "report.md").read_text()
+    half = invoke(fast_emulator, ["report", result.job_id, "--base-deployment", "base"])
+    assert half.exception.exit_code == 2

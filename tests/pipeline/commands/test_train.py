@@ -1,0 +1,65 @@
+"""`aoai-ft train`: uploads paths, trains with progress lines, re-run adopts, Ctrl-C leaves the job running."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.pipeline.emulated import emulator_env, fast_emulator, invoke, make_client, start  # noqa: F401
+
+AOAI_FT = Path(sys.executable).with_name("aoai-ft")
+
+
+def test_train_then_rerun_adopts(fast_emulator, datasets_dir) -> None:
+    args = ["train", "-t", str(datasets_dir / "training_set.jsonl"), "-v", str(datasets_dir / "validation_set.jsonl"),
+            "--suffix", "teacher", "--poll-interval", "0.1", "--timeout", "60"]
+    first = invoke(fast_emulator, args)
+    assert first.exit_code == 0, first.output
+    assert "started job ftjob-" in first.output
+    assert "running | step" in first.output and "train_loss" in first.output and "valid_loss" in first.output
+    assert "succeeded: fine-tuned model gpt-4o-mini-2024-07-18.ft-" in first.output
+    second = invoke(fast_emulator, args)
+    assert second.exit_code == 0, second.output
+    assert "already uploaded" in second.output and "adopted existing job" in second.output
+    assert len(list(make_client(fast_emulator).fine_tuning.jobs.list())) == 1
+
+
+def test_file_ids_detach_and_bad_settings(fast_emulator, datasets_dir) -> None:
+    client = make_client(fast_emulator)
+    with (datasets_dir / "training_set.jsonl").open("rb") as fh:
+        file = client.files.create(file=("t.jsonl", fh), purpose="fine-tune")
+    client.files.wait_for_processing(file.id, poll_interval=0.05)
+    bad = invoke(fast_emulator, ["train", "-t", file.id, "--suffix", "no spaces allowed"])
+    assert bad.exit_code != 0 and "suffix" in bad.exception.message
+    missing = invoke(fast_emulator, ["train", "-t", "nowhere/train.jsonl"])
+    assert missing.exception.exit_code == 2 and "no such file" in missing.exception.message
+    started = invoke(fast_emulator, ["train", "-t", file.id, "--detach"])
+    assert started.exit_code == 0 and "aoai-ft status ftjob-" in started.output
+    (job,) = client.fine_tuning.jobs.list()
+    assert job.training_file == file.id and job.status in ("pending", "running")
+
+
+def test_ctrl_c_leaves_the_job_running(tmp_path, datasets_dir) -> None:
+    emu = start(training_seconds=30.0)
+    try:
+        env = {**os.environ, **emulator_env(emu), "COLUMNS": "200"}
+        proc = subprocess.Popen([str(AOAI_FT), "train", "-t", str(datasets_dir / "training_set.jsonl"),
+                                 "--poll-interval", "0.1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        client = make_client(emu)
+        deadline = time.monotonic() + 30
+        while not list(client.fine_tuning.jobs.list()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        (job,) = client.fine_tuning.jobs.list()
+        assert proc.returncode == 130, (out, err)
+        assert f"fine-tuning job {job.id} is still running" in err and "Ctrl-C" in err
+        assert "aoai-ft train" in err and f"aoai-ft status {job.id}" in err
+        assert client.fine_tuning.jobs.retrieve(job.id).status in ("pending", "running")
+    finally:
+        emu.stop()

@@ -1,0 +1,60 @@
+"""`aoai-ft emulator` as users run it: a real subprocess that serves, logs requests and stops on Ctrl-C."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from pipeline.commands.emulator import parse_fault
+from pipeline.emulator.server import free_port
+
+AOAI_FT = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "aoai-ft"
+
+
+def test_serves_until_sigint(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(AOAI_FT), "emulator", "--port", str(port), "--api-key", "k1", "--data-dir", str(tmp_path / "d"),
+         "--training-seconds", "5", "--fault", "route=/nothing-matches,kind=500"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            try:
+                if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "emulator did not become healthy"
+            time.sleep(0.1)
+        r = httpx.get(f"{url}/openai/models?api-version=2024-10-21", headers={"api-key": "k1"})
+        assert r.status_code == 200 and r.json()["data"]
+        assert httpx.get(f"{url}/admin/faults").json()["rules"][0]["route"] == "/nothing-matches"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "GET /openai/models -> 200" in err  # one log line per request
+    assert "Emulator stopped." in err
+    assert (tmp_path / "d" / "emulator.sqlite3").exists()
+
+
+def test_bad_fault_is_a_usage_error():
+    result = CliRunner().invoke(cli, ["emulator", "--fault", "route=/x,kind=teapot"])
+    assert result.exit_code != 0
+    assert "invalid --fault" in str(result.exception) or "invalid --fault" in result.output
+
+
+def test_fault_syntax_both_forms():
+    a = parse_fault("route=/chat,kind=429,rate=0.5,seconds=2,methods=POST|GET")
+    b = parse_fault('{"route": "/chat", "kind": "429", "rate": 0.5, "seconds": 2, "methods": ["POST", "GET"]}')
+    assert a == b and a.rate == 0.5 and a.methods == ["POST", "GET"]
