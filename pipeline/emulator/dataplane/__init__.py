@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -236,7 +237,6 @@ def build_router(state: EmulatorState) -> APIRouter:
             chunks = stream_chunks(completion)
 
             async def sse() -> Any:
-                import orjson
                 for chunk in chunks:
                     yield b"data: " + orjson.dumps(chunk) + b"\n\n"
                 yield b"data: [DONE]\n\n"

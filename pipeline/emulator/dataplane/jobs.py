@@ -29,7 +29,7 @@ from pipeline.emulator.errors import AzureError
 from pipeline.emulator.models import FINE_TUNABLE_BASE_MODELS
 from pipeline.emulator.state import EmulatorState
 from pipeline.emulator.dataplane.files import TRAINING_PURPOSE, RESULTS_PURPOSE, FileStore
-from pipeline.emulator.dataplane.simulation import ACTIVE, TERMINAL, Run, checkpoint_model, default_batch_size
+from pipeline.emulator.dataplane.simulation import ACTIVE, TERMINAL, Run, default_batch_size
 from pipeline.emulator.dataplane.training import base_model_of, resolve_epochs
 
 ORGANISATION_ID = "org-emulator"
@@ -348,7 +348,3 @@ class JobStore:
             conn.executemany(
                 "INSERT OR REPLACE INTO fine_tuned_models (account,id,base_model,job_id,created_at,deleted_at,kind,"
                 "training_data) VALUES (?,?,?,?,?,NULL,?,?)", rows)
-
-
-def checkpoint_name(job: dict[str, Any], step: int) -> str:
-    return checkpoint_model(job["fine_tuned_model"], step)

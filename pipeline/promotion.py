@@ -1,0 +1,291 @@
+"""Promote a trained model from one stack to another (dev -> prod) without training it again.
+
+Three pieces, all plain Python (no Pulumi import):
+- `release_from_outputs`: what a source stack runs, read from its outputs (`pulumi stack output --json`);
+- `promotion_recipe`: the `pulumi config set` commands that make the target stack deploy that model by
+  `source` (the owning account's ARM id): pinned by default (sourceModel + sourceAccountId, so retraining dev
+  does not change prod until the next promotion), or by reference (sourceStack, prod follows dev's outputs);
+- the ledger, `.aoai-ft/promotions.json`: which model each environment runs, plus the history of promotions.
+
+Ledger shape (version 1):
+
+    {"version": 1,
+     "environments": {"dev":  {"environment": "dev", "model": "...", "account_id": "/subscriptions/...",
+                               "status": "observed", "promoted_from": null, "at": "2026-11-27T21:30:00Z"},
+                      "prod": {"environment": "prod", "model": "...", "account_id": "/subscriptions/...",
+                               "status": "applied", "promoted_from": "dev", "at": "..."}},
+     "history": [ ...every entry ever written, oldest first... ]}
+
+`status`: `observed` = read from that stack's outputs (it runs the model now); `applied` = the target's config
+was set (the model runs there once `pulumi up` succeeds, which needs the smoke test to pass); `pending` = the
+recipe was only printed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline import envnames
+from pipeline.errors import PipelineError, ServiceError, UsageError
+
+CONFIG_NAMESPACE: Final = "aoai-finetune"
+"""The Pulumi project name = config namespace (must equal `infra.settings.PROJECT_NAME`; a test checks it)."""
+PROMOTED_FROM: Final = "PROMOTED_FROM"
+"""Stack output of a promoted stack: where its model came from. TODO(lead): move into pipeline.envnames."""
+DEFAULT_LEDGER: Final = Path(".aoai-ft") / "promotions.json"
+"""Ledger path, relative to the working directory (commit it, or keep it as a CI artifact)."""
+
+_ACCOUNT_ID_RE = re.compile(
+    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/Microsoft\.CognitiveServices/accounts/[^/]+$",
+    re.IGNORECASE,
+)
+_STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+_FULL_STACK_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+class PromotionError(PipelineError):
+    """The source cannot be promoted (nothing trained yet, bad outputs, bad stack names)."""
+
+
+# ----- the source: what a stack runs -------------------------------------------------------------------------
+class Release(BaseModel):
+    """A fine-tuned model as one stack runs it, read from that stack's outputs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stack: str
+    model: str
+    account_id: str
+    deployment: str | None = None
+    smoke_test_answer: str | None = None
+    promoted_from: dict[str, Any] | None = None
+
+
+def check_stack_name(name: str, *, option: str) -> str:
+    """A stack name (`dev`, `org/dev` or `org/project/dev`), or a usage error naming the option."""
+    if not _STACK_NAME_RE.match(name or ""):
+        raise UsageError(f"{option} {name!r} is not a stack name",
+                         hint="use a stack name such as dev, or org/project/dev")
+    return name
+
+
+def release_from_outputs(stack: str, outputs: Mapping[str, Any]) -> Release:
+    """The model and account a stack runs, from its outputs; refuses a stack that has not trained anything."""
+    model = outputs.get(envnames.FINE_TUNED_MODEL)
+    if not isinstance(model, str) or not model.strip():
+        raise PromotionError(
+            f"stack {stack} has no {envnames.FINE_TUNED_MODEL} output: it has not produced a fine-tuned model",
+            hint=f"run `pulumi up -s {stack}` until training and its smoke test succeed, then promote again",
+        )
+    account_id = outputs.get(envnames.AZURE_OPENAI_ACCOUNT_ID)
+    if not isinstance(account_id, str) or not _ACCOUNT_ID_RE.match(account_id):
+        raise PromotionError(
+            f"stack {stack} has no usable {envnames.AZURE_OPENAI_ACCOUNT_ID} output (got {account_id!r})",
+            hint="the target deploys the model by `source` = the ARM id of the account that trained it; "
+                 f"run `pulumi up -s {stack}` with this project's program so it exports the account id",
+        )
+    promoted_from = outputs.get(PROMOTED_FROM)
+    deployment = outputs.get(envnames.AZURE_OPENAI_DEPLOYMENT)
+    answer = outputs.get(envnames.SMOKE_TEST_ANSWER)
+    return Release(
+        stack=stack,
+        model=model.strip(),
+        account_id=account_id,
+        deployment=deployment if isinstance(deployment, str) else None,
+        smoke_test_answer=answer if isinstance(answer, str) else None,
+        promoted_from=promoted_from if isinstance(promoted_from, dict) else None,
+    )
+
+
+# ----- the recipe: pulumi config set ... ---------------------------------------------------------------------
+class ConfigRecipe(BaseModel):
+    """`pulumi config set` calls that point `stack` at a release; `commands()` gives argv lists."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stack: str
+    values: tuple[tuple[str, str], ...]
+    cwd: Path | None = None
+
+    def commands(self) -> list[list[str]]:
+        base = ["pulumi", "config", "set", "--stack", self.stack]
+        if self.cwd is not None:
+            base += ["--cwd", str(self.cwd)]
+        return [[*base, f"{CONFIG_NAMESPACE}:{key}", value] for key, value in self.values]
+
+    def shell_lines(self) -> list[str]:
+        return [shlex.join(command) for command in self.commands()]
+
+
+def qualified_stack(stack: str, *, org: str | None, project: str = CONFIG_NAMESPACE) -> str:
+    """`org/project/stack` as a StackReference needs it; `stack` may already be qualified."""
+    if _FULL_STACK_RE.match(stack):
+        return stack
+    parts = stack.split("/")
+    if len(parts) == 2:  # org/stack
+        return f"{parts[0]}/{project}/{parts[1]}"
+    if not org:
+        raise UsageError(
+            f"a stack reference needs the organization: {stack!r} is not org/project/stack",
+            hint=f"pass --org ORG (your Pulumi organization or user name), or --from ORG/{project}/{stack}",
+        )
+    return f"{org}/{project}/{stack}"
+
+
+def promotion_recipe(release: Release, target: str, *, reference: str | None = None,
+                     cwd: Path | None = None) -> ConfigRecipe:
+    """Config for `target`: promote mode, and exactly one source (pinned model, or a stack reference)."""
+    if target == release.stack or (reference and reference.split("/")[-1] == target):
+        raise UsageError(f"cannot promote stack {target} to itself", hint="use --from dev --to prod")
+    values: list[tuple[str, str]] = [("mode", "promote")]
+    if reference:
+        values += [("sourceStack", reference), ("sourceModel", ""), ("sourceAccountId", "")]
+    else:
+        values += [("sourceModel", release.model), ("sourceAccountId", release.account_id), ("sourceStack", "")]
+    return ConfigRecipe(stack=target, values=tuple(values), cwd=cwd)
+
+
+def apply_recipe(recipe: ConfigRecipe, *, run: Runner = subprocess.run) -> None:
+    """Run every `pulumi config set` of the recipe; the first failure stops with pulumi's message."""
+    for command in recipe.commands():
+        try:
+            done = run(command, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            raise UsageError("pulumi is not installed, so the config cannot be applied",
+                             hint="install the Pulumi CLI, or run the printed commands yourself") from None
+        if done.returncode != 0:
+            raise ServiceError(f"`{shlex.join(command)}` failed: {(done.stderr or done.stdout).strip()}",
+                               hint=f"check that stack {recipe.stack} exists (`pulumi stack init {recipe.stack}`)")
+
+
+def read_stack_outputs(stack: str, *, cwd: Path | None = None, run: Runner = subprocess.run) -> dict[str, Any]:
+    """`pulumi stack output --json --stack STACK` as a dict (no secrets: promotion needs none)."""
+    command = ["pulumi", "stack", "output", "--json", "--stack", stack]
+    if cwd is not None:
+        command += ["--cwd", str(cwd)]
+    try:
+        done = run(command, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise UsageError("pulumi is not installed", hint="pass --from-json FILE (`pulumi stack output --json`)") from None
+    if done.returncode != 0:
+        raise ServiceError(f"`{shlex.join(command)}` failed: {(done.stderr or done.stdout).strip()}",
+                           hint="run it from the project directory after `pulumi up`, or pass --cwd")
+    return parse_outputs(done.stdout, source=f"outputs of stack {stack}")
+
+
+def parse_outputs(text: str, *, source: str) -> dict[str, Any]:
+    """The JSON object `pulumi stack output --json` prints; anything else is a usage error."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source} is not JSON: {exc}", hint="give the output of `pulumi stack output --json`") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{source} is not a JSON object of stack outputs",
+                         hint="give the output of `pulumi stack output --json`")
+    return data
+
+
+# ----- the ledger --------------------------------------------------------------------------------------------
+class LedgerEntry(BaseModel):
+    """Which model one environment runs (or is configured to run), and since when."""
+
+    environment: str
+    model: str
+    account_id: str
+    status: Literal["observed", "applied", "pending"]
+    promoted_from: str | None = None
+    at: datetime
+
+
+class Ledger(BaseModel):
+    """Every environment's current model, and the history of every entry written."""
+
+    version: Literal[1] = 1
+    environments: dict[str, LedgerEntry] = Field(default_factory=dict)
+    history: list[LedgerEntry] = Field(default_factory=list)
+
+    def record(self, entry: LedgerEntry) -> None:
+        self.environments[entry.environment] = entry
+        self.history.append(entry)
+
+
+def load_ledger(path: Path) -> Ledger:
+    """The ledger at `path`; a missing file is an empty ledger, a damaged one a usage error."""
+    if not path.exists():
+        return Ledger()
+    try:
+        return Ledger.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        raise UsageError(f"{path} is not a promotion ledger: {exc.errors()[0]['msg']}",
+                         hint="fix or move the file away; a new one is started when it is missing") from None
+
+
+def save_ledger(ledger: Ledger, path: Path) -> Path:
+    """Write atomically (temp file + rename) so an interrupted run never leaves half a ledger."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(ledger.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def record_promotion(ledger: Ledger, release: Release, target: str, *, applied: bool,
+                     now: datetime | None = None) -> tuple[LedgerEntry, LedgerEntry]:
+    """Record that the source runs `release` and that `target` now runs (applied) or should run (pending) it."""
+    now = now or datetime.now(timezone.utc)
+    source_entry = LedgerEntry(environment=release.stack, model=release.model, account_id=release.account_id,
+                               status="observed",
+                               promoted_from=(release.promoted_from or {}).get("stack"), at=now)
+    target_entry = LedgerEntry(environment=target, model=release.model, account_id=release.account_id,
+                               status="applied" if applied else "pending", promoted_from=release.stack, at=now)
+    ledger.record(source_entry)
+    ledger.record(target_entry)
+    return source_entry, target_entry
+
+
+def promote(
+    source: str,
+    target: str,
+    *,
+    outputs: Mapping[str, Any],
+    ledger_path: Path = DEFAULT_LEDGER,
+    reference: str | None = None,
+    apply: bool = False,
+    cwd: Path | None = None,
+    run: Runner = subprocess.run,
+    now: datetime | None = None,
+) -> tuple[Release, ConfigRecipe, LedgerEntry]:
+    """The whole promotion: read the release, build (and optionally apply) the recipe, record it in the ledger."""
+    check_stack_name(source, option="--from")
+    check_stack_name(target, option="--to")
+    release = release_from_outputs(source, outputs)
+    recipe = promotion_recipe(release, target, reference=reference, cwd=cwd)
+    ledger = load_ledger(ledger_path)  # before applying: a damaged ledger must not leave config half-changed
+    if apply:
+        apply_recipe(recipe, run=run)
+    _, target_entry = record_promotion(ledger, release, target, applied=apply, now=now)
+    save_ledger(ledger, ledger_path)
+    return release, recipe, target_entry
+
+
+def promoted_from_record(*, stack: str | None, model: str, account_id: str) -> dict[str, Any]:
+    """The PROMOTED_FROM output's value (the program builds it with Outputs; this is its plain shape)."""
+    return {"stack": stack, "model": model, "accountId": account_id}
+
+
+__all__: Sequence[str] = (
+    "CONFIG_NAMESPACE", "DEFAULT_LEDGER", "PROMOTED_FROM", "ConfigRecipe", "Ledger", "LedgerEntry",
+    "PromotionError", "Release", "apply_recipe", "load_ledger", "parse_outputs", "promote", "promotion_recipe",
+    "qualified_stack", "read_stack_outputs", "record_promotion", "release_from_outputs", "save_ledger",
+)
