@@ -129,3 +129,27 @@ def test_wait_survives_an_emulator_restart_mid_training(tmp_path, datasets_dir) 
         assert any(p.note and "still polling" in p.note for p in seen)
     finally:
         emu.stop()
+
+
+def test_progress_lines_for_logs_and_live_bar() -> None:
+    import io
+
+    from rich.console import Console
+
+    from pipeline.progress import JobProgressDisplay, describe, format_duration
+
+    assert format_duration(3725) == "1h02m05s" and format_duration(65) == "1m05s" and format_duration(None) == "?"
+    p = JobProgress(job_id="ftjob-1", status="running", step=5, total_steps=10, train_loss=1.23456, valid_loss=1.3,
+                    elapsed=65, remaining=30)
+    assert describe(p) == ("running | step 5/10 | train_loss 1.2346 | valid_loss 1.3000 | elapsed 1m05s"
+                           " | remaining ~0m30s")
+    plain = io.StringIO()
+    with JobProgressDisplay(Console(file=plain, width=200)) as show:
+        for _ in range(3):
+            show(p)  # unchanged: one line only
+        show(p.model_copy(update={"step": 6}))
+    assert plain.getvalue().count("ftjob-1: running") == 2
+    live = io.StringIO()
+    with JobProgressDisplay(Console(file=live, force_terminal=True, width=200)) as show:
+        show(p)
+    assert "step 5/10" in live.getvalue()

@@ -1,7 +1,6 @@
 """`aoai-ft chat`: prints the answer; fails (non-zero) on a missing deployment or an empty answer."""
 from __future__ import annotations
 
-from pipeline.chat import SYSTEM_MESSAGE
 from tests.pipeline.emulated import fast_emulator, invoke, run_main, emulator_env  # noqa: F401
 
 
@@ -30,4 +29,3 @@ def test_missing_deployment_exits_non_zero(fast_emulator, capsys, monkeypatch) -
         monkeypatch.setenv(key, value)
     code, out, err = run_main(["chat", "--deployment", "nope"], capsys)
     assert code == 1 and out == "" and "deployment 'nope' is not available" in err and "hint:" in err
-    assert SYSTEM_MESSAGE  # the question itself is covered in tests/pipeline/test_chat.py

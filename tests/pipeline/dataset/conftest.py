@@ -6,8 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.paths import MAKE_DATASET
 
-MAKE_DATASET = Path("/work/shared/bench/make_dataset.py")
+
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,10 @@ from typing import Any, Callable
 import pytest
 
 from pipeline.emulator.deployments import Deployment
+from tests.paths import SPECS
 
 ROOT = Path(__file__).resolve().parents[3]
-SPEC = Path("/work/shared/reference/specs/azureopenai.json")
+SPEC = SPECS / "azureopenai.json"
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Response bodies validated against the GA data-plane spec (`/work/shared/reference/specs/azureopenai.json`)."""
+"""Response bodies validated against the GA data-plane spec (`../shared/reference/specs/azureopenai.json`)."""
 from __future__ import annotations
 
 import httpx

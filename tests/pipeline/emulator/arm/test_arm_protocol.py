@@ -14,8 +14,9 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 
 from pipeline.emulator.armspec import SUBSET_PATH, extract_subset, load_subset, request_errors
+from tests.paths import SPECS
 
-FULL_SPEC = Path("/work/shared/reference/specs/cognitiveservices.json")
+FULL_SPEC = SPECS / "cognitiveservices.json"
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}])

@@ -1,0 +1,125 @@
+"""Promote mode (`mode: promote`): deploy a model another stack trained, and train nothing here.
+
+Training is the slow, expensive step, so prod never retrains what dev already trained and smoke-tested. The
+model comes either from the dev stack's outputs (`sourceStack` -> a `StackReference` to FINE_TUNED_MODEL and
+AZURE_OPENAI_ACCOUNT_ID) or, pinned, from config (`sourceModel` + `sourceAccountId`; `aoai-ft promote` writes
+these). When both are set, the pinned config wins: it is the more specific statement.
+
+It is deployed to this stack's own account with the deployment model's `source` = the training account's ARM id
+(cross-resource deployment), then the smoke test asks it the lab's question; a failed or empty answer fails
+`pulumi up`, so a stack that reports success has a prod deployment that answers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import pulumi
+
+from pipeline import envnames
+from pipeline.chat import SMOKE_TEST_QUESTION
+from pipeline.promotion import PROMOTED_FROM, Release, promoted_from_record, release_from_outputs
+
+if TYPE_CHECKING:
+    from infra.program import StackParts
+    from infra.settings import StackSettings
+
+SOURCE_STACK_RESOURCE: Final = "source-stack"
+DEPLOYMENT_RESOURCE: Final = "promoted-deployment"
+SMOKE_TEST_RESOURCE: Final = "smoke-test"
+
+
+@dataclass(frozen=True)
+class PromotionSource:
+    """Where the promoted model comes from: a validated release (model + owning account) and its stack, if any."""
+
+    release: pulumi.Output[Release]
+    stack: str | None
+
+    @property
+    def model(self) -> pulumi.Output[str]:
+        return self.release.apply(lambda r: r.model)
+
+    @property
+    def account_id(self) -> pulumi.Output[str]:
+        return self.release.apply(lambda r: r.account_id)
+
+
+def check_promotion_settings(settings: StackSettings) -> None:
+    """Rules of promote mode beyond `StackSettings`; call it before the first resource."""
+    from infra.settings import PROJECT_NAME, StackConfigError
+
+    if settings.mode != "promote":
+        raise StackConfigError(f"{PROJECT_NAME}:mode is {settings.mode!r}, not 'promote'",
+                               hint=f"pulumi config set {PROJECT_NAME}:mode promote")
+    if not (settings.source_model and settings.source_account_id) and not settings.source_stack:
+        raise StackConfigError(
+            "mode promote needs a source: sourceStack, or both sourceModel and sourceAccountId",
+            hint="aoai-ft promote --from dev --to <this stack> --apply   (prints the config it sets)",
+        )
+    if not settings.smoke_test:
+        raise StackConfigError(
+            f"{PROJECT_NAME}:smokeTest is false, but a promoted deployment must pass the smoke test before the "
+            "stack reports success",
+            hint=f"pulumi config set {PROJECT_NAME}:smokeTest true",
+        )
+
+
+def promotion_source(settings: StackSettings) -> PromotionSource:
+    """The release to deploy: pinned config if set, else the source stack's outputs (validated when read)."""
+    if settings.source_model:
+        release = release_from_outputs("config", {
+            envnames.FINE_TUNED_MODEL: settings.source_model,
+            envnames.AZURE_OPENAI_ACCOUNT_ID: settings.source_account_id,
+        })
+        return PromotionSource(release=pulumi.Output.from_input(release), stack=None)
+    stack = settings.source_stack
+    reference = pulumi.StackReference(SOURCE_STACK_RESOURCE, stack_name=stack)
+    outputs = pulumi.Output.all(
+        model=reference.get_output(envnames.FINE_TUNED_MODEL),
+        account_id=reference.get_output(envnames.AZURE_OPENAI_ACCOUNT_ID),
+        promoted_from=reference.get_output(PROMOTED_FROM),
+    )
+    release = outputs.apply(lambda o: release_from_outputs(stack, {
+        envnames.FINE_TUNED_MODEL: o["model"],
+        envnames.AZURE_OPENAI_ACCOUNT_ID: o["account_id"],
+        PROMOTED_FROM: o["promoted_from"],
+    }))
+    return PromotionSource(release=release, stack=stack)
+
+
+def add_promotion(settings: StackSettings, parts: StackParts) -> dict[str, Any]:
+    """Deploy the source model to this stack's account by `source`, smoke-test it; returns the outputs to export."""
+    from infra.deployment import model_deployment
+    from infra.smoke_test import SmokeTest, SmokeTestArgs
+
+    check_promotion_settings(settings)
+    source = promotion_source(settings)
+    model = source.model
+    deployment = model_deployment(
+        DEPLOYMENT_RESOURCE,
+        account=parts.account,
+        resource_group_name=parts.resource_group_name,
+        model_name=model,
+        settings=settings,
+        source_account_id=source.account_id,
+    )
+    smoke = SmokeTest(
+        SMOKE_TEST_RESOURCE,
+        SmokeTestArgs(
+            endpoint=parts.account.endpoint,
+            api_key=parts.account.api_key,  # None when keyless: the smoke test signs in with Entra ID
+            deployment_name=deployment.name,
+            question=SMOKE_TEST_QUESTION,
+            model=model,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[deployment]),
+    )
+    promoted_from = pulumi.Output.all(model, source.account_id).apply(
+        lambda values: promoted_from_record(stack=source.stack, model=values[0], account_id=values[1]))
+    return {
+        envnames.AZURE_OPENAI_DEPLOYMENT: deployment.name,
+        envnames.FINE_TUNED_MODEL: model,
+        envnames.SMOKE_TEST_ANSWER: smoke.answer,
+        PROMOTED_FROM: promoted_from,
+    }

@@ -1,0 +1,127 @@
+"""The train mode of the stack: dataset gate at program start, then fine-tuned model -> deployment -> smoke test.
+
+`check_datasets(settings)` runs before `build_stack`, so a bad dataset or a training estimate over
+`maxTrainingCostUsd` stops `pulumi preview`/`up` before any resource (or invoke) is registered, with the
+validation report in the error. `add_fine_tuning(settings, parts)` declares the resources and returns the
+stack outputs it adds (names from `pipeline.envnames`).
+"""
+from __future__ import annotations
+
+import io
+from typing import Any, Final
+
+import pulumi
+
+from infra.deployment import model_deployment
+from infra.fine_tuned_model import FineTunedModel, FineTunedModelArgs
+from infra.program import StackParts
+from infra.settings import StackSettings
+from infra.smoke_test import SmokeTest, SmokeTestArgs
+from pipeline import envnames
+from pipeline.chat import SMOKE_TEST_QUESTION
+from pipeline.errors import PipelineError
+
+REPORT_WIDTH: Final = 110
+
+
+class DatasetGateError(pulumi.RunError):
+    """The datasets are invalid or would cost more than allowed; the message carries the report."""
+
+
+def _render(report: Any) -> str:
+    from rich.console import Console
+
+    from pipeline.dataset import render_report
+
+    buffer = io.StringIO()
+    render_report(report, Console(file=buffer, width=REPORT_WIDTH, color_system=None, highlight=False))
+    return buffer.getvalue().rstrip()
+
+
+def check_datasets(settings: StackSettings) -> Any:
+    """Validate the training/validation files and check the cost ceiling; returns the `ValidationReport`.
+
+    Raises `DatasetGateError` (a `pulumi.RunError`: a clean message, no traceback) on any dataset error, an
+    unreadable file, or an estimate above `maxTrainingCostUsd`.
+    """
+    from pipeline.dataset import default_prices, load_prices, validate_files
+
+    paths = [settings.training_path] + ([settings.validation_path] if settings.validation_path else [])
+    try:
+        prices = load_prices(settings.prices_path) if settings.prices_path else default_prices()
+        report = validate_files(paths, model=settings.base_model, prices=prices,
+                                n_epochs=settings.n_epochs if settings.n_epochs and settings.n_epochs <= 25 else None)
+    except PipelineError as exc:
+        raise DatasetGateError(f"dataset check failed: {exc}") from None
+    text = _render(report)
+    if not report.ok:
+        files = " ".join(str(p) for p in paths)
+        raise DatasetGateError(
+            f"the datasets have errors; nothing was created.\n{text}\n"
+            f"  hint: fix the lines above (`aoai-ft validate {files}`), or point trainingFile/validationFile elsewhere"
+        )
+    pulumi.log.info(f"dataset check passed:\n{text}")
+    estimate = report.estimate
+    ceiling = settings.max_training_cost_usd
+    if ceiling is not None and estimate is not None and estimate.usd > ceiling:
+        raise DatasetGateError(
+            f"estimated training cost ${estimate.usd:,.2f} is above maxTrainingCostUsd ${ceiling:,.2f}: "
+            f"{estimate.billed_tokens:,} billed tokens ({estimate.epochs} epochs) x ${estimate.price_per_million:,.2f}"
+            f" per 1M for {estimate.model} (prices as of {estimate.as_of}, {estimate.source}); nothing was created.\n"
+            "  hint: raise it with `pulumi config set aoai-finetune:maxTrainingCostUsd <usd>`, or train on fewer "
+            "tokens/epochs (nEpochs)"
+        )
+    return report
+
+
+def add_fine_tuning(settings: StackSettings, parts: StackParts) -> dict[str, Any]:
+    """FineTunedModel (upload + train) -> Deployment -> SmokeTest; returns the outputs to merge into the stack's."""
+    from pipeline.files import content_hash
+
+    account = parts.account
+    validation = settings.validation_path
+    model = FineTunedModel(
+        "fine-tuned-model",
+        FineTunedModelArgs(
+            endpoint=account.endpoint,
+            api_key=account.api_key,
+            training_path=str(settings.training_path),
+            training_sha256=content_hash(settings.training_path),
+            validation_path=str(validation) if validation else None,
+            validation_sha256=content_hash(validation) if validation else None,
+            base_model=settings.base_model,
+            hyperparameters=settings.hyperparameters,
+            suffix=settings.suffix or None,
+            seed=settings.seed,
+            timeout_minutes=settings.training_timeout_minutes,
+        ),
+        # keyless mode trains with the runner's Entra identity: it needs its role assignments first
+        opts=pulumi.ResourceOptions(depends_on=[account.account, *account.role_assignments.values()]),
+    )
+    deployment = model_deployment(
+        "deployment",
+        account=account,
+        resource_group_name=parts.resource_group_name,
+        model_name=model.fine_tuned_model,
+        settings=settings,
+    )
+    deployment_name = deployment.name
+    outputs: dict[str, Any] = {
+        envnames.AZURE_OPENAI_DEPLOYMENT: deployment_name,
+        envnames.FINE_TUNED_MODEL: model.fine_tuned_model,
+        envnames.FINE_TUNING_JOB_ID: model.job_id,
+    }
+    if settings.smoke_test:
+        smoke = SmokeTest(
+            "smoke-test",
+            SmokeTestArgs(
+                endpoint=account.endpoint,
+                api_key=account.api_key,
+                deployment_name=deployment_name,
+                question=SMOKE_TEST_QUESTION,
+                model=model.fine_tuned_model,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[deployment]),
+        )
+        outputs[envnames.SMOKE_TEST_ANSWER] = smoke.answer
+    return outputs
