@@ -25,7 +25,17 @@ def main() -> None:
         settings = StackSettings.from_pulumi_config()
     except StackConfigError as exc:
         raise pulumi.RunError(str(exc)) from None  # a clean message, no traceback
-    parts = build_stack(settings)
+    if settings.mode == "promote":
+        from infra.promotion import add_promotion
+
+        parts = build_stack(settings)
+        parts.outputs.update(add_promotion(settings, parts))
+    else:
+        from infra.training import add_fine_tuning, check_datasets
+
+        check_datasets(settings)  # a bad dataset or budget stops here too, before any resource
+        parts = build_stack(settings)
+        parts.outputs.update(add_fine_tuning(settings, parts))
     export_outputs(parts.outputs)
 
 

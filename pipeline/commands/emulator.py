@@ -53,9 +53,11 @@ def parse_fault(text: str) -> "FaultRule":
               help="Simulated duration of a fine-tuning job.")
 @click.option("--fault", "faults", multiple=True, metavar="RULE",
               help="Inject faults: route=REGEX,kind=latency|429|500|drop,rate=P[,seconds=S][,count=N]. Repeatable.")
+@click.option("--arm-token", default=None, metavar="TOKEN",
+              help="Bearer token the ARM plane requires; default: any non-empty token.")
 @click.option("--quiet", is_flag=True, help="Do not log each request.")
 def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training_seconds: float,
-             faults: tuple[str, ...], quiet: bool) -> None:
+             faults: tuple[str, ...], arm_token: str | None, quiet: bool) -> None:
     """Run a local Azure OpenAI account (data plane) plus the ARM slice the project uses.
 
     \b
@@ -71,14 +73,16 @@ def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training
     if port == 0:
         port = free_port(host)
     config = EmulatorConfig(host=host, port=port, api_key=api_key, data_dir=data_dir,
-                            training_seconds=training_seconds, faults=rules, log_requests=not quiet)
+                            training_seconds=training_seconds, faults=rules, arm_token=arm_token,
+                            log_requests=not quiet)
     console = Console(stderr=True)
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
     logging.getLogger("aoai_ft.emulator").setLevel(logging.INFO)
     url = f"http://{host}:{port}"
     console.print(f"[bold green]Azure OpenAI emulator[/] on [bold]{url}[/]  (Ctrl-C to stop)")
     console.print(f"  data plane: AZURE_OPENAI_ENDPOINT={url}/  api-key={api_key}")
-    console.print(f"  ARM:        AZURE_RESOURCE_MANAGER_ENDPOINT={url}  (any Bearer token)")
+    token_note = "the --arm-token value" if arm_token else "any"
+    console.print(f"  ARM:        AZURE_RESOURCE_MANAGER_ENDPOINT={url}  (Bearer token: {token_note})")
     console.print(f"  state:      {data_dir or 'in memory'}; training takes {training_seconds:g} s"
                   + (f"; {len(rules)} fault rule(s)" if rules else ""))
     try:

@@ -80,12 +80,16 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
 
 
 def _print_ledger(ledger, path: Path) -> None:
-    console = Console(highlight=False, soft_wrap=True)
     if not ledger.environments:
-        console.print(f"no promotions recorded in {path} yet")
+        click.echo(f"no promotions recorded in {path} yet")
         return
+    widest_model = max(len(entry.model) for entry in ledger.environments.values())
+    # wide enough that a model id is never cut short, even when piped (rich assumes 80 columns then)
+    console = Console(highlight=False, width=max(Console().width, widest_model + 60))
     table = Table(title=f"environments ({path})")
-    for column in ("environment", "model", "status", "from", "since (UTC)"):
+    table.add_column("environment")
+    table.add_column("model", no_wrap=True, min_width=widest_model)  # never cut a model id short
+    for column in ("status", "from", "since (UTC)"):
         table.add_column(column)
     for name, entry in sorted(ledger.environments.items()):
         table.add_row(name, entry.model, entry.status, entry.promoted_from or "-",

@@ -9,8 +9,8 @@ from pipeline.emulator.db import Database, from_json, to_json
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
-    account TEXT NOT NULL,
-    name TEXT NOT NULL,
+    account TEXT NOT NULL COLLATE NOCASE,
+    name TEXT NOT NULL COLLATE NOCASE,  -- ARM resource names are case-insensitive
     sku TEXT NOT NULL,
     properties TEXT NOT NULL,
     tags TEXT NOT NULL,

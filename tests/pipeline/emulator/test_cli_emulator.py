@@ -20,7 +20,7 @@ def test_serves_until_sigint(tmp_path):
     port = free_port()
     proc = subprocess.Popen(
         [str(AOAI_FT), "emulator", "--port", str(port), "--api-key", "k1", "--data-dir", str(tmp_path / "d"),
-         "--training-seconds", "5", "--fault", "route=/nothing-matches,kind=500"],
+         "--training-seconds", "5", "--fault", "route=/nothing-matches,kind=500", "--arm-token", "t0ken"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -37,6 +37,9 @@ def test_serves_until_sigint(tmp_path):
         r = httpx.get(f"{url}/openai/models?api-version=2024-10-21", headers={"api-key": "k1"})
         assert r.status_code == 200 and r.json()["data"]
         assert httpx.get(f"{url}/admin/faults").json()["rules"][0]["route"] == "/nothing-matches"
+        rg = f"{url}/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg-emulator?api-version=2021-04-01"
+        assert httpx.get(rg, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert httpx.get(rg, headers={"Authorization": "Bearer t0ken"}).status_code == 200
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
     finally:

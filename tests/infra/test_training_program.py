@@ -1,0 +1,222 @@
+"""The train mode of the real infra/__main__.py under Pulumi mocks (dev stack config from the real YAML files):
+dataset gate first, then fine-tuned model -> deployment -> smoke test, wired into the stack outputs."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+from infra.deployment import EXPIRES_AT_TAG, TTL_HOURS_TAG
+from pipeline import envnames
+from pipeline.chat import SMOKE_TEST_QUESTION
+from pipeline.files import content_hash
+from tests.infra.pulumi_harness import ROOT, RecordingMocks, run_program, stack_config
+
+FINE_TUNED = "pulumi-python:dynamic/aoai-finetune:FineTunedModel"
+SMOKE = "pulumi-python:dynamic/aoai-finetune:SmokeTest"
+DEPLOYMENT = "azure-native:cognitiveservices:Deployment"
+ACCOUNT = "azure-native:cognitiveservices:Account"
+SECRET_KEY = {rpc._special_sig_key: rpc._special_secret_sig, "value": "mock-key-1"}
+
+
+@dataclass
+class TrainingMocks(RecordingMocks):
+    """RecordingMocks plus what the fine-tuning resources report after a real `pulumi up`."""
+
+    requests: list[Any] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        if args.typ == FINE_TUNED:
+            self.resources.append(args)
+            model = f"{args.inputs['base_model']}.ft-0123456789abcdef"
+            return "ftjob-mock", {**args.inputs, "fine_tuned_model": model, "job_id": "ftjob-mock",
+                                  "training_file_id": "file-t", "validation_file_id": "file-v", "trained_tokens": 1234}
+        if args.typ == SMOKE:
+            self.resources.append(args)
+            return "smoke", {**args.inputs, "answer": f"answer of {args.inputs['deployment_name']}"}
+        if args.typ == DEPLOYMENT:
+            self.resources.append(args)
+            return f"{args.name}-id", {**args.inputs, "name": args.inputs["deploymentName"]}
+        return super().new_resource(args)
+
+
+@pytest.fixture
+def register_requests(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The raw RegisterResource requests (to see secret markers and additional_secret_outputs)."""
+    seen: list[Any] = []
+    original = pulumi_mocks.MockMonitor.RegisterResource
+
+    def spy(self: Any, request: Any) -> Any:
+        seen.append(request)
+        return original(self, request)
+
+    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", spy)
+    return seen
+
+
+@pytest.fixture
+def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    seen: list[str] = []
+    original = pulumi.log.warn
+
+    def record(msg: str, *args: Any, **kwargs: Any) -> None:
+        seen.append(msg)
+        original(msg, *args, **kwargs)
+
+    monkeypatch.setattr(pulumi.log, "warn", record)
+    return seen
+
+
+def one(mocks: RecordingMocks, typ: str) -> pulumi.runtime.MockResourceArgs:
+    (found,) = mocks.of_type(typ)
+    return found
+
+
+def test_model_flows_into_deployment_and_answer_into_outputs(register_requests, warnings) -> None:
+    mocks = TrainingMocks()
+    run = run_program(stack_config("dev"), mocks)
+
+    model = one(mocks, FINE_TUNED).inputs
+    assert model["training_path"] == str(ROOT / "datasets" / "training_set.jsonl")
+    assert model["training_sha256"] == content_hash(ROOT / "datasets" / "training_set.jsonl")
+    assert model["validation_sha256"] == content_hash(ROOT / "datasets" / "validation_set.jsonl")
+    assert model["base_model"] == "gpt-4o-mini-2024-07-18"
+    assert model["endpoint"] == run.outputs[envnames.AZURE_OPENAI_ENDPOINT]
+    assert model["api_key"] == SECRET_KEY  # sent as a secret, not a plain string
+
+    deployment = one(mocks, DEPLOYMENT).inputs
+    assert deployment["properties"]["model"] == {
+        "format": "OpenAI", "name": "gpt-4o-mini-2024-07-18.ft-0123456789abcdef", "version": "1"}
+    assert deployment["sku"] == {"name": "Standard", "capacity": 1}
+    assert deployment["deploymentName"] == "gpt-4o-mini-2024-07-18-ft"
+    assert deployment["accountName"] == one(mocks, ACCOUNT).inputs["accountName"]
+    assert EXPIRES_AT_TAG not in deployment["tags"]  # no TTL configured in dev
+
+    smoke = one(mocks, SMOKE).inputs
+    assert smoke["deployment_name"] == "gpt-4o-mini-2024-07-18-ft" and smoke["question"] == SMOKE_TEST_QUESTION
+    assert smoke["model"] == "gpt-4o-mini-2024-07-18.ft-0123456789abcdef"
+
+    assert run.outputs[envnames.FINE_TUNED_MODEL] == "gpt-4o-mini-2024-07-18.ft-0123456789abcdef"
+    assert run.outputs[envnames.FINE_TUNING_JOB_ID] == "ftjob-mock"
+    assert run.outputs[envnames.AZURE_OPENAI_DEPLOYMENT] == "gpt-4o-mini-2024-07-18-ft"
+    assert run.outputs[envnames.SMOKE_TEST_ANSWER] == "answer of gpt-4o-mini-2024-07-18-ft"
+    assert envnames.AZURE_OPENAI_ENDPOINT in run.outputs  # the stack's earlier outputs are still there
+    assert run.secret_outputs == {envnames.AZURE_OPENAI_API_KEY}
+
+    # the key goes to both dynamic resources as a secret and is kept secret in their outputs (state)
+    for request in register_requests:
+        if request.type in (FINE_TUNED, SMOKE):
+            assert "api_key" in request.additionalSecretOutputs
+            api_key = request.object.fields["api_key"].struct_value
+            assert api_key.fields[rpc._special_sig_key].string_value == rpc._special_secret_sig
+
+    # deployment after the model, smoke test after the deployment, model after the account's roles
+    by_type = {request.type: request for request in register_requests}
+    model_urn, deployment_urn = run.urn_of(FINE_TUNED, "fine-tuned-model"), run.urn_of(DEPLOYMENT, "deployment")
+    assert model_urn in by_type[DEPLOYMENT].dependencies
+    assert deployment_urn in by_type[SMOKE].dependencies
+    assert run.urn_of("azure-native:authorization:RoleAssignment", "openai-openai-contributor") in by_type[FINE_TUNED].dependencies
+    assert deployment_urn.endswith("aoai-finetune:index:OpenAIAccount$azure-native:cognitiveservices:Deployment::deployment")
+    assert any("15 days" in w and "every hour" in w for w in warnings)
+
+
+def test_keyless_training_has_no_key_anywhere() -> None:
+    mocks = TrainingMocks()
+    run = run_program(stack_config("dev", {"disableLocalAuth": True}), mocks)
+    assert one(mocks, FINE_TUNED).inputs.get("api_key") is None
+    assert one(mocks, SMOKE).inputs.get("api_key") is None
+    assert run.outputs[envnames.SMOKE_TEST_ANSWER] == "answer of gpt-4o-mini-2024-07-18-ft"
+    assert run.secret_outputs == set()
+
+
+def test_settings_reach_the_resources(warnings) -> None:
+    mocks = TrainingMocks()
+    run = run_program(stack_config("dev", {
+        "nEpochs": "3", "seed": "42", "suffix": "teacher", "deploymentSku": "DeveloperTier",
+        "deploymentCapacity": 2, "deploymentTtlHours": "8", "smokeTest": False, "validationFile": "",
+    }), mocks)
+    model = one(mocks, FINE_TUNED).inputs
+    assert model["hyperparameters"] == {"n_epochs": 3} and model["seed"] == 42 and model["suffix"] == "teacher"
+    assert model.get("validation_path") is None and model.get("validation_sha256") is None
+    deployment = one(mocks, DEPLOYMENT).inputs
+    assert deployment["sku"] == {"name": "DeveloperTier", "capacity": 2}
+    assert deployment["tags"][TTL_HOURS_TAG] == "8" and deployment["tags"][EXPIRES_AT_TAG].endswith("Z")
+    assert mocks.of_type(SMOKE) == [] and envnames.SMOKE_TEST_ANSWER not in run.outputs
+    assert any("DeveloperTier" in w for w in warnings)
+
+
+def bad_dataset(tmp_path: Path) -> Path:
+    path = tmp_path / "bad.jsonl"
+    good = (ROOT / "datasets" / "training_set.jsonl").read_text().splitlines()
+    path.write_text("\n".join(good[:12] + ["{not json", json.dumps({"messages": [{"role": "user", "content": "hi"}]})]) + "\n")
+    return path
+
+
+def test_bad_dataset_stops_before_any_resource(tmp_path: Path) -> None:
+    mocks = TrainingMocks()
+    with pytest.raises(pulumi.RunError) as info:
+        run_program(stack_config("dev", {"trainingFile": str(bad_dataset(tmp_path))}), mocks)
+    message = str(info.value)
+    assert "bad.jsonl" in message and "INVALID" in message  # the rendered report is in the error
+    assert "line 13" in message and "aoai-ft validate" in message
+    assert mocks.resources == [] and mocks.calls == []
+
+
+def test_missing_dataset_stops_with_a_clear_message(tmp_path: Path) -> None:
+    mocks = TrainingMocks()
+    with pytest.raises(pulumi.RunError, match="no such file"):
+        run_program(stack_config("dev", {"validationFile": str(tmp_path / "missing.jsonl")}), mocks)
+    assert mocks.resources == [] and mocks.calls == []
+
+
+def test_budget_below_the_estimate_stops_with_the_figures() -> None:
+    from pipeline.dataset import validate_files
+
+    estimate = validate_files([ROOT / "datasets" / "training_set.jsonl"]).estimate
+    assert estimate is not None and estimate.usd > 0.01
+    mocks = TrainingMocks()
+    with pytest.raises(pulumi.RunError) as info:
+        run_program(stack_config("dev", {"maxTrainingCostUsd": "0.01"}), mocks)
+    message = str(info.value)
+    assert "maxTrainingCostUsd" in message and "$0.01" in message
+    assert f"{estimate.billed_tokens:,} billed tokens" in message
+    assert mocks.resources == [] and mocks.calls == []
+
+    ok = run_program(stack_config("dev", {"maxTrainingCostUsd": str(estimate.usd + 1)}), TrainingMocks())
+    assert ok.outputs[envnames.FINE_TUNED_MODEL]
+
+
+def test_deployments_on_one_account_are_chained(register_requests) -> None:
+    """A second deployment (e.g. promotion's) on the same account waits for the first: ARM serialises writes."""
+    from infra.deployment import model_deployment
+    from infra.program import build_stack
+    from infra.settings import StackSettings
+    from tests.infra.pulumi_harness import reset_pulumi
+
+    mocks = TrainingMocks()
+    reset_pulumi(mocks, stack_config("dev"))
+
+    def program() -> None:
+        settings = StackSettings.from_pulumi_config()
+        parts = build_stack(settings)
+        kwargs = dict(account=parts.account, resource_group_name=parts.resource_group_name, settings=settings)
+        model_deployment("first", model_name="m1", **kwargs)
+        model_deployment("second", model_name="m2", deployment_name="other",
+                         source_account_id="/subscriptions/s/resourceGroups/g/providers/Microsoft.CognitiveServices/accounts/a",
+                         **kwargs)
+
+    pulumi.runtime.test(program)()
+    first, second = (r for r in register_requests if r.type == DEPLOYMENT)
+    assert first.name == "first" and second.name == "second"
+    first_urn = next(urn for urn in pulumi.runtime.settings.get_monitor().get_registered_resources() if urn.endswith("::first"))
+    assert first_urn in second.dependencies
+    assert not any(urn.endswith("Deployment::second") for urn in first.dependencies)
+    inputs = {r.name: r.inputs for r in mocks.of_type(DEPLOYMENT)}
+    assert inputs["second"]["deploymentName"] == "other"
+    assert inputs["second"]["properties"]["model"]["source"].endswith("/accounts/a")

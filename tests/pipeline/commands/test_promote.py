@@ -1,0 +1,170 @@
+"""`aoai-ft promote` through its real interface: click's CliRunner, `pipeline.cli.main` for exit codes, and a
+stand-in `pulumi` executable on PATH that records its arguments (the real CLI is not installed here)."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline import envnames
+from pipeline.cli import cli, main
+
+ROOT = Path(__file__).resolve().parents[3]
+MODEL = "gpt-4o-mini-2024-07-18.ft-0123456789abcdef0123456789abcdef"
+DEV_ACCOUNT = ("/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-aoai-finetune-dev/providers/"
+               "Microsoft.CognitiveServices/accounts/aoai-finetune-1a2b3c")
+DEV_OUTPUTS = {
+    envnames.FINE_TUNED_MODEL: MODEL,
+    envnames.AZURE_OPENAI_ACCOUNT_ID: DEV_ACCOUNT,
+    envnames.SMOKE_TEST_ANSWER: "Artificial intelligence is the simulation of human intelligence by machines.",
+}
+
+FAKE_PULUMI = """#!{python}
+import json, os, sys
+with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+if sys.argv[1:3] == ["stack", "output"]:
+    stack = sys.argv[sys.argv.index("--stack") + 1]
+    path = os.path.join(os.environ["FAKE_PULUMI_STACKS"], stack + ".json")
+    if not os.path.exists(path):
+        sys.stderr.write("error: no stack named '%s' found\\n" % stack)
+        sys.exit(255)
+    sys.stdout.write(open(path).read())
+"""
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A `pulumi` on PATH that logs argv and serves `stack output --json --stack S` from stacks/S.json."""
+    bin_dir, stacks = tmp_path / "bin", tmp_path / "stacks"
+    bin_dir.mkdir()
+    stacks.mkdir()
+    exe = bin_dir / "pulumi"
+    exe.write_text(FAKE_PULUMI.format(python=sys.executable))
+    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "pulumi.log"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.setenv("FAKE_PULUMI_LOG", str(log))
+    monkeypatch.setenv("FAKE_PULUMI_STACKS", str(stacks))
+    (stacks / "dev.json").write_text(json.dumps(DEV_OUTPUTS))
+
+    def calls() -> list[list[str]]:
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    return calls
+
+
+@pytest.fixture
+def no_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    captured = capsys.readouterr()
+    return int(exit_info.value.code or 0), captured.out, captured.err
+
+
+def test_default_prints_the_recipe_and_records_it_as_pending(tmp_path: Path, no_pulumi, capsys) -> None:
+    source = tmp_path / "dev.json"
+    source.write_text(json.dumps(DEV_OUTPUTS))
+    ledger = tmp_path / "promotions.json"
+    code, out, err = _run(["promote", "--from", "dev", "--to", "prod", "--from-json", str(source),
+                           "--ledger", str(ledger)], capsys)
+    assert code == 0, err
+    assert out.splitlines() == [
+        "pulumi config set --stack prod aoai-finetune:mode promote",
+        f"pulumi config set --stack prod aoai-finetune:sourceModel {MODEL}",
+        f"pulumi config set --stack prod aoai-finetune:sourceAccountId {DEV_ACCOUNT}",
+        "pulumi config set --stack prod aoai-finetune:sourceStack ''",
+    ]
+    assert "dev runs" in err and "pulumi up -s prod" in err and "(pending)" in err
+    entry = json.loads(ledger.read_text())["environments"]["prod"]
+    assert (entry["model"], entry["status"], entry["promoted_from"]) == (MODEL, "pending", "dev")
+
+
+def test_apply_reads_dev_through_pulumi_and_sets_prod_config(tmp_path: Path, fake_pulumi) -> None:
+    ledger = tmp_path / "l.json"
+    result = CliRunner().invoke(cli, ["promote", "--from", "dev", "--to", "prod", "--apply", "--ledger", str(ledger),
+                                      "--cwd", str(ROOT)])
+    assert result.exit_code == 0, result.output
+    calls = fake_pulumi()
+    assert calls[0] == ["stack", "output", "--json", "--stack", "dev", "--cwd", str(ROOT)]
+    assert calls[1:] == [
+        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:mode", "promote"],
+        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceModel", MODEL],
+        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceAccountId", DEV_ACCOUNT],
+        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceStack", ""],
+    ]
+    assert json.loads(ledger.read_text())["environments"]["prod"]["status"] == "applied"
+
+
+def test_by_reference_needs_an_org_then_sets_source_stack(tmp_path: Path, fake_pulumi, capsys) -> None:
+    ledger = tmp_path / "l.json"
+    code, _, err = _run(["promote", "--from", "dev", "--to", "prod", "--by-reference", "--ledger", str(ledger)], capsys)
+    assert code == 2 and "needs the organization" in err and "--org" in err
+    assert not ledger.exists()
+    code, out, err = _run(["promote", "--from", "dev", "--to", "prod", "--by-reference", "--org", "acme",
+                           "--ledger", str(ledger)], capsys)
+    assert code == 0, err
+    assert "pulumi config set --stack prod aoai-finetune:sourceStack acme/aoai-finetune/dev" in out.splitlines()
+
+
+def test_untrained_source_fails_with_a_hint_and_records_nothing(tmp_path: Path, no_pulumi, capsys) -> None:
+    source = tmp_path / "dev.json"
+    source.write_text(json.dumps({envnames.AZURE_OPENAI_ACCOUNT_ID: DEV_ACCOUNT}))
+    ledger = tmp_path / "l.json"
+    code, out, err = _run(["promote", "--from", "dev", "--to", "prod", "--from-json", str(source),
+                           "--ledger", str(ledger)], capsys)
+    assert code == 1 and out == ""
+    assert "no FINE_TUNED_MODEL output" in err and "hint: run `pulumi up -s dev`" in err
+    assert not ledger.exists()
+
+
+def test_missing_source_stack_reports_pulumis_error(tmp_path: Path, fake_pulumi, capsys) -> None:
+    code, _, err = _run(["promote", "--from", "staging", "--to", "prod", "--ledger", str(tmp_path / "l.json")], capsys)
+    assert code == 1 and "no stack named 'staging' found" in err
+
+
+def test_without_pulumi_or_json_it_says_what_to_pass(tmp_path: Path, no_pulumi, capsys) -> None:
+    code, _, err = _run(["promote", "--from", "dev", "--to", "prod", "--ledger", str(tmp_path / "l.json")], capsys)
+    assert code == 2 and "--from-json" in err
+
+
+def test_from_and_to_are_required_unless_listing(tmp_path: Path, no_pulumi, capsys) -> None:
+    code, _, err = _run(["promote", "--from", "dev"], capsys)
+    assert code == 2 and "--from and --to" in err
+
+
+def test_list_shows_which_model_each_environment_runs(tmp_path: Path, no_pulumi) -> None:
+    ledger = tmp_path / "l.json"
+    runner = CliRunner()
+    empty = runner.invoke(cli, ["promote", "--list", "--ledger", str(ledger)])
+    assert empty.exit_code == 0 and "no promotions recorded" in empty.output
+    source = tmp_path / "dev.json"
+    source.write_text(json.dumps(DEV_OUTPUTS))
+    assert runner.invoke(cli, ["promote", "--from", "dev", "--to", "prod", "--from-json", str(source),
+                               "--ledger", str(ledger)]).exit_code == 0
+    listed = runner.invoke(cli, ["promote", "--list", "--ledger", str(ledger)], terminal_width=250)
+    assert listed.exit_code == 0
+    rows = {line.split("│")[1].strip(): line for line in listed.output.splitlines() if line.count("│") >= 5}
+    assert "observed" in rows["dev"] and "pending" in rows["prod"] and MODEL in rows["prod"]
+
+
+def test_installed_entry_point_runs_promote(tmp_path: Path) -> None:
+    """The console script, as CI calls it (stdin JSON, no pulumi on PATH)."""
+    exe = ROOT / ".venv" / "bin" / "aoai-ft"
+    done = subprocess.run([str(exe), "promote", "--from", "dev", "--to", "prod", "--from-json", "-",
+                           "--ledger", str(tmp_path / "l.json")], input=json.dumps(DEV_OUTPUTS), text=True,
+                          capture_output=True, env={"PATH": str(tmp_path)}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"aoai-finetune:sourceModel {MODEL}" in done.stdout
