@@ -33,7 +33,8 @@ def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | No
 @click.option("--validation-file", "-v", metavar="ID|PATH", help="Validation file id or local path.")
 @click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True, help="Base model to fine-tune.")
 @click.option("--suffix", help="Up to 40 characters of a-z A-Z 0-9 - _ added to the fine-tuned model's name.")
-@click.option("--n-epochs", type=click.IntRange(min=1), help="Epochs (default: the service decides).")
+@click.option("--n-epochs", "--epochs", "n_epochs", type=click.IntRange(min=1),
+              help="Epochs (default: the service decides). Same meaning as validate/estimate --epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Batch size (default: the service decides).")
 @click.option("--learning-rate-multiplier", type=click.FloatRange(min=0, min_open=True),
               help="Learning-rate multiplier (default: the service decides).")

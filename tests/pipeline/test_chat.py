@@ -5,8 +5,8 @@ import re
 from pathlib import Path
 
 from pipeline.chat import FEW_SHOT_ANSWER, FEW_SHOT_QUESTION, SMOKE_TEST_QUESTION, SYSTEM_MESSAGE, smoke_test_messages
+from tests.paths import SEED
 
-SEED = Path("/work/shared/seed/000_a128679f2ec49d3a.txt")
 
 
 def test_messages_shape() -> None:
