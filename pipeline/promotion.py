@@ -110,15 +110,23 @@ def release_from_outputs(stack: str, outputs: Mapping[str, Any]) -> Release:
 
 # ----- the recipe: pulumi config set ... ---------------------------------------------------------------------
 class ConfigRecipe(BaseModel):
-    """`pulumi config set` calls that point `stack` at a release; `commands()` gives argv lists."""
+    """The calls that point `stack` at a release; `commands()` gives argv lists.
+
+    `pulumi config set` on the stack by default; with `esc_environment`, `pulumi env set` of the environment's
+    `pulumiConfig` instead (the stack then gets the values through `environment:` in its stack file).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     stack: str
     values: tuple[tuple[str, str], ...]
     cwd: Path | None = None
+    esc_environment: str | None = None
 
     def commands(self) -> list[list[str]]:
+        if self.esc_environment:
+            base = ["pulumi", "env", "set", "--string", self.esc_environment]
+            return [[*base, f'pulumiConfig["{CONFIG_NAMESPACE}:{key}"]', value] for key, value in self.values]
         base = ["pulumi", "config", "set", "--stack", self.stack]
         if self.cwd is not None:
             base += ["--cwd", str(self.cwd)]
@@ -144,16 +152,19 @@ def qualified_stack(stack: str, *, org: str | None, project: str = CONFIG_NAMESP
 
 
 def promotion_recipe(release: Release, target: str, *, reference: str | None = None,
-                     cwd: Path | None = None) -> ConfigRecipe:
+                     cwd: Path | None = None, esc_environment: str | None = None) -> ConfigRecipe:
     """Config for `target`: promote mode, and exactly one source (pinned model, or a stack reference)."""
     if target == release.stack or (reference and reference.split("/")[-1] == target):
         raise UsageError(f"cannot promote stack {target} to itself", hint="use --from dev --to prod")
+    if esc_environment is not None and not _STACK_NAME_RE.match(esc_environment):
+        raise UsageError(f"--esc {esc_environment!r} is not an ESC environment name",
+                         hint="use [org/]project/environment, e.g. my-org/aoai-finetune/prod")
     values: list[tuple[str, str]] = [("mode", "promote")]
     if reference:
         values += [("sourceStack", reference), ("sourceModel", ""), ("sourceAccountId", "")]
     else:
         values += [("sourceModel", release.model), ("sourceAccountId", release.account_id), ("sourceStack", "")]
-    return ConfigRecipe(stack=target, values=tuple(values), cwd=cwd)
+    return ConfigRecipe(stack=target, values=tuple(values), cwd=cwd, esc_environment=esc_environment)
 
 
 def apply_recipe(recipe: ConfigRecipe, *, run: Runner = subprocess.run) -> None:
@@ -166,7 +177,9 @@ def apply_recipe(recipe: ConfigRecipe, *, run: Runner = subprocess.run) -> None:
                              hint="install the Pulumi CLI, or run the printed commands yourself") from None
         if done.returncode != 0:
             raise ServiceError(f"`{shlex.join(command)}` failed: {(done.stderr or done.stdout).strip()}",
-                               hint=f"check that stack {recipe.stack} exists (`pulumi stack init {recipe.stack}`)")
+                               hint=(f"check that environment {recipe.esc_environment} exists (`pulumi env init {recipe.esc_environment}`)"
+                  if recipe.esc_environment else
+                  f"check that stack {recipe.stack} exists (`pulumi stack init {recipe.stack}`)"))
 
 
 def read_stack_outputs(stack: str, *, cwd: Path | None = None, run: Runner = subprocess.run) -> dict[str, Any]:
@@ -261,6 +274,7 @@ def promote(
     outputs: Mapping[str, Any],
     ledger_path: Path = DEFAULT_LEDGER,
     reference: str | None = None,
+    esc_environment: str | None = None,
     apply: bool = False,
     cwd: Path | None = None,
     run: Runner = subprocess.run,
@@ -270,7 +284,7 @@ def promote(
     check_stack_name(source, option="--from")
     check_stack_name(target, option="--to")
     release = release_from_outputs(source, outputs)
-    recipe = promotion_recipe(release, target, reference=reference, cwd=cwd)
+    recipe = promotion_recipe(release, target, reference=reference, cwd=cwd, esc_environment=esc_environment)
     ledger = load_ledger(ledger_path)  # before applying: a damaged ledger must not leave config half-changed
     if apply:
         apply_recipe(recipe, run=run)

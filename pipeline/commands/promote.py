@@ -20,13 +20,16 @@ from pipeline.promotion import DEFAULT_LEDGER
               help="Set sourceStack (prod follows dev's outputs on every `pulumi up`) instead of pinning "
                    "sourceModel + sourceAccountId (the default: prod changes only when promoted again).")
 @click.option("--org", metavar="ORG", help="Pulumi organization, for --by-reference when --from is not org/project/stack.")
+@click.option("--esc", "esc_environment", metavar="ENV",
+              help="Set the values in this Pulumi ESC environment's pulumiConfig (`pulumi env set`) instead of "
+                   "the target stack's own config, e.g. my-org/aoai-finetune/prod.")
 @click.option("--apply", is_flag=True, help="Run the `pulumi config set` commands instead of only printing them.")
 @click.option("--cwd", type=click.Path(file_okay=False, path_type=Path), help="Pulumi project directory.")
 @click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_LEDGER, show_default=True,
               help="JSON file recording which model each environment runs.")
 @click.option("--list", "list_only", is_flag=True, help="Only show the ledger: which model each environment runs.")
-def promote(source: str | None, target: str | None, from_json, by_reference: bool, org: str | None, apply: bool,
-            cwd: Path | None, ledger: Path, list_only: bool) -> None:
+def promote(source: str | None, target: str | None, from_json, by_reference: bool, org: str | None,
+            esc_environment: str | None, apply: bool, cwd: Path | None, ledger: Path, list_only: bool) -> None:
     """Promote the model SOURCE trained to TARGET, without training again.
 
     Reads SOURCE's outputs (FINE_TUNED_MODEL, AZURE_OPENAI_ACCOUNT_ID), prints the `pulumi config set`
@@ -40,6 +43,7 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
       aoai-ft promote --from dev --to prod --apply && pulumi up -s prod
       pulumi stack output --json -s dev > dev.json && aoai-ft promote --from dev --to prod --from-json dev.json
       aoai-ft promote --from dev --to prod --by-reference --org my-org
+      aoai-ft promote --from dev --to prod --esc my-org/aoai-finetune/prod --apply
       aoai-ft promote --list
     """
     from pipeline.errors import UsageError
@@ -61,7 +65,7 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
                          hint=f"pass --from-json FILE with the output of `pulumi stack output --json -s {source}`")
     reference = qualified_stack(source, org=org) if by_reference else None
     release, recipe, entry = run_promotion(source, target, outputs=outputs, ledger_path=ledger, reference=reference,
-                                           apply=apply, cwd=cwd)
+                                           esc_environment=esc_environment, apply=apply, cwd=cwd)
 
     err.print(f"[bold]{release.stack}[/] runs [bold]{release.model}[/]")
     err.print(f"  trained in {release.account_id}")
@@ -70,10 +74,11 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
     else:
         err.print(f"  [yellow]warning[/]: {release.stack} reports no smoke-test answer; check it before prod")
     how = f"by reference to {reference}" if reference else "pinned to this model"
+    where = f"ESC environment {esc_environment} (imported by stack {target})" if esc_environment else f"stack {target}"
     if apply:
-        err.print(f"set {len(recipe.values)} config values on stack {target} ({how}):")
+        err.print(f"set {len(recipe.values)} config values on {where} ({how}):")
     else:
-        err.print(f"to point stack {target} at it ({how}), run (or re-run with --apply):")
+        err.print(f"to point {where} at it ({how}), run (or re-run with --apply):")
     click.echo("\n".join(recipe.shell_lines()))
     err.print(f"then: pulumi up -s {target}   (deploys by source, no training; fails unless the smoke test passes)")
     err.print(f"recorded in {ledger}: {target} -> {entry.model} ({entry.status})")

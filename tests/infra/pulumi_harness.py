@@ -7,6 +7,7 @@ JSON). `run_program()` resets Pulumi's global runtime state, installs fresh reco
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import runpy
@@ -133,8 +134,20 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return [c for c in self.calls if c.token == token]
 
 
+def ensure_event_loop() -> None:
+    """Pulumi's sync helpers call asyncio.get_event_loop(); an earlier asyncio.run() in the same process leaves
+    the main thread without one, so give it a fresh loop when it has none (or a closed one)."""
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def reset_pulumi(mocks: pulumi.runtime.Mocks, config: dict[str, str], *, stack: str = "dev") -> None:
     """Fresh global runtime: no root stack, new mocks (which create a new root stack), new config."""
+    ensure_event_loop()
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
     pulumi.runtime.set_all_config(config, [])

@@ -30,7 +30,11 @@ def over_the_wire(provider: Any) -> Any:
 
 def engine_props(props: dict[str, Any]) -> dict[str, Any]:
     """Props as the engine hands them to a dynamic provider (ints become floats, None-valued keys dropped)."""
-    struct = asyncio.run(rpc.serialize_properties(props, {}))
+    loop = asyncio.new_event_loop()  # like pulumi.dynamic.__main__; asyncio.run would unset the thread's loop
+    try:
+        struct = loop.run_until_complete(rpc.serialize_properties(props, {}))
+    finally:
+        loop.close()
     return rpc.deserialize_properties(struct)
 
 

@@ -179,3 +179,17 @@ def test_promote_end_to_end_applies_and_records(tmp_path: Path) -> None:
 def test_bad_stack_names_are_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--to"):
         promote("dev", "prod stack", outputs=DEV_OUTPUTS, ledger_path=tmp_path / "l.json")
+
+
+def test_esc_recipe_sets_the_environments_pulumi_config() -> None:
+    recipe = promotion_recipe(release_from_outputs("dev", DEV_OUTPUTS), "prod",
+                              esc_environment="my-org/aoai-finetune/prod")
+    assert recipe.commands()[1] == ["pulumi", "env", "set", "--string", "my-org/aoai-finetune/prod",
+                                    'pulumiConfig["aoai-finetune:sourceModel"]', MODEL]
+    assert all(c[:5] == ["pulumi", "env", "set", "--string", "my-org/aoai-finetune/prod"] for c in recipe.commands())
+    failing = FakeRunner(fail_on=1)
+    with pytest.raises(ServiceError) as exc:
+        apply_recipe(recipe, run=failing)
+    assert "pulumi env init my-org/aoai-finetune/prod" in exc.value.hint
+    with pytest.raises(UsageError, match="not an ESC environment name"):
+        promotion_recipe(release_from_outputs("dev", DEV_OUTPUTS), "prod", esc_environment="my org/prod")

@@ -10,12 +10,22 @@ from click.testing import CliRunner
 from pipeline import envnames
 from pipeline.arm import ARM_TOKEN_ENV, StaticTokenCredential, management_client
 from pipeline.cli import cli
-from pipeline.deploy import DeploymentSpec, deploy_model
+from pipeline.deploy import DeploymentSpec, deployment_body
 from pipeline.sweep import EXPIRES_AT_TAG, expiry_tag, parse_expiry, sweep_expired
-from tests.pipeline.emulated import fast_emulator  # noqa: F401
+from tests.pipeline.emulated import start
 
 BASE_MODEL = "gpt-4o-mini-2024-07-18"  # a base model the emulator can deploy; sweeping does not care which
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@pytest.fixture
+def fast_emulator():
+    """Deployments provision instantly here: the sweep, not the deploy wait, is under test."""
+    emu = start(deployment_seconds=0)
+    try:
+        yield emu
+    finally:
+        emu.stop()
 
 
 @pytest.fixture
@@ -35,10 +45,12 @@ def account(fast_emulator, arm):
         "typo": {EXPIRES_AT_TAG: "tomorrow"},
     }
     for name, tag in tags.items():
-        deploy_model(arm, DeploymentSpec(subscription_id=cfg.subscription_id, resource_group=cfg.default_resource_group,
-                                         account_name=cfg.default_account, deployment_name=name, model=BASE_MODEL,
-                                         sku_name="DeveloperTier" if name == "expired" else "Standard", tags=tag),
-                     timeout=30, retry_delay=0.1)
+        spec = DeploymentSpec(subscription_id=cfg.subscription_id, resource_group=cfg.default_resource_group,
+                              account_name=cfg.default_account, deployment_name=name, model=BASE_MODEL,
+                              sku_name="DeveloperTier" if name == "expired" else "Standard", tags=tag)
+        # the same ARM PUT as `aoai-ft deploy`, without waiting out the LRO's Retry-After (provisioning is instant)
+        arm.deployments.begin_create_or_update(spec.resource_group, spec.account_name, name, deployment_body(spec),
+                                               polling=False).result()
     return cfg.default_resource_group, cfg.default_account
 
 
@@ -109,3 +121,15 @@ def test_cli_rejects_a_bad_now_and_a_missing_account(fast_emulator) -> None:
                             env={ARM_TOKEN_ENV: "emulator-token"})
     assert missing.exit_code != 0
     assert "could not list deployments of no-such-account" in str(missing.exception)
+
+
+def test_sweep_reads_the_tag_the_stack_writes() -> None:
+    """Contract with infra.deployment: same tag name, and its value parses to now + deploymentTtlHours."""
+    from infra.deployment import EXPIRES_AT_TAG as STACK_TAG
+    from infra.deployment import deployment_tags
+    from infra.settings import StackSettings
+
+    tags = deployment_tags(StackSettings.from_mapping({"deploymentTtlHours": "24"}), now=NOW)
+    assert STACK_TAG == EXPIRES_AT_TAG
+    assert parse_expiry(tags[EXPIRES_AT_TAG]) == NOW + timedelta(hours=24)
+    assert tags[EXPIRES_AT_TAG] == expiry_tag(24, now=NOW)[EXPIRES_AT_TAG]

@@ -168,3 +168,15 @@ def test_installed_entry_point_runs_promote(tmp_path: Path) -> None:
                           capture_output=True, env={"PATH": str(tmp_path)}, timeout=60)
     assert done.returncode == 0, done.stderr
     assert f"aoai-finetune:sourceModel {MODEL}" in done.stdout
+
+
+def test_esc_apply_sets_the_environment_instead_of_the_stack(tmp_path: Path, fake_pulumi) -> None:
+    result = CliRunner().invoke(cli, ["promote", "--from", "dev", "--to", "prod", "--esc", "acme/aoai-finetune/prod",
+                                      "--apply", "--ledger", str(tmp_path / "l.json")])
+    assert result.exit_code == 0, result.output
+    sets = fake_pulumi()[1:]
+    assert [c[:5] for c in sets] == [["env", "set", "--string", "acme/aoai-finetune/prod",
+                                      f'pulumiConfig["aoai-finetune:{key}"]'] for key in
+                                     ("mode", "sourceModel", "sourceAccountId", "sourceStack")]
+    assert sets[1][5] == MODEL and sets[2][5] == DEV_ACCOUNT
+    assert "ESC environment acme/aoai-finetune/prod (imported by stack prod)" in result.output
