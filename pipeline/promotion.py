@@ -81,21 +81,27 @@ def check_stack_name(name: str, *, option: str) -> str:
 
 
 def release_from_outputs(stack: str, outputs: Mapping[str, Any]) -> Release:
-    """The model and account a stack runs, from its outputs; refuses a stack that has not trained anything."""
+    """The model a stack runs and the account that owns it, from its outputs; refuses a stack with no model.
+
+    The owner is the stack's own account, unless the stack was itself promoted (PROMOTED_FROM names the owner).
+    """
     model = outputs.get(envnames.FINE_TUNED_MODEL)
     if not isinstance(model, str) or not model.strip():
         raise PromotionError(
             f"stack {stack} has no {envnames.FINE_TUNED_MODEL} output: it has not produced a fine-tuned model",
             hint=f"run `pulumi up -s {stack}` until training and its smoke test succeed, then promote again",
         )
-    account_id = outputs.get(envnames.AZURE_OPENAI_ACCOUNT_ID)
+    promoted_from = outputs.get(PROMOTED_FROM)
+    promoted_from = promoted_from if isinstance(promoted_from, dict) else None
+    # A promoted stack (prod -> prod-eu) does not own its model: the account that trained it does.
+    owner = (promoted_from or {}).get("accountId")
+    account_id = owner if owner else outputs.get(envnames.AZURE_OPENAI_ACCOUNT_ID)
     if not isinstance(account_id, str) or not _ACCOUNT_ID_RE.match(account_id):
         raise PromotionError(
             f"stack {stack} has no usable {envnames.AZURE_OPENAI_ACCOUNT_ID} output (got {account_id!r})",
             hint="the target deploys the model by `source` = the ARM id of the account that trained it; "
                  f"run `pulumi up -s {stack}` with this project's program so it exports the account id",
         )
-    promoted_from = outputs.get(PROMOTED_FROM)
     deployment = outputs.get(envnames.AZURE_OPENAI_DEPLOYMENT)
     answer = outputs.get(envnames.SMOKE_TEST_ANSWER)
     return Release(
@@ -104,7 +110,7 @@ def release_from_outputs(stack: str, outputs: Mapping[str, Any]) -> Release:
         account_id=account_id,
         deployment=deployment if isinstance(deployment, str) else None,
         smoke_test_answer=answer if isinstance(answer, str) else None,
-        promoted_from=promoted_from if isinstance(promoted_from, dict) else None,
+        promoted_from=promoted_from,
     )
 
 

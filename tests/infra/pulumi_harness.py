@@ -28,6 +28,11 @@ PROJECT = "aoai-finetune"
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 TENANT = "99999999-8888-7777-6666-555555555555"
 RUNNER_OBJECT_ID = "0f0e0d0c-0b0a-0908-0706-050403020100"
+SOURCE_STACK_OUTPUTS = {  # what a StackReference to a trained dev stack reads (promote mode, issue 7)
+    "FINE_TUNED_MODEL": "gpt-4o-mini-2024-07-18.ft-0123456789abcdef0123456789abcdef",
+    "AZURE_OPENAI_ACCOUNT_ID": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-aoai-finetune-dev/providers/"
+                               "Microsoft.CognitiveServices/accounts/aoai-finetune-1a2b3c",
+}
 
 
 def project_file() -> dict[str, Any]:
@@ -87,6 +92,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     subscription_id: str = SUBSCRIPTION
     object_id: str = RUNNER_OBJECT_ID
+    stack_outputs: dict[str, Any] = field(default_factory=lambda: dict(SOURCE_STACK_OUTPUTS))
     resources: list[pulumi.runtime.MockResourceArgs] = field(default_factory=list)
     calls: list[pulumi.runtime.MockCallArgs] = field(default_factory=list)
 
@@ -108,6 +114,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.typ == "azure-native:authorization:RoleAssignment":
             outputs["name"] = inputs["roleAssignmentName"]
             return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{inputs['roleAssignmentName']}", outputs
+        if args.typ == "pulumi:pulumi:StackReference":
+            name = inputs["name"]
+            return name, {"name": name, "outputs": dict(self.stack_outputs), "secretOutputNames": []}
         if args.typ.startswith("pulumi-python:dynamic"):
             outputs.update(restore=False, purged_stale=False)
             return f"{args.name}-id", outputs

@@ -191,3 +191,22 @@ def test_smoke_test_asks_the_deployment_and_reasks_on_change(fast_emulator, data
 
     with pytest.raises(ServiceError, match="nope"):
         provider.create(missing)
+
+
+def test_create_survives_throttling_and_server_errors(data) -> None:
+    """429s and 500s on the job routes during create: the SDK's retries and the wait loop carry on."""
+    from pipeline.emulator import FaultRule
+
+    faults = [FaultRule(route="fine_tuning/jobs", kind="429", count=2, seconds=0.1),
+              FaultRule(route="fine_tuning/jobs/[^/]+$", kind="500", count=3, methods=["GET"])]
+    emu = start(faults=faults)
+    try:
+        outs = over_the_wire(FineTunedModelProvider()).create(model_props(emu, data)).outs
+        assert outs["fine_tuned_model"].startswith("gpt-4o-mini-2024-07-18.ft-")
+        assert len(list(make_client(emu).fine_tuning.jobs.list())) == 1
+        import httpx
+
+        fired = [rule["fired"] for rule in httpx.get(f"{emu.url}/admin/faults").json()["rules"]]
+        assert fired == [2, 3]  # the faults really hit the provider's calls
+    finally:
+        emu.stop()

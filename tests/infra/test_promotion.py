@@ -115,6 +115,18 @@ def test_prod_outputs_name_the_model_and_where_it_came_from(prod_run) -> None:
                                                               + one(prod_run.mocks, ACCOUNT).inputs["accountName"])
 
 
+def test_promoting_from_a_promoted_stack_deploys_from_the_training_account() -> None:
+    """prod -> prod-eu: the source stack's own account does not hold the model; PROMOTED_FROM names the owner."""
+    prod_account = DEV_ACCOUNT.replace("rg-aoai-finetune-dev", "rg-openai-prod")
+    mocks = PromotionMocks(dev_outputs={
+        envnames.FINE_TUNED_MODEL: MODEL, envnames.AZURE_OPENAI_ACCOUNT_ID: prod_account,
+        PROMOTED_FROM: {"stack": DEV_STACK, "model": MODEL, "accountId": DEV_ACCOUNT},
+    })
+    run = run_program(prod_config(sourceStack="my-org/aoai-finetune/prod"), mocks, stack="prod-eu")
+    assert one(mocks, DEPLOYMENT).inputs["properties"]["model"]["source"] == DEV_ACCOUNT
+    assert run.outputs[PROMOTED_FROM]["accountId"] == DEV_ACCOUNT
+
+
 def test_explicit_model_and_account_from_config_need_no_stack_reference() -> None:
     run = run_program(prod_config(sourceStack="", sourceModel=PINNED_MODEL, sourceAccountId=PINNED_ACCOUNT),
                       PromotionMocks(), stack="prod")

@@ -193,3 +193,14 @@ def test_esc_recipe_sets_the_environments_pulumi_config() -> None:
     assert "pulumi env init my-org/aoai-finetune/prod" in exc.value.hint
     with pytest.raises(UsageError, match="not an ESC environment name"):
         promotion_recipe(release_from_outputs("dev", DEV_OUTPUTS), "prod", esc_environment="my org/prod")
+
+
+def test_promoting_a_promoted_stack_keeps_the_training_account_as_source() -> None:
+    prod_account = DEV_ACCOUNT.replace("rg-aoai-finetune-dev", "rg-openai-prod").replace("1a2b3c", "prod01")
+    prod_outputs = {envnames.FINE_TUNED_MODEL: MODEL, envnames.AZURE_OPENAI_ACCOUNT_ID: prod_account,
+                    "PROMOTED_FROM": {"stack": "my-org/aoai-finetune/dev", "model": MODEL, "accountId": DEV_ACCOUNT}}
+    release = release_from_outputs("prod", prod_outputs)
+    assert release.account_id == DEV_ACCOUNT  # the model lives where it was trained, not in prod's account
+    ledger = Ledger()
+    source_entry, target_entry = record_promotion(ledger, release, "prod-eu", applied=False, now=NOW)
+    assert source_entry.promoted_from == "my-org/aoai-finetune/dev" and target_entry.promoted_from == "prod"
