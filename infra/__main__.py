@@ -23,6 +23,10 @@ def main() -> None:
     """Read and validate every setting first: a bad value stops here, before any resource is registered."""
     try:
         settings = StackSettings.from_pulumi_config()
+        if settings.mode == "promote":
+            from infra.promotion import check_promotion_settings
+
+            check_promotion_settings(settings)  # bad promotion settings stop here too
     except StackConfigError as exc:
         raise pulumi.RunError(str(exc)) from None  # a clean message, no traceback
     if settings.mode == "promote":

@@ -8,7 +8,7 @@ it is set when the deployment is created and not moved on later `pulumi up`s, so
 from __future__ import annotations
 
 import weakref
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Final
 
 import pulumi
@@ -16,8 +16,10 @@ from pulumi_azure_native import cognitiveservices
 
 from infra.account import OpenAIAccount
 from infra.settings import StackSettings
+from pipeline.sweep import EXPIRES_AT_TAG, expiry_tag  # the tag `aoai-ft sweep` reads, written one way
 
-EXPIRES_AT_TAG: Final = "aoai-ft-expires-at"
+__all__ = ["EXPIRES_AT_TAG", "TTL_HOURS_TAG", "deployment_tags", "model_deployment"]
+
 TTL_HOURS_TAG: Final = "aoai-ft-ttl-hours"
 MODEL_TAG: Final = "aoai-ft-model"
 BILLING_WARNING: Final = (
@@ -37,9 +39,7 @@ def deployment_tags(settings: StackSettings, *, now: datetime | None = None) -> 
     """The stack's tags, plus the TTL tags when deploymentTtlHours is set."""
     tags = dict(settings.tags)
     if settings.deployment_ttl_hours:
-        now = now or datetime.now(timezone.utc)
-        expires = (now + timedelta(hours=settings.deployment_ttl_hours)).replace(microsecond=0)
-        tags[EXPIRES_AT_TAG] = expires.isoformat().replace("+00:00", "Z")
+        tags.update(expiry_tag(settings.deployment_ttl_hours, now=now))
         tags[TTL_HOURS_TAG] = str(settings.deployment_ttl_hours)
     return tags
 

@@ -15,6 +15,8 @@ OPENAI_API_VERSION: Final = "OPENAI_API_VERSION"
 FINE_TUNED_MODEL: Final = "FINE_TUNED_MODEL"
 FINE_TUNING_JOB_ID: Final = "FINE_TUNING_JOB_ID"
 SMOKE_TEST_ANSWER: Final = "SMOKE_TEST_ANSWER"
+# prod stacks: {stack, model, accountId} of the stack the deployed model was promoted from
+PROMOTED_FROM: Final = "PROMOTED_FROM"
 # Where the ARM plane lives; real Azure by default, the emulator in tests and the demo.
 AZURE_RESOURCE_MANAGER_ENDPOINT: Final = "AZURE_RESOURCE_MANAGER_ENDPOINT"
 # A static ARM bearer token (the emulator accepts any); unset = DefaultAzureCredential.

@@ -39,8 +39,8 @@ from pipeline.errors import PipelineError, ServiceError, UsageError
 
 CONFIG_NAMESPACE: Final = "aoai-finetune"
 """The Pulumi project name = config namespace (must equal `infra.settings.PROJECT_NAME`; a test checks it)."""
-PROMOTED_FROM: Final = "PROMOTED_FROM"
-"""Stack output of a promoted stack: where its model came from. TODO(lead): move into pipeline.envnames."""
+PROMOTED_FROM: Final = envnames.PROMOTED_FROM
+"""Stack output of a promoted stack: where its model came from (name kept in pipeline.envnames)."""
 DEFAULT_LEDGER: Final = Path(".aoai-ft") / "promotions.json"
 """Ledger path, relative to the working directory (commit it, or keep it as a CI artifact)."""
 

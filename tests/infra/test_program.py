@@ -88,7 +88,7 @@ def test_four_role_assignments_with_deterministic_names(dev_run) -> None:
 def test_outputs_are_named_like_the_env_vars_and_the_key_is_secret(dev_run) -> None:
     (account,) = dev_run.mocks.of_type(ACCOUNT)
     name = account.inputs["accountName"]
-    assert dev_run.outputs == {
+    account_outputs = {
         envnames.AZURE_OPENAI_ENDPOINT: f"https://{name}.openai.azure.com/",
         envnames.AZURE_OPENAI_API_KEY: "mock-key-1",
         envnames.AZURE_OPENAI_RESOURCE_NAME: name,
@@ -96,6 +96,11 @@ def test_outputs_are_named_like_the_env_vars_and_the_key_is_secret(dev_run) -> N
         envnames.AZURE_RESOURCE_GROUP: "rg-aoai-finetune-dev",
         envnames.AZURE_SUBSCRIPTION_ID: SUBSCRIPTION,
     }
+    # The fine-tuning part's outputs are asserted with their values in test_training_program.py.
+    training_outputs = {envnames.AZURE_OPENAI_DEPLOYMENT, envnames.FINE_TUNED_MODEL, envnames.FINE_TUNING_JOB_ID,
+                        envnames.SMOKE_TEST_ANSWER}
+    assert {k: v for k, v in dev_run.outputs.items() if k not in training_outputs} == account_outputs
+    assert set(dev_run.outputs) == set(account_outputs) | training_outputs
     assert dev_run.secret_outputs == {envnames.AZURE_OPENAI_API_KEY}
     (keys_call,) = dev_run.mocks.invoked(KEYS)
     assert keys_call.args == {"accountName": name, "resourceGroupName": "rg-aoai-finetune-dev"}
@@ -209,5 +214,9 @@ def test_program_runs_from_a_fresh_clone_without_install() -> None:
             envnames.AZURE_OPENAI_ACCOUNT_ID,
             envnames.AZURE_RESOURCE_GROUP,
             envnames.AZURE_SUBSCRIPTION_ID,
+            envnames.AZURE_OPENAI_DEPLOYMENT,
+            envnames.FINE_TUNED_MODEL,
+            envnames.FINE_TUNING_JOB_ID,
+            envnames.SMOKE_TEST_ANSWER,
         ]
     )

@@ -168,9 +168,11 @@ def test_a_dev_stack_without_a_model_fails_the_up_before_deploying() -> None:
 
 
 def test_promote_mode_refuses_to_skip_the_smoke_test() -> None:
-    with pytest.raises(Exception, match="smokeTest is false") as info:
-        run_program(prod_config(smokeTest=False), PromotionMocks(), stack="prod")
+    mocks = PromotionMocks()
+    with pytest.raises(pulumi.RunError, match="smokeTest is false") as info:
+        run_program(prod_config(smokeTest=False), mocks, stack="prod")
     assert "pulumi config set aoai-finetune:smokeTest true" in str(info.value)
+    assert mocks.resources == [] and mocks.calls == []  # refused before anything was declared
 
 
 def test_a_failing_smoke_test_fails_the_up() -> None:
