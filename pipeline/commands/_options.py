@@ -40,6 +40,25 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def arm_account_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--subscription / --resource-group / --account (env defaults, as the stack exports them) and --arm-endpoint:
+    which account's ARM resources a command works on. Passed through as keyword arguments."""
+    options = [
+        click.option("--subscription", envvar=envnames.AZURE_SUBSCRIPTION_ID, show_envvar=True, required=True,
+                     metavar="ID", help="Azure subscription id."),
+        click.option("--resource-group", envvar=envnames.AZURE_RESOURCE_GROUP, show_envvar=True, required=True,
+                     metavar="NAME", help="Resource group of the Azure OpenAI account."),
+        click.option("--account", envvar=envnames.AZURE_OPENAI_RESOURCE_NAME, show_envvar=True, required=True,
+                     metavar="NAME", help="Azure OpenAI account (resource) name."),
+        click.option("--arm-endpoint", envvar=envnames.AZURE_RESOURCE_MANAGER_ENDPOINT, show_envvar=True,
+                     metavar="URL",
+                     help="ARM base URL (default https://management.azure.com; the emulator's URL for local runs)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def console() -> Console:
     """A rich console on the current stdout (so click's CliRunner captures it); when stdout is not a terminal
     (CI logs, pipes) tables get a wide fixed width instead of 80 columns, so ids and model names are not cut."""

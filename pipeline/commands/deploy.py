@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from pipeline import envnames
-from pipeline.commands._options import console
+from pipeline.commands._options import arm_account_options, console
 from pipeline.deploy import SKUS
 
 
@@ -18,15 +18,8 @@ from pipeline.deploy import SKUS
                    "deleted after 24 h).")
 @click.option("--capacity", type=click.IntRange(min=1), default=1, show_default=True,
               help="Capacity in units of 1,000 tokens per minute.")
-@click.option("--subscription", envvar=envnames.AZURE_SUBSCRIPTION_ID, show_envvar=True, required=True,
-              metavar="ID", help="Azure subscription id.")
-@click.option("--resource-group", envvar=envnames.AZURE_RESOURCE_GROUP, show_envvar=True, required=True,
-              metavar="NAME", help="Resource group of the Azure OpenAI account.")
-@click.option("--account", envvar=envnames.AZURE_OPENAI_RESOURCE_NAME, show_envvar=True, required=True,
-              metavar="NAME", help="Azure OpenAI account (resource) name.")
+@arm_account_options
 @click.option("--source", metavar="ARM_ID", help="ARM id of the account that owns the model (cross-resource).")
-@click.option("--arm-endpoint", envvar=envnames.AZURE_RESOURCE_MANAGER_ENDPOINT, show_envvar=True, metavar="URL",
-              help="ARM base URL (default https://management.azure.com; the emulator's URL for local runs).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True,
               help="Seconds to wait for the deployment to succeed.")
 @click.option("--delete", "delete", is_flag=True, help="Delete the deployment instead of creating it.")

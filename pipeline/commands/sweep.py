@@ -7,7 +7,7 @@ import click
 from rich.table import Table
 
 from pipeline import envnames
-from pipeline.commands._options import console
+from pipeline.commands._options import arm_account_options, console
 
 
 def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -22,17 +22,10 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 
 @click.command("sweep")
-@click.option("--subscription", envvar=envnames.AZURE_SUBSCRIPTION_ID, show_envvar=True, required=True,
-              metavar="ID", help="Azure subscription id.")
-@click.option("--resource-group", envvar=envnames.AZURE_RESOURCE_GROUP, show_envvar=True, required=True,
-              metavar="NAME", help="Resource group of the Azure OpenAI account.")
-@click.option("--account", envvar=envnames.AZURE_OPENAI_RESOURCE_NAME, show_envvar=True, required=True,
-              metavar="NAME", help="Azure OpenAI account (resource) name.")
+@arm_account_options
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
 @click.option("--now", callback=_parse_now, metavar="TIME",
               help="Sweep as if it were TIME (ISO-8601), e.g. to see what expires by tomorrow.")
-@click.option("--arm-endpoint", envvar=envnames.AZURE_RESOURCE_MANAGER_ENDPOINT, show_envvar=True, metavar="URL",
-              help="ARM base URL (default https://management.azure.com; the emulator's URL for local runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def sweep(subscription: str, resource_group: str, account: str, dry_run: bool, now: datetime | None,
           arm_endpoint: str | None, as_json: bool) -> None:
