@@ -24,8 +24,9 @@ _ALIASES = {"validation_mean_token_accuracy": "valid_mean_token_accuracy",
             "validation_loss": "valid_loss"}
 
 
-class MetricRow(BaseModel):
-    step: int
+class _Metrics(BaseModel):
+    """The results file's metric columns (None where a step did not report one)."""
+
     train_loss: float | None = None
     train_mean_token_accuracy: float | None = None
     valid_loss: float | None = None
@@ -34,16 +35,14 @@ class MetricRow(BaseModel):
     full_valid_mean_token_accuracy: float | None = None
 
 
-class FinalMetrics(BaseModel):
+class MetricRow(_Metrics):
+    step: int
+
+
+class FinalMetrics(_Metrics):
     """The last reported value of each metric (None if never reported)."""
 
     steps: int
-    train_loss: float | None = None
-    train_mean_token_accuracy: float | None = None
-    valid_loss: float | None = None
-    valid_mean_token_accuracy: float | None = None
-    full_valid_loss: float | None = None
-    full_valid_mean_token_accuracy: float | None = None
 
 
 class AnswerPair(BaseModel):
