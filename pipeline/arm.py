@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 DEFAULT_ARM_ENDPOINT: Final = "https://management.azure.com"
 ARM_TOKEN_ENV: Final = envnames.AZURE_RESOURCE_MANAGER_TOKEN
-"""Static bearer token for a non-Azure ARM endpoint (the emulator). TODO(lead): move into pipeline.envnames."""
+"""Static bearer token for a non-Azure ARM endpoint (the emulator); the name lives in pipeline.envnames."""
 PURGE_WAIT_SECONDS: Final = 120.0
 """How long to wait for a just-deleted account to show up under deletedAccounts before purging it."""
 
