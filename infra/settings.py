@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from pipeline.dataset.billing import MAX_N_EPOCHS
 from pipeline.errors import UsageError
 
 PROJECT_NAME: Final = "aoai-finetune"
@@ -66,7 +67,7 @@ class StackSettings(BaseModel):
     validation_file: str = "datasets/validation_set.jsonl"
     base_model: str = Field("gpt-4o-mini-2024-07-18", min_length=1)
     suffix: str = Field("", pattern=r"^[A-Za-z0-9_-]{0,40}$")
-    n_epochs: int | None = Field(None, ge=1, le=50)
+    n_epochs: int | None = Field(None, ge=1, le=MAX_N_EPOCHS)
     batch_size: int | None = Field(None, ge=1)
     learning_rate_multiplier: float | None = Field(None, gt=0)
     seed: int | None = Field(None, ge=0, le=2**31 - 1)

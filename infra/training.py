@@ -49,8 +49,7 @@ def check_datasets(settings: StackSettings) -> Any:
     paths = [settings.training_path] + ([settings.validation_path] if settings.validation_path else [])
     try:
         prices = load_prices(settings.prices_path) if settings.prices_path else default_prices()
-        report = validate_files(paths, model=settings.base_model, prices=prices,
-                                n_epochs=settings.n_epochs if settings.n_epochs and settings.n_epochs <= 25 else None)
+        report = validate_files(paths, model=settings.base_model, prices=prices, n_epochs=settings.n_epochs)
     except PipelineError as exc:
         raise DatasetGateError(f"dataset check failed: {exc}") from None
     text = _render(report)

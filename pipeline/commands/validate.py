@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from pipeline.dataset.billing import MAX_N_EPOCHS
 from pipeline.dataset.models import DEFAULT_MODEL, MODELS
 
 
@@ -25,7 +26,7 @@ def model_option(func):
 
 def epochs_option(func):
     return click.option(
-        "--epochs", "n_epochs", type=click.IntRange(1, 25), default=None,
+        "--epochs", "n_epochs", type=click.IntRange(1, MAX_N_EPOCHS), default=None,
         help="Epochs to price (default: OpenAI's rule, 3 adjusted to keep epochs x examples in [100, 25000]).",
     )(func)
 

@@ -18,6 +18,9 @@ DEFAULT_EPOCHS = 3
 MIN_TRAINED_EXAMPLES = 100  # epochs x examples
 MAX_TRAINED_EXAMPLES = 25_000
 MAX_EPOCHS = 25
+"""Ceiling of the *default* epochs heuristic."""
+MAX_N_EPOCHS = 50
+"""The fine-tuning API's limit on an explicit `n_epochs`; an estimate uses whatever will be billed, up to it."""
 
 
 def default_epochs(examples: int) -> int:

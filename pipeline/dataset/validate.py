@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from pipeline.dataset.billing import billed_tokens, default_epochs
+from pipeline.dataset.billing import MAX_N_EPOCHS, billed_tokens, default_epochs
 from pipeline.dataset.checks import ScanResult, scan_range
 from pipeline.dataset.counting import get_counter
 from pipeline.dataset.models import DEFAULT_MODEL, model_info
@@ -111,8 +111,8 @@ def validate_file(
     raises UsageError for a missing/unreadable path or an unknown model."""
     path = Path(path)
     info = model_info(model)
-    if n_epochs is not None and not 1 <= n_epochs <= 25:
-        raise UsageError(f"n_epochs must be between 1 and 25, got {n_epochs}")
+    if n_epochs is not None and not 1 <= n_epochs <= MAX_N_EPOCHS:
+        raise UsageError(f"n_epochs must be between 1 and {MAX_N_EPOCHS}, got {n_epochs}")
     scan = scan_file(path, model=model, parallel=parallel)
     file_level: list[tuple[int | None, str, str]] = []
     size = path.stat().st_size

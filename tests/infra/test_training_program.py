@@ -192,6 +192,25 @@ def test_budget_below_the_estimate_stops_with_the_figures() -> None:
     assert ok.outputs[envnames.FINE_TUNED_MODEL]
 
 
+@pytest.mark.parametrize("epochs", [26, 50])
+def test_budget_counts_every_epoch_that_will_be_billed(epochs: int) -> None:
+    """nEpochs above the default-epochs ceiling (25) is still what Azure trains and bills: the gate uses it."""
+    from pipeline.dataset import validate_files
+
+    paths = [ROOT / "datasets" / "training_set.jsonl", ROOT / "datasets" / "validation_set.jsonl"]
+    per_epoch = validate_files(paths, n_epochs=1).estimate
+    assert per_epoch is not None
+    ceiling = per_epoch.usd * (epochs - 1)  # enough for one epoch fewer than asked
+    mocks = TrainingMocks()
+    with pytest.raises(pulumi.RunError) as info:
+        run_program(stack_config("dev", {"nEpochs": str(epochs), "maxTrainingCostUsd": f"{ceiling:.6f}"}), mocks)
+    assert f"({epochs} epochs)" in str(info.value)
+    assert mocks.resources == []
+    ok = run_program(stack_config("dev", {"nEpochs": str(epochs), "maxTrainingCostUsd": f"{per_epoch.usd * (epochs + 1):.6f}"}),
+                     TrainingMocks())
+    assert ok.outputs[envnames.FINE_TUNED_MODEL]
+
+
 def test_deployments_on_one_account_are_chained(register_requests) -> None:
     """A second deployment (e.g. promotion's) on the same account waits for the first: ARM serialises writes."""
     from infra.deployment import model_deployment
