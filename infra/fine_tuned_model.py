@@ -1,16 +1,20 @@
 """`FineTunedModel`: the lab's Tasks 7 (upload, train, wait) as one Pulumi resource, a thin dynamic provider.
 
 create  = `pipeline.finetune.ensure_fine_tuned_model` (upload with content dedup, start or adopt the job, wait);
-diff    = replace (= train again) only when dataset content hashes or training settings change; a new endpoint,
-          key or file path is an in-place update that never retrains;
+diff    = replace (= train again, or adopt a job already there) when the account, a dataset's content or a
+          training setting changes, and nothing else: paths, timeouts and the api-version only steer the next
+          call, so they never show up as a change (an unchanged stack checked out elsewhere previews clean);
 read    = one GET of the job (cheap refresh);
 delete  = `pipeline.finetune.delete_fine_tuned_model` (the model, where the service allows it, and the files).
 
-The provider runs in Pulumi's provider process, which gets it by unpickling (dill) the provider instance stored
-in state. So it holds no attributes, keeps no module-level state, and imports `pipeline` inside each method:
-everything it needs arrives in the resource's properties. The API key is one of them: the program passes it as a
-secret and the resource lists it in `additional_secret_outputs`, so it stays encrypted in state (dynamic
-providers do not accept secrets: the engine hands them plain values and re-marks the outputs).
+The resource knows its account by ARM id only. Endpoint and key are read through Azure Resource Manager when a
+call is made (`pipeline.connection`), so no key sits in this resource's state and a rotated key changes nothing.
+
+The provider runs in Pulumi's provider process (`pulumi-resource-pulumi-python`, started with the program's
+directory as cwd), which gets it by unpickling (dill) the provider instance stored in state. So it holds no
+attributes, keeps no module-level state, and imports `pipeline` inside each method. Pulumi waits for this step
+on the first Ctrl-C and stops the process on the second; the job keeps running in Azure either way, the provider
+says so, and the next `pulumi up` adopts the job instead of training again.
 """
 from __future__ import annotations
 
@@ -20,24 +24,49 @@ from typing import Any, Final
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
-RESOURCE_TYPE: Final = "pulumi-python:dynamic/aoai-finetune:FineTunedModel"
 TRAINING_KEYS: Final = (
     "training_sha256", "validation_sha256", "base_model", "hyperparameters", "suffix", "seed",
 )
-"""Inputs whose change means a different model: the provider replaces (retrains) on these, and only these."""
+"""Inputs whose change means a different model."""
+REPLACE_KEYS: Final = ("account_id", *TRAINING_KEYS)
+"""The provider replaces on these, and only these: a model belongs to the account that trained it."""
 RESULT_KEYS: Final = (
     "fine_tuned_model", "job_id", "training_file_id", "validation_file_id", "trained_tokens", "result_file_id",
 )
-SECRET_KEYS: Final = ("api_key",)
+SHUTDOWN_CHECK_SECONDS: Final = 0.5
+"""How often a wait looks whether the provider process is being stopped (Pulumi kills it 5 s after asking)."""
+
+
+class ProviderStopping(Exception):
+    """Pulumi is stopping the provider process (`pulumi up` was interrupted) while a wait was in progress."""
 
 
 def _client(props: dict[str, Any]) -> Any:
-    """The data-plane client from the properties: key auth, or Entra ID (azure-identity) when no key is set."""
-    from pipeline.clients import ConnectionSettings, openai_client
+    """The data-plane client of the resource's account: key auth when the account has keys, else Entra ID."""
+    from pipeline.clients import openai_client
+    from pipeline.connection import account_connection
 
-    settings = ConnectionSettings(endpoint=props["endpoint"], api_key=props.get("api_key") or None,
-                                  **({"api_version": props["api_version"]} if props.get("api_version") else {}))
-    return openai_client(settings)
+    return openai_client(account_connection(props["account_id"], api_version=props.get("api_version") or None))
+
+
+def sleep_unless_stopping(seconds: float) -> None:
+    """`time.sleep`, but raise `ProviderStopping` once the provider process starts shutting down.
+
+    On interrupt Pulumi sends SIGINT to the provider process; its main thread then ends and the interpreter
+    waits for the worker running this call. Noticing that lets the call say what happens to the job and end
+    before Pulumi kills the process.
+    """
+    import threading
+    import time
+
+    end = time.monotonic() + seconds
+    while True:
+        if not threading.main_thread().is_alive():
+            raise ProviderStopping()
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(SHUTDOWN_CHECK_SECONDS, left))
 
 
 def _request(props: dict[str, Any]) -> Any:
@@ -80,14 +109,29 @@ def _check_content(props: dict[str, Any]) -> None:
 class FineTunedModelProvider(ResourceProvider):
     """CRUD of one fine-tuned model; every method is a call or two into `pipeline`."""
 
-    serialize_as_secret_always = False  # captures nothing; the key travels as a (secret) property
+    serialize_as_secret_always = False  # captures nothing secret: no key ever reaches this resource
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         from pipeline.finetune import ensure_fine_tuned_model
         from pipeline.progress import describe
 
         _check_content(props)
+        account = props["account_id"].rsplit("/", 1)[-1]
+        timeout_minutes = float(props["timeout_minutes"])
         last: list[tuple[object, ...]] = []
+        job_ids: list[str] = []
+
+        def on_job(job: Any, adopted: bool) -> None:
+            job_ids.append(job.id)
+            if adopted:
+                pulumi.log.info(f"fine-tuning job {job.id} for the same files and settings is already {job.status} "
+                                f"on {account}: adopting it (no second training run)")
+            else:
+                pulumi.log.info(f"fine-tuning job {job.id} started on {account}; waiting up to "
+                                f"{timeout_minutes:g} min for it")
+            pulumi.log.info(f"if `pulumi up` is interrupted (Pulumi waits for this step on the first Ctrl-C and "
+                            f"stops waiting on the second), job {job.id} keeps running in Azure and the next "
+                            "`pulumi up` adopts it instead of training again")
 
         def log(progress: Any) -> None:
             key = (progress.status, progress.step, progress.note)
@@ -95,38 +139,51 @@ class FineTunedModelProvider(ResourceProvider):
                 last.append(key)
                 pulumi.log.info(f"fine-tuning {progress.job_id}: {describe(progress)}")
 
-        result = ensure_fine_tuned_model(
-            _client(props), _request(props),
-            timeout=float(props["timeout_minutes"]) * 60, poll_interval=float(props.get("poll_seconds") or 10),
-            on_update=log,
-        )
+        try:
+            result = ensure_fine_tuned_model(
+                _client(props), _request(props),
+                timeout=timeout_minutes * 60, poll_interval=float(props.get("poll_seconds") or 10),
+                on_update=log, on_job=on_job, sleep=sleep_unless_stopping,
+            )
+        except ProviderStopping:
+            job = job_ids[-1] if job_ids else "(not started)"
+            pulumi.log.warn(f"`pulumi up` was interrupted while waiting for fine-tuning job {job}: the job keeps "
+                            f"running in Azure (and is billed as it trains). The next `pulumi up` adopts it instead "
+                            f"of training again; follow it meanwhile with `aoai-ft status {job}`.")
+            raise
         pulumi.log.info(f"fine-tuned model {result.fine_tuned_model} (job {result.job_id})")
         return CreateResult(id_=result.job_id, outs={**props, **result.model_dump(include=set(RESULT_KEYS))})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in TRAINING_KEYS if _normal(olds.get(key)) != _normal(news.get(key))]
-        changed = [key for key in news if key not in RESULT_KEYS and key != "__provider"
-                   and _normal(olds.get(key)) != _normal(news.get(key))]
-        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
+        replaces = [key for key in REPLACE_KEYS if _normal(olds.get(key)) != _normal(news.get(key))]
+        return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        """Connection details or paths changed, not the model: keep the trained result."""
+        """Not reached (diff only ever replaces); kept so a forced update can never lose the trained result."""
         return UpdateResult(outs={**news, **{key: olds.get(key) for key in RESULT_KEYS}})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         import openai
 
+        from pipeline.connection import AccountNotFound
+
         try:
             job = _client(props).fine_tuning.jobs.retrieve(id_)
-        except openai.NotFoundError:
-            return ReadResult(id_="", outs={})  # the job is gone: Pulumi drops the resource from state
+        except (openai.NotFoundError, AccountNotFound):
+            return ReadResult(id_="", outs={})  # the job (or its account) is gone: Pulumi drops the resource
         return ReadResult(id_=id_, outs={**props, "fine_tuned_model": job.fine_tuned_model or props.get("fine_tuned_model")})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
+        from pipeline.connection import AccountNotFound
         from pipeline.finetune import FineTuneResult, delete_fine_tuned_model
 
         result = FineTuneResult(base_model=props["base_model"], **{k: props.get(k) for k in RESULT_KEYS})
-        report = delete_fine_tuned_model(_client(props), result)
+        try:
+            client = _client(props)
+        except AccountNotFound:
+            pulumi.log.info(f"account of {result.fine_tuned_model} is gone; its model and files went with it")
+            return
+        report = delete_fine_tuned_model(client, result)
         kept = " (the service keeps fine-tuned models; it has no delete call)" if report.model_deleted is None else ""
         pulumi.log.info(f"deleted {result.fine_tuned_model}{kept} and files {', '.join(report.files_deleted) or '-'}")
 
@@ -142,14 +199,13 @@ def _normal(value: Any) -> Any:
 
 @dataclass
 class FineTunedModelArgs:
-    """What to train and where. `api_key=None` = keyless (Entra ID); hashes are sha256 of the files' bytes."""
+    """What to train and on which account (its ARM id); hashes are sha256 of the files' bytes."""
 
-    endpoint: pulumi.Input[str]
+    account_id: pulumi.Input[str]
     training_path: str
     training_sha256: str
     base_model: str
     timeout_minutes: int
-    api_key: pulumi.Input[str] | None = None
     validation_path: str | None = None
     validation_sha256: str | None = None
     hyperparameters: dict[str, int | float] = field(default_factory=dict)
@@ -171,8 +227,7 @@ class FineTunedModel(Resource, module="aoai-finetune", name="FineTunedModel"):
 
     def __init__(self, resource_name: str, args: FineTunedModelArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {
-            "endpoint": args.endpoint,
-            "api_key": pulumi.Output.secret(args.api_key) if args.api_key is not None else None,
+            "account_id": args.account_id,
             "api_version": args.api_version,
             "training_path": args.training_path,
             "training_sha256": args.training_sha256,
@@ -186,5 +241,4 @@ class FineTunedModel(Resource, module="aoai-finetune", name="FineTunedModel"):
             "poll_seconds": args.poll_seconds,
             **{key: None for key in RESULT_KEYS},
         }
-        secret = pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_KEYS))
-        super().__init__(FineTunedModelProvider(), resource_name, props, pulumi.ResourceOptions.merge(secret, opts))
+        super().__init__(FineTunedModelProvider(), resource_name, props, opts)

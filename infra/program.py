@@ -39,6 +39,9 @@ class StackParts:
     resource_group_name: pulumi.Output[str]
     resource_group: resources.ResourceGroup | None
     account: OpenAIAccount
+    account_id: str
+    """The account's ARM id as a plain string: known in every preview, so resources that belong to the account
+    (a fine-tuned model) can tell from their inputs alone when the account is a different one."""
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -114,6 +117,7 @@ def build_stack(settings: StackSettings, identity: ClientIdentity | None = None)
         resource_group_name=resource_group_name,
         resource_group=group,
         account=account,
+        account_id=naming.account_resource_id(identity.subscription_id, group_name, account_name),
         outputs=outputs,
     )
 

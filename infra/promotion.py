@@ -107,8 +107,7 @@ def add_promotion(settings: StackSettings, parts: StackParts) -> dict[str, Any]:
     smoke = SmokeTest(
         SMOKE_TEST_RESOURCE,
         SmokeTestArgs(
-            endpoint=parts.account.endpoint,
-            api_key=parts.account.api_key,  # None when keyless: the smoke test signs in with Entra ID
+            account_id=parts.account_id,  # key read through ARM at call time; keyless accounts use Entra ID
             deployment_name=deployment.name,
             question=SMOKE_TEST_QUESTION,
             model=model,

@@ -1,12 +1,13 @@
 """`SmokeTest`: the lab's Task 9 inside `pulumi up` - ask the new deployment the teacher question, keep the answer.
 
 A dynamic resource so the answer lands in state (and in the stack output SMOKE_TEST_ANSWER). It asks on create
-and again whenever an input changes (a new deployment, model, question, endpoint), so a retrained model is always
-smoke-tested. An empty or failed answer fails the `pulumi up`. A deployment that ARM reports Succeeded can still
-answer 404 for a short while, so the ask is retried for `timeout_seconds`.
+and again whenever what it tests changes (the account, deployment, model, question), so a retrained model is
+always smoke-tested. An empty or failed answer fails the `pulumi up`. A deployment that ARM reports Succeeded can
+still answer 404 for a short while, so the ask is retried for `timeout_seconds`.
 
-Like `FineTunedModel`, the provider keeps no state of its own (it is unpickled with dill in the provider
-process); the key is a secret property and listed in `additional_secret_outputs`.
+Like `FineTunedModel`, it names its account by ARM id only and reads endpoint and key through ARM when it asks,
+so a rotated key changes nothing here; the provider keeps no state of its own (it is unpickled with dill in
+Pulumi's provider process).
 """
 from __future__ import annotations
 
@@ -16,20 +17,23 @@ from typing import Any, Final
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
-RESOURCE_TYPE: Final = "pulumi-python:dynamic/aoai-finetune:SmokeTest"
 DEFAULT_TIMEOUT_SECONDS: Final = 600.0
 RETRY_SECONDS: Final = 10.0
+TESTED_KEYS: Final = ("account_id", "deployment_name", "question", "model", "few_shot")
+"""A change to any of these means something new to test: ask again (an in-place update). Others (the timeout)
+only steer the next ask."""
 
 
 def ask_until_answered(props: dict[str, Any], *, sleep_seconds: float = RETRY_SECONDS) -> str:
-    """`pipeline.chat.ask`, retried while the deployment is not serving yet (404) until the timeout."""
+    """`pipeline.chat.ask` on the resource's account, retried while the deployment is not serving yet (404)."""
     import time
 
     from pipeline.chat import ask
-    from pipeline.clients import ConnectionSettings, openai_client
+    from pipeline.clients import openai_client
+    from pipeline.connection import account_connection
     from pipeline.errors import ServiceError
 
-    client = openai_client(ConnectionSettings(endpoint=props["endpoint"], api_key=props.get("api_key") or None))
+    client = openai_client(account_connection(props["account_id"]))
     deadline = time.monotonic() + float(props.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
     while True:
         try:
@@ -53,7 +57,7 @@ class SmokeTestProvider(ResourceProvider):
         return CreateResult(id_=f"smoke-test/{props['deployment_name']}", outs={**props, "answer": answer})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = any(olds.get(k) != v for k, v in news.items() if k not in ("answer", "__provider"))
+        changed = any(olds.get(key) != news.get(key) for key in TESTED_KEYS)
         return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -62,10 +66,9 @@ class SmokeTestProvider(ResourceProvider):
 
 @dataclass
 class SmokeTestArgs:
-    """Which deployment to ask what. `model` is only a trigger: a new model re-runs the test."""
+    """Which deployment of which account (ARM id) to ask what. `model` is only a trigger: a new model re-runs it."""
 
-    endpoint: pulumi.Input[str]
-    api_key: pulumi.Input[str] | None
+    account_id: pulumi.Input[str]
     deployment_name: pulumi.Input[str]
     question: str
     model: pulumi.Input[str] | None = None
@@ -80,8 +83,7 @@ class SmokeTest(Resource, module="aoai-finetune", name="SmokeTest"):
 
     def __init__(self, resource_name: str, args: SmokeTestArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {
-            "endpoint": args.endpoint,
-            "api_key": pulumi.Output.secret(args.api_key) if args.api_key is not None else None,
+            "account_id": args.account_id,
             "deployment_name": args.deployment_name,
             "question": args.question,
             "model": args.model,
@@ -89,5 +91,4 @@ class SmokeTest(Resource, module="aoai-finetune", name="SmokeTest"):
             "timeout_seconds": args.timeout_seconds,
             "answer": None,
         }
-        secret = pulumi.ResourceOptions(additional_secret_outputs=["api_key"])
-        super().__init__(SmokeTestProvider(), resource_name, props, pulumi.ResourceOptions.merge(secret, opts))
+        super().__init__(SmokeTestProvider(), resource_name, props, opts)

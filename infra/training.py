@@ -82,8 +82,7 @@ def add_fine_tuning(settings: StackSettings, parts: StackParts) -> dict[str, Any
     model = FineTunedModel(
         "fine-tuned-model",
         FineTunedModelArgs(
-            endpoint=account.endpoint,
-            api_key=account.api_key,
+            account_id=parts.account_id,
             training_path=str(settings.training_path),
             training_sha256=content_hash(settings.training_path),
             validation_path=str(validation) if validation else None,
@@ -114,8 +113,7 @@ def add_fine_tuning(settings: StackSettings, parts: StackParts) -> dict[str, Any
         smoke = SmokeTest(
             "smoke-test",
             SmokeTestArgs(
-                endpoint=account.endpoint,
-                api_key=account.api_key,
+                account_id=parts.account_id,
                 deployment_name=deployment_name,
                 question=SMOKE_TEST_QUESTION,
                 model=model.fine_tuned_model,

@@ -161,14 +161,15 @@ def _call(fn: Callable[[], Any], what: str) -> Any:
             raise _NotFound() from exc
         if exc.status_code in (401, 403):
             raise ServiceError(
-                f"ARM refused to {what}: {_error_text(exc)}",
+                f"ARM refused to {what}: {describe_arm_error(exc)}",
                 hint="sign in as an identity with Cognitive Services Contributor (or Contributor) on the "
                 "subscription: purging needs Microsoft.CognitiveServices/locations/resourceGroups/deletedAccounts/delete",
             ) from exc
-        raise ServiceError(f"ARM failed to {what}: {_error_text(exc)}", hint="retry; see the ARM error code above") from exc
+        raise ServiceError(f"ARM failed to {what}: {describe_arm_error(exc)}", hint="retry; see the ARM error code above") from exc
 
 
-def _error_text(exc: HttpResponseError) -> str:
+def describe_arm_error(exc: HttpResponseError) -> str:
+    """`HTTP <status> <code>: <message>` from ARM's error envelope."""
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)
     message = getattr(error, "message", None) or exc.message

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import openai
+from openai.types.fine_tuning import FineTuningJob
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.clients import describe_api_error, service_errors
@@ -64,11 +65,14 @@ def ensure_fine_tuned_model(
     *,
     timeout: float,
     on_update: Callable[[JobProgress], None] | None = None,
+    on_job: Callable[[FineTuningJob, bool], None] | None = None,
     poll_interval: float = 10,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> FineTuneResult:
     """Upload the files (skipping known content), start or adopt the job, and wait for the fine-tuned model.
 
-    `timeout` covers the whole call; on expiry `JobStillRunning` says how to resume.
+    `timeout` covers the whole call; on expiry `JobStillRunning` says how to resume. `on_job(job, adopted)` is
+    called once the job is known, before the long wait; `sleep` is passed on to `wait_for_job`.
     """
     deadline = time.monotonic() + timeout
     file_poll = min(poll_interval, 2.0)
@@ -77,9 +81,11 @@ def ensure_fine_tuned_model(
     if request.validation_path is not None:
         validation = upload_training_file(client, request.validation_path,
                                           timeout=max(deadline - time.monotonic(), 1.0), poll_interval=file_poll)
-    job, _ = start_or_adopt(client, request.spec(training.id, validation.id if validation else None))
+    job, adopted = start_or_adopt(client, request.spec(training.id, validation.id if validation else None))
+    if on_job is not None:
+        on_job(job, adopted)
     job = wait_for_job(client, job.id, timeout=max(deadline - time.monotonic(), 0.0),
-                       poll_interval=poll_interval, on_update=on_update)
+                       poll_interval=poll_interval, on_update=on_update, sleep=sleep)
     if not job.fine_tuned_model:
         raise ServiceError(f"job {job.id} succeeded but reports no fine_tuned_model",
                            hint=f"inspect it with `aoai-ft status {job.id}`")

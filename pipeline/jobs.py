@@ -201,8 +201,12 @@ def wait_for_job(
     poll_interval: float = 10,
     on_update: Callable[[JobProgress], None] | None = None,
     max_poll_interval: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> FineTuningJob:
     """Poll until the job ends; back off while nothing changes, poll quickly again when it does.
+
+    `sleep` waits between polls; a caller that must stop waiting early (its process is shutting down) passes
+    one that raises.
 
     Transient failures that outlast the SDK's own retries (the endpoint restarting, throttling) do not end the
     wait: they are reported through `on_update` and polling continues until the deadline.
@@ -239,4 +243,4 @@ def wait_for_job(
         left = deadline - time.monotonic()
         if left <= 0:
             raise JobStillRunning(job_id, job.status if job else "unknown", f"waited {timeout:g} s")
-        time.sleep(min(interval, left))
+        sleep(min(interval, left))

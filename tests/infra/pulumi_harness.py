@@ -92,6 +92,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     subscription_id: str = SUBSCRIPTION
     object_id: str = RUNNER_OBJECT_ID
+    keys: tuple[str, str] = ("mock-key-1", "mock-key-2")
     stack_outputs: dict[str, Any] = field(default_factory=lambda: dict(SOURCE_STACK_OUTPUTS))
     resources: list[pulumi.runtime.MockResourceArgs] = field(default_factory=list)
     calls: list[pulumi.runtime.MockCallArgs] = field(default_factory=list)
@@ -132,7 +133,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "tenantId": TENANT,
             }
         if args.token == "azure-native:cognitiveservices:listAccountKeys":
-            return {"key1": "mock-key-1", "key2": "mock-key-2"}
+            return {"key1": self.keys[0], "key2": self.keys[1]}
         raise AssertionError(f"unexpected invoke {args.token}")
 
     # --- queries for assertions ---
@@ -165,11 +166,12 @@ def _quiet_about_expected_failures(loop: asyncio.AbstractEventLoop, context: dic
     loop.default_exception_handler(context)
 
 
-def reset_pulumi(mocks: pulumi.runtime.Mocks, config: dict[str, str], *, stack: str = "dev") -> None:
+def reset_pulumi(mocks: pulumi.runtime.Mocks, config: dict[str, str], *, stack: str = "dev",
+                 preview: bool = False) -> None:
     """Fresh global runtime: no root stack, new mocks (which create a new root stack), new config."""
     ensure_event_loop()
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview)
     pulumi.runtime.set_all_config(config, [])
 
 
@@ -192,10 +194,12 @@ def resolve(value: Any) -> tuple[Any, bool]:
     return _sync_await(output.future()), bool(_sync_await(output.is_secret()))
 
 
-def run_program(config: dict[str, str], mocks: RecordingMocks | None = None, *, stack: str = "dev") -> ProgramRun:
-    """Run the real infra/__main__.py under mocks the way the Pulumi language host does."""
+def run_program(config: dict[str, str], mocks: RecordingMocks | None = None, *, stack: str = "dev",
+                preview: bool = False) -> ProgramRun:
+    """Run the real infra/__main__.py under mocks the way the Pulumi language host does (`preview`: as in
+    `pulumi preview`, where the SDK treats what a resource has not reported yet as unknown)."""
     mocks = mocks or RecordingMocks()
-    reset_pulumi(mocks, config, stack=stack)
+    reset_pulumi(mocks, config, stack=stack, preview=preview)
     cwd = os.getcwd()
     os.chdir(INFRA)
     try:

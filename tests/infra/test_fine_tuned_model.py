@@ -15,8 +15,9 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
 
-from infra.fine_tuned_model import TRAINING_KEYS, FineTunedModelProvider
+from infra.fine_tuned_model import REPLACE_KEYS, FineTunedModelProvider
 from infra.smoke_test import SmokeTestProvider
+from pipeline import envnames
 from pipeline.chat import SMOKE_TEST_QUESTION
 from pipeline.emulator import EmulatorServer
 from pipeline.files import content_hash
@@ -46,10 +47,26 @@ def data(tmp_path: Path, datasets_dir: Path) -> dict[str, Path]:
     return files
 
 
-def model_props(emu: EmulatorServer, data: dict[str, Path], **overrides: Any) -> dict[str, Any]:
+def account_id(emu: Any, name: str | None = None) -> str:
+    config = emu.config
+    return (f"/subscriptions/{config.subscription_id}/resourceGroups/{config.default_resource_group}"
+            f"/providers/Microsoft.CognitiveServices/accounts/{name or config.default_account}")
+
+
+@pytest.fixture(autouse=True)
+def arm_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The providers read endpoint and key through ARM: point ARM at the emulator (set per test by `use_arm`)."""
+    monkeypatch.delenv(envnames.AZURE_RESOURCE_MANAGER_ENDPOINT, raising=False)
+    monkeypatch.setenv(envnames.AZURE_RESOURCE_MANAGER_TOKEN, "test-arm-token")
+
+
+def use_arm(monkeypatch: pytest.MonkeyPatch, emu: EmulatorServer) -> None:
+    monkeypatch.setenv(envnames.AZURE_RESOURCE_MANAGER_ENDPOINT, emu.url)
+
+
+def model_props(emu: Any, data: dict[str, Path], **overrides: Any) -> dict[str, Any]:
     props: dict[str, Any] = {
-        "endpoint": emu.url,
-        "api_key": emu.api_key,
+        "account_id": account_id(emu),
         "training_path": str(data["training"]),
         "training_sha256": content_hash(data["training"]),
         "validation_path": str(data["validation"]),
@@ -64,7 +81,24 @@ def model_props(emu: EmulatorServer, data: dict[str, Path], **overrides: Any) ->
     return engine_props({**props, **overrides})
 
 
-def test_create_trains_then_a_second_create_adopts(fast_emulator, data) -> None:
+def make_account(emu: EmulatorServer, name: str, *, keyless: bool = False) -> str:
+    """A second account on the emulator's ARM plane (own data plane, own jobs); returns its ARM id."""
+    from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Sku
+
+    from pipeline.arm import StaticTokenCredential, management_client
+
+    config = emu.config
+    arm = management_client(config.subscription_id, endpoint=emu.url, credential=StaticTokenCredential("t"),
+                            polling_interval=0.05)
+    arm.accounts.begin_create(config.default_resource_group, name, Account(
+        kind="OpenAI", sku=Sku(name="S0"), location=config.location,
+        properties=AccountProperties(custom_sub_domain_name=name, disable_local_auth=keyless),
+    )).result()
+    return account_id(emu, name)
+
+
+def test_create_trains_then_a_second_create_adopts(fast_emulator, data, monkeypatch) -> None:
+    use_arm(monkeypatch, fast_emulator)
     provider = over_the_wire(FineTunedModelProvider())
     props = model_props(fast_emulator, data)
     first = provider.create(props)
@@ -72,7 +106,7 @@ def test_create_trains_then_a_second_create_adopts(fast_emulator, data) -> None:
     assert first.id == outs["job_id"]
     assert outs["fine_tuned_model"].startswith("gpt-4o-mini-2024-07-18.ft-") and outs["fine_tuned_model"].endswith("-teacher")
     assert outs["training_file_id"] and outs["validation_file_id"] and outs["trained_tokens"] > 0
-    assert outs["api_key"] == fast_emulator.api_key  # delete needs it; kept secret by additional_secret_outputs
+    assert fast_emulator.api_key not in repr(outs)  # the key is read through ARM per call, never kept in state
 
     client = make_client(fast_emulator)
     job = client.fine_tuning.jobs.retrieve(first.id)
@@ -87,9 +121,10 @@ def test_create_trains_then_a_second_create_adopts(fast_emulator, data) -> None:
     assert read.id == first.id and read.outs["fine_tuned_model"] == outs["fine_tuned_model"]
 
 
-def test_diff_retrains_only_for_content_or_training_settings(data, tmp_path) -> None:
+def test_diff_replaces_only_for_account_content_or_training_settings(data, tmp_path) -> None:
     provider = over_the_wire(FineTunedModelProvider())
-    fake = type("Emu", (), {"url": "http://127.0.0.1:1", "api_key": "old-key"})()
+    fake = type("Emu", (), {"config": type("C", (), {"subscription_id": "00000000-0000-0000-0000-000000000000",
+                                                     "default_resource_group": "rg", "default_account": "a"})})()
     olds = {**model_props(fake, data), "fine_tuned_model": "m", "job_id": "ftjob-1", "__provider": "x"}
 
     same = provider.diff("ftjob-1", olds, model_props(fake, data))
@@ -97,30 +132,73 @@ def test_diff_retrains_only_for_content_or_training_settings(data, tmp_path) -> 
 
     moved = tmp_path / "elsewhere.jsonl"
     shutil.copy(data["training"], moved)
-    rotated = type("Emu", (), {"url": "http://127.0.0.1:2", "api_key": "new-key"})()
-    cosmetic = provider.diff("ftjob-1", olds, model_props(rotated, data, training_path=str(moved), timeout_minutes=30))
-    assert cosmetic.changes is True and cosmetic.replaces == []  # in-place update, no retraining
+    operational = provider.diff("ftjob-1", olds, model_props(fake, data, training_path=str(moved), timeout_minutes=30,
+                                                             poll_seconds=3, api_version="2025-04-01-preview"))
+    assert operational.changes is False and operational.replaces == []  # nothing to preview, nothing retrains
 
     for key, value in [("base_model", "gpt-4.1-mini-2025-04-14"), ("hyperparameters", {"n_epochs": 3}),
-                       ("suffix", "other"), ("seed", 7)]:
+                       ("suffix", "other"), ("seed", 7), ("account_id", account_id(fake, "another"))]:
         result = provider.diff("ftjob-1", olds, model_props(fake, data, **{key: value}))
-        assert result.replaces == [key], key
-        assert key in TRAINING_KEYS
+        assert result.changes is True and result.replaces == [key], key
+        assert key in REPLACE_KEYS
 
     data["training"].write_text(data["training"].read_text() + data["training"].read_text().splitlines()[0] + "\n")
     new_content = provider.diff("ftjob-1", olds, model_props(fake, data))
     assert new_content.replaces == ["training_sha256"]
 
 
+def test_another_account_trains_there_and_the_old_model_is_deleted_from_its_own(fast_emulator, data,
+                                                                                 monkeypatch) -> None:
+    """Changing location/group/prefix replaces the account; the model follows it (replace = train in the new one)."""
+    use_arm(monkeypatch, fast_emulator)
+    old = over_the_wire(FineTunedModelProvider()).create(model_props(fast_emulator, data)).outs
+    other_id = make_account(fast_emulator, "aoai-ft-moved")
+    new = over_the_wire(FineTunedModelProvider()).create(model_props(fast_emulator, data, account_id=other_id)).outs
+    assert new["job_id"] != old["job_id"] and new["fine_tuned_model"] != old["fine_tuned_model"]
+
+    from pipeline.clients import openai_client
+    from pipeline.connection import account_connection
+
+    moved_client = openai_client(account_connection(other_id))
+    assert {m.id for m in moved_client.models.list()} >= {new["fine_tuned_model"]}
+    assert old["fine_tuned_model"] not in {m.id for m in moved_client.models.list()}
+
+    over_the_wire(FineTunedModelProvider()).delete(old["job_id"], engine_props(old))  # replace deletes the old one
+    assert old["fine_tuned_model"] not in {m.id for m in make_client(fast_emulator).models.list()}
+    assert new["fine_tuned_model"] in {m.id for m in moved_client.models.list()}
+
+
+def test_a_rotated_key_changes_nothing_and_later_calls_use_the_new_key(fast_emulator, data, monkeypatch) -> None:
+    use_arm(monkeypatch, fast_emulator)
+    created = over_the_wire(FineTunedModelProvider()).create(model_props(fast_emulator, data))
+    import httpx
+
+    config = fast_emulator.config
+    rotate = (f"{fast_emulator.url}/subscriptions/{config.subscription_id}/resourceGroups/"
+              f"{config.default_resource_group}/providers/Microsoft.CognitiveServices/accounts/"
+              f"{config.default_account}/regenerateKey?api-version=2024-10-01")
+    for key_name in ("Key1", "Key2"):
+        response = httpx.post(rotate, json={"keyName": key_name}, headers={"Authorization": "Bearer t"})
+        assert response.status_code == 200, response.text
+    with pytest.raises(openai.AuthenticationError):  # the old key no longer works
+        make_client(fast_emulator, max_retries=0).models.list()
+
+    provider = over_the_wire(FineTunedModelProvider())
+    assert provider.diff(created.id, created.outs, model_props(fast_emulator, data)).changes is False
+    assert provider.read(created.id, engine_props(created.outs)).id == created.id
+    provider.delete(created.id, engine_props(created.outs))
+
+
 def test_update_keeps_the_trained_result() -> None:
     provider = over_the_wire(FineTunedModelProvider())
-    olds = {"endpoint": "http://a", "api_key": "k1", "fine_tuned_model": "m", "job_id": "j", "training_file_id": "f"}
-    outs = provider.update("j", olds, {"endpoint": "http://b", "api_key": "k2"}).outs
-    assert outs["endpoint"] == "http://b" and outs["api_key"] == "k2"
+    olds = {"account_id": "a", "fine_tuned_model": "m", "job_id": "j", "training_file_id": "f"}
+    outs = provider.update("j", olds, {"account_id": "a", "timeout_minutes": 5}).outs
+    assert outs["timeout_minutes"] == 5
     assert outs["fine_tuned_model"] == "m" and outs["job_id"] == "j" and outs["training_file_id"] == "f"
 
 
-def test_delete_removes_model_and_files(fast_emulator, data) -> None:
+def test_delete_removes_model_and_files(fast_emulator, data, monkeypatch) -> None:
+    use_arm(monkeypatch, fast_emulator)
     provider = over_the_wire(FineTunedModelProvider())
     created = provider.create(model_props(fast_emulator, data))
     client = make_client(fast_emulator)
@@ -134,11 +212,28 @@ def test_delete_removes_model_and_files(fast_emulator, data) -> None:
     assert list(client.files.list(purpose="fine-tune")) == []
 
 
+def test_delete_and_read_after_the_account_is_gone(fast_emulator, data, monkeypatch) -> None:
+    use_arm(monkeypatch, fast_emulator)
+    other_id = make_account(fast_emulator, "aoai-ft-gone")
+    created = over_the_wire(FineTunedModelProvider()).create(model_props(fast_emulator, data, account_id=other_id))
+    from pipeline.arm import StaticTokenCredential, management_client
+
+    config = fast_emulator.config
+    arm = management_client(config.subscription_id, endpoint=fast_emulator.url, credential=StaticTokenCredential("t"),
+                            polling_interval=0.05)
+    arm.accounts.begin_delete(config.default_resource_group, "aoai-ft-gone").result()
+    provider = over_the_wire(FineTunedModelProvider())
+    assert provider.read(created.id, engine_props(created.outs)).id == ""  # gone: Pulumi drops it on refresh
+    provider.delete(created.id, engine_props(created.outs))  # nothing left to delete is not an error
+
+
 def test_keyless_create_uses_an_entra_token(fast_emulator, data, monkeypatch) -> None:
-    """No key: the client asks azure-identity's DefaultAzureCredential for a Cognitive Services token."""
+    """An account with local auth disabled: no key is read; the client asks azure-identity for a token."""
     import azure.identity
     from azure.core.credentials import AccessToken
 
+    use_arm(monkeypatch, fast_emulator)
+    keyless_id = make_account(fast_emulator, "aoai-ft-keyless", keyless=True)
     scopes: list[tuple[str, ...]] = []
 
     class FakeDefaultCredential:
@@ -147,26 +242,26 @@ def test_keyless_create_uses_an_entra_token(fast_emulator, data, monkeypatch) ->
             return AccessToken("entra-token", 4_102_444_800)
 
     monkeypatch.setattr(azure.identity, "DefaultAzureCredential", FakeDefaultCredential)
-    props = model_props(fast_emulator, data)
-    props.pop("api_key")
-    outs = over_the_wire(FineTunedModelProvider()).create(props).outs
+    outs = over_the_wire(FineTunedModelProvider()).create(model_props(fast_emulator, data, account_id=keyless_id)).outs
     assert outs["fine_tuned_model"].startswith("gpt-4o-mini-2024-07-18.ft-")
     assert scopes and scopes[0] == ("https://cognitiveservices.azure.com/.default",)
 
 
-def test_failed_training_surfaces_the_service_error(fast_emulator, data) -> None:
+def test_failed_training_surfaces_the_service_error(fast_emulator, data, monkeypatch) -> None:
     from pipeline.errors import PipelineError
 
+    use_arm(monkeypatch, fast_emulator)
     provider = over_the_wire(FineTunedModelProvider())
     with pytest.raises(PipelineError) as info:
         provider.create(model_props(fast_emulator, data, base_model="gpt-does-not-exist"))
     assert "gpt-does-not-exist" in str(info.value)
 
 
-def test_smoke_test_asks_the_deployment_and_reasks_on_change(fast_emulator, data) -> None:
+def test_smoke_test_asks_the_deployment_and_reasks_on_change(fast_emulator, data, monkeypatch) -> None:
     from pipeline.arm import StaticTokenCredential, management_client
     from pipeline.deploy import DeploymentSpec, deploy_model
 
+    use_arm(monkeypatch, fast_emulator)
     trained = over_the_wire(FineTunedModelProvider()).create(model_props(fast_emulator, data)).outs
     config = fast_emulator.config
     arm = management_client(config.subscription_id, endpoint=fast_emulator.url,
@@ -175,14 +270,16 @@ def test_smoke_test_asks_the_deployment_and_reasks_on_change(fast_emulator, data
                                      account_name=config.default_account, deployment_name="teacher",
                                      model=trained["fine_tuned_model"]))
     provider = over_the_wire(SmokeTestProvider())
-    props = engine_props({"endpoint": fast_emulator.url, "api_key": fast_emulator.api_key, "deployment_name": "teacher",
+    props = engine_props({"account_id": account_id(fast_emulator), "deployment_name": "teacher",
                           "question": SMOKE_TEST_QUESTION, "model": trained["fine_tuned_model"], "few_shot": True,
                           "timeout_seconds": 5})
     created = provider.create(props)
     answer = created.outs["answer"]
     assert answer and "base model" not in answer  # the fine-tuned deployment answers from its training data
+    assert fast_emulator.api_key not in repr(created.outs)
 
     assert provider.diff(created.id, created.outs, props).changes is False
+    assert provider.diff(created.id, created.outs, {**props, "timeout_seconds": 60}).changes is False
     changed = {**props, "model": "gpt-4o-mini-2024-07-18"}
     assert provider.diff(created.id, created.outs, changed).changes is True
 
@@ -193,7 +290,7 @@ def test_smoke_test_asks_the_deployment_and_reasks_on_change(fast_emulator, data
         provider.create(missing)
 
 
-def test_create_survives_throttling_and_server_errors(data) -> None:
+def test_create_survives_throttling_and_server_errors(data, monkeypatch) -> None:
     """429s and 500s on the job routes during create: the SDK's retries and the wait loop carry on."""
     from pipeline.emulator import FaultRule
 
@@ -201,6 +298,7 @@ def test_create_survives_throttling_and_server_errors(data) -> None:
               FaultRule(route="fine_tuning/jobs/[^/]+$", kind="500", count=3, methods=["GET"])]
     emu = start(faults=faults)
     try:
+        use_arm(monkeypatch, emu)
         outs = over_the_wire(FineTunedModelProvider()).create(model_props(emu, data)).outs
         assert outs["fine_tuned_model"].startswith("gpt-4o-mini-2024-07-18.ft-")
         assert len(list(make_client(emu).fine_tuning.jobs.list())) == 1

@@ -10,7 +10,6 @@ from typing import Any
 import pulumi
 import pytest
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
 
 from infra.deployment import EXPIRES_AT_TAG, TTL_HOURS_TAG
 from pipeline import envnames
@@ -22,7 +21,6 @@ FINE_TUNED = "pulumi-python:dynamic/aoai-finetune:FineTunedModel"
 SMOKE = "pulumi-python:dynamic/aoai-finetune:SmokeTest"
 DEPLOYMENT = "azure-native:cognitiveservices:Deployment"
 ACCOUNT = "azure-native:cognitiveservices:Account"
-SECRET_KEY = {rpc._special_sig_key: rpc._special_secret_sig, "value": "mock-key-1"}
 
 
 @dataclass
@@ -87,8 +85,7 @@ def test_model_flows_into_deployment_and_answer_into_outputs(register_requests, 
     assert model["training_sha256"] == content_hash(ROOT / "datasets" / "training_set.jsonl")
     assert model["validation_sha256"] == content_hash(ROOT / "datasets" / "validation_set.jsonl")
     assert model["base_model"] == "gpt-4o-mini-2024-07-18"
-    assert model["endpoint"] == run.outputs[envnames.AZURE_OPENAI_ENDPOINT]
-    assert model["api_key"] == SECRET_KEY  # sent as a secret, not a plain string
+    assert model["account_id"] == run.outputs[envnames.AZURE_OPENAI_ACCOUNT_ID]  # the model belongs to it
 
     deployment = one(mocks, DEPLOYMENT).inputs
     assert deployment["properties"]["model"] == {
@@ -99,6 +96,7 @@ def test_model_flows_into_deployment_and_answer_into_outputs(register_requests, 
     assert EXPIRES_AT_TAG not in deployment["tags"]  # no TTL configured in dev
 
     smoke = one(mocks, SMOKE).inputs
+    assert smoke["account_id"] == run.outputs[envnames.AZURE_OPENAI_ACCOUNT_ID]
     assert smoke["deployment_name"] == "gpt-4o-mini-2024-07-18-ft" and smoke["question"] == SMOKE_TEST_QUESTION
     assert smoke["model"] == "gpt-4o-mini-2024-07-18.ft-0123456789abcdef"
 
@@ -109,12 +107,10 @@ def test_model_flows_into_deployment_and_answer_into_outputs(register_requests, 
     assert envnames.AZURE_OPENAI_ENDPOINT in run.outputs  # the stack's earlier outputs are still there
     assert run.secret_outputs == {envnames.AZURE_OPENAI_API_KEY}
 
-    # the key goes to both dynamic resources as a secret and is kept secret in their outputs (state)
+    # the key never reaches the dynamic resources (they read it through ARM per call): nothing secret in state
     for request in register_requests:
         if request.type in (FINE_TUNED, SMOKE):
-            assert "api_key" in request.additionalSecretOutputs
-            api_key = request.object.fields["api_key"].struct_value
-            assert api_key.fields[rpc._special_sig_key].string_value == rpc._special_secret_sig
+            assert "mock-key" not in str(request.object) and not request.additionalSecretOutputs
 
     # deployment after the model, smoke test after the deployment, model after the account's roles
     by_type = {request.type: request for request in register_requests}
@@ -124,6 +120,38 @@ def test_model_flows_into_deployment_and_answer_into_outputs(register_requests, 
     assert run.urn_of("azure-native:authorization:RoleAssignment", "openai-openai-contributor") in by_type[FINE_TUNED].dependencies
     assert deployment_urn.endswith("aoai-finetune:index:OpenAIAccount$azure-native:cognitiveservices:Deployment::deployment")
     assert any("15 days" in w and "every hour" in w for w in warnings)
+
+
+def registered_inputs(mocks: RecordingMocks, typ: str) -> dict[str, Any]:
+    inputs = dict(one(mocks, typ).inputs)
+    inputs.pop("__provider", None)  # the pickled provider; its diff ignores it
+    return inputs
+
+
+def test_preview_of_a_key_rotation_changes_no_model_deployment_or_smoke_test() -> None:
+    """`pulumi preview` after the account's keys were regenerated: the key is only a stack output, so the
+    fine-tuned model, the deployment and the smoke test get exactly the inputs they had: nothing to update,
+    nothing unknown."""
+    before, after = TrainingMocks(), TrainingMocks(keys=("rotated-key-1", "rotated-key-2"))
+    first = run_program(stack_config("dev"), before, preview=True)
+    second = run_program(stack_config("dev"), after, preview=True)
+    assert first.outputs[envnames.AZURE_OPENAI_API_KEY] != second.outputs[envnames.AZURE_OPENAI_API_KEY]
+    for typ in (FINE_TUNED, DEPLOYMENT, SMOKE):
+        assert registered_inputs(before, typ) == registered_inputs(after, typ), typ
+    assert "rotated" not in json.dumps([registered_inputs(after, t) for t in (FINE_TUNED, SMOKE)])
+
+
+def test_preview_inputs_name_the_account_not_its_endpoint_or_key() -> None:
+    """Changing location/resourceGroupName/namePrefix gives another account id: the model's replace trigger."""
+    mocks = TrainingMocks()
+    run_program(stack_config("dev"), mocks, preview=True)
+    moved = TrainingMocks()
+    run_program(stack_config("dev", {"location": "swedencentral"}), moved, preview=True)
+    old_id, new_id = (registered_inputs(m, FINE_TUNED)["account_id"] for m in (mocks, moved))
+    assert old_id != new_id and old_id.endswith(one(mocks, ACCOUNT).inputs["accountName"])
+    assert new_id.endswith(one(moved, ACCOUNT).inputs["accountName"])
+    for inputs in (registered_inputs(mocks, FINE_TUNED), registered_inputs(mocks, SMOKE)):
+        assert not {"endpoint", "api_key"} & set(inputs)
 
 
 def test_keyless_training_has_no_key_anywhere() -> None:
