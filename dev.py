@@ -17,6 +17,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
+PROGRAM_VENV = ROOT / "infra" / ".venv"
+"""Pulumi runs dynamic providers with the program's folder (infra/) as working directory and resolves the
+`virtualenv: .venv` option of Pulumi.yaml against it, while the language host resolves it against the project
+root: this link makes both find the same virtualenv."""
 LEGACY_VENV = ROOT / ".venv-legacy"
 LEGACY_REQUIREMENTS = ["openai==0.28.1"]
 
@@ -39,11 +43,24 @@ def _ensure_venv(env_dir: Path, requirements: list[str], stamp_text: str) -> Pat
     return py
 
 
+def _ensure_program_venv_link() -> None:
+    """infra/.venv -> ../.venv (committed as a symlink; re-made here where a checkout lost it)."""
+    if PROGRAM_VENV.resolve() == VENV.resolve() and PROGRAM_VENV.is_dir():
+        return
+    if PROGRAM_VENV.is_symlink() or PROGRAM_VENV.is_file():
+        PROGRAM_VENV.unlink()
+    if os.name == "nt":  # a directory junction needs no developer mode or admin rights
+        subprocess.run(["cmd", "/c", "mklink", "/J", str(PROGRAM_VENV), str(VENV)], check=True, capture_output=True)
+    else:
+        PROGRAM_VENV.symlink_to(Path("..") / VENV.name, target_is_directory=True)
+
+
 def setup() -> Path:
     if sys.version_info < (3, 11):
         sys.exit(f"aoai-finetune needs Python 3.11+, this is {sys.version.split()[0]}")
     pyproject = (ROOT / "pyproject.toml").read_text()
     py = _ensure_venv(VENV, ["-e", ".[dev]"], pyproject)
+    _ensure_program_venv_link()
     _ensure_venv(LEGACY_VENV, LEGACY_REQUIREMENTS, " ".join(LEGACY_REQUIREMENTS))
     return py
 
