@@ -18,6 +18,7 @@ says so, and the next `pulumi up` adopts the job instead of training again.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -33,8 +34,6 @@ REPLACE_KEYS: Final = ("account_id", *TRAINING_KEYS)
 RESULT_KEYS: Final = (
     "fine_tuned_model", "job_id", "training_file_id", "validation_file_id", "trained_tokens", "result_file_id",
 )
-SHUTDOWN_CHECK_SECONDS: Final = 0.5
-"""How often a wait looks whether the provider process is being stopped (Pulumi kills it 5 s after asking)."""
 
 
 class ProviderStopping(Exception):
@@ -49,24 +48,29 @@ def _client(props: dict[str, Any]) -> Any:
     return openai_client(account_connection(props["account_id"], api_version=props.get("api_version") or None))
 
 
-def sleep_unless_stopping(seconds: float) -> None:
-    """`time.sleep`, but raise `ProviderStopping` once the provider process starts shutting down.
+def _stopping_signal() -> threading.Event:
+    """An event set when this process starts shutting down, before it waits for its worker threads.
 
-    On interrupt Pulumi sends SIGINT to the provider process; its main thread then ends and the interpreter
-    waits for the worker running this call. Noticing that lets the call say what happens to the job and end
-    before Pulumi kills the process.
+    On interrupt Pulumi sends SIGINT to the provider process and kills it 5 s later. The main thread then ends
+    and the interpreter joins the gRPC worker that runs a create. `threading._register_atexit` (what
+    `concurrent.futures` itself uses) runs callbacks before that join; `atexit` would run after it, too late.
     """
-    import threading
-    import time
+    with _STOPPING_LOCK:
+        if not _STOPPING:
+            event = threading.Event()
+            threading._register_atexit(event.set)  # type: ignore[attr-defined]
+            _STOPPING.append(event)
+        return _STOPPING[0]
 
-    end = time.monotonic() + seconds
-    while True:
-        if not threading.main_thread().is_alive():
-            raise ProviderStopping()
-        left = end - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(SHUTDOWN_CHECK_SECONDS, left))
+
+_STOPPING: list[threading.Event] = []
+_STOPPING_LOCK = threading.Lock()
+
+
+def sleep_unless_stopping(seconds: float) -> None:
+    """`time.sleep`, but raise `ProviderStopping` as soon as the provider process starts shutting down."""
+    if _stopping_signal().wait(seconds):
+        raise ProviderStopping()
 
 
 def _request(props: dict[str, Any]) -> Any:
@@ -116,6 +120,7 @@ class FineTunedModelProvider(ResourceProvider):
         from pipeline.progress import describe
 
         _check_content(props)
+        _stopping_signal()  # armed before anything slow, so an interrupt during the upload is noticed too
         account = props["account_id"].rsplit("/", 1)[-1]
         timeout_minutes = float(props["timeout_minutes"])
         last: list[tuple[object, ...]] = []
