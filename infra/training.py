@@ -44,12 +44,13 @@ def check_datasets(settings: StackSettings) -> Any:
     Raises `DatasetGateError` (a `pulumi.RunError`: a clean message, no traceback) on any dataset error, an
     unreadable file, or an estimate above `maxTrainingCostUsd`.
     """
-    from pipeline.dataset import default_prices, load_prices, validate_files
+    from pipeline.dataset import ReportCache, default_prices, load_prices, validate_files
 
     paths = [settings.training_path] + ([settings.validation_path] if settings.validation_path else [])
     try:
         prices = load_prices(settings.prices_path) if settings.prices_path else default_prices()
-        report = validate_files(paths, model=settings.base_model, prices=prices, n_epochs=settings.n_epochs)
+        report = validate_files(paths, model=settings.base_model, prices=prices, n_epochs=settings.n_epochs,
+                                cache=ReportCache())
     except PipelineError as exc:
         raise DatasetGateError(f"dataset check failed: {exc}") from None
     text = _render(report)
@@ -59,6 +60,10 @@ def check_datasets(settings: StackSettings) -> Any:
             f"the datasets have errors; nothing was created.\n{text}\n"
             f"  hint: fix the lines above (`aoai-ft validate {files}`), or point trainingFile/validationFile elsewhere"
         )
+    reused = [f.path for f in report.files if f.from_cache]
+    if reused:
+        pulumi.log.info(f"dataset check: reused the cached report of {', '.join(reused)} (same content, model, "
+                        "epochs and rules; only its hash was computed)")
     pulumi.log.info(f"dataset check passed:\n{text}")
     estimate = report.estimate
     ceiling = settings.max_training_cost_usd

@@ -5,7 +5,6 @@ name with `files.list` and reuses the file instead of storing (and paying for pr
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipeline.clients import service_errors
 from pipeline.errors import PipelineError, ServiceError, UsageError
+from pipeline.hashing import content_hash
 
 HASH_CHARS = 12
 _READY = "processed"
@@ -28,15 +28,6 @@ class UploadResult(BaseModel):
 
     file: FileObject
     reused: bool
-
-
-def content_hash(path: Path) -> str:
-    """sha256 of the file's bytes, read in chunks (training files can be hundreds of MB)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def uploaded_name(path: Path, sha256: str | None = None) -> str:

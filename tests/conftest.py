@@ -14,10 +14,12 @@ _LEAKY_PREFIXES = ("AZURE_", "OPENAI_", "PULUMI_", "ARM_", "MSI_", "IDENTITY_")
 
 
 @pytest.fixture(autouse=True)
-def _hermetic_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     for key in list(os.environ):
         if key.startswith(_LEAKY_PREFIXES):
             monkeypatch.delenv(key, raising=False)
+    # each test its own (empty) cache of validation reports, never the developer's
+    monkeypatch.setenv("AOAI_FT_CACHE_DIR", str(tmp_path_factory.mktemp("aoai-ft-cache")))
 
 
 @pytest.fixture

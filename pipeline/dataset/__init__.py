@@ -6,6 +6,7 @@
 
 Error codes are documented in pipeline.dataset.checks; the JSON shape is ValidationReport.model_dump().
 """
+from pipeline.dataset.cache import ReportCache
 from pipeline.dataset.checks import ERROR_CODES, WARNING_CODES
 from pipeline.dataset.models import DEFAULT_MODEL, MODELS, ModelInfo, model_info
 from pipeline.dataset.pricing import CostEstimate, PriceTable, default_prices, estimate_training_cost, load_prices
@@ -15,7 +16,7 @@ from pipeline.dataset.validate import require_valid, scan_file, validate_file, v
 
 __all__ = [
     "DEFAULT_MODEL", "ERROR_CODES", "MODELS", "WARNING_CODES", "CostEstimate", "Distribution", "FileReport",
-    "ModelInfo", "PriceTable", "Problem", "TrainingEstimate", "ValidationReport", "default_prices",
+    "ModelInfo", "PriceTable", "Problem", "ReportCache", "TrainingEstimate", "ValidationReport", "default_prices",
     "estimate_training_cost", "load_prices", "model_info", "render_report", "require_valid", "scan_file", "validate_file",
     "validate_files",
 ]

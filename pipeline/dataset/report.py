@@ -45,6 +45,8 @@ class FileReport(BaseModel):
     error_counts: dict[str, int] = Field(default_factory=dict)
     tokens: TokenStats = Field(default_factory=TokenStats)
     billing: Billing
+    from_cache: bool = Field(False, exclude=True)
+    """True when the report was reused from the cache (same bytes, model, epochs and rules): not part of the JSON."""
 
 
 class TrainingEstimate(CostEstimate):

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pipeline.dataset.billing import MAX_N_EPOCHS, billed_tokens, default_epochs
+from pipeline.dataset.cache import ReportCache
 from pipeline.dataset.checks import ScanResult, scan_range
 from pipeline.dataset.counting import get_counter
 from pipeline.dataset.models import DEFAULT_MODEL, model_info
@@ -141,19 +142,39 @@ def validate_files(
     prices: PriceTable | None = None,
     n_epochs: int | None = None,
     parallel: bool | None = None,
+    cache: ReportCache | None = None,
 ) -> ValidationReport:
-    """Validate a training file and any validation files; the estimate prices training on the first one."""
+    """Validate a training file and any validation files; the estimate prices training on the first one.
+
+    With a `cache`, a file whose bytes, model, epochs and rules were validated before costs one hash
+    (`FileReport.from_cache` says which); the estimate is always priced anew.
+    """
     paths = list(paths)
     if not paths:
         raise UsageError("no files to validate", hint="pass a training JSONL file, then optional validation files")
     model_info(model)
     for path in paths:  # usage errors before any work
         _check_path(Path(path))
-    files = [validate_file(p, model=model, n_epochs=n_epochs, parallel=parallel) for p in paths]
+    files = [_validate_with(cache, Path(p), model=model, n_epochs=n_epochs, parallel=parallel) for p in paths]
     training = files[0]
     cost = estimate_training_cost(training.billing.billed_tokens, model, prices or default_prices())
     estimate = TrainingEstimate(**cost.model_dump(), training_file=training.path, epochs=training.billing.epochs)
     return ValidationReport(ok=all(f.ok for f in files), files=files, estimate=estimate)
+
+
+def _validate_with(cache: ReportCache | None, path: Path, *, model: str, n_epochs: int | None,
+                   parallel: bool | None) -> FileReport:
+    if cache is None:
+        return validate_file(path, model=model, n_epochs=n_epochs, parallel=parallel)
+    from pipeline.hashing import content_hash
+
+    key = cache.key(content_hash(path), model=model, n_epochs=n_epochs)
+    cached = cache.get(key, path)
+    if cached is not None:
+        return cached.model_copy(update={"from_cache": True})
+    report = validate_file(path, model=model, n_epochs=n_epochs, parallel=parallel)
+    cache.put(key, report)
+    return report
 
 
 def require_valid(report: ValidationReport) -> ValidationReport:

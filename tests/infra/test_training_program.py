@@ -267,3 +267,15 @@ def test_deployments_on_one_account_are_chained(register_requests) -> None:
     inputs = {r.name: r.inputs for r in mocks.of_type(DEPLOYMENT)}
     assert inputs["second"]["deploymentName"] == "other"
     assert inputs["second"]["properties"]["model"]["source"].endswith("/accounts/a")
+
+
+def test_an_unchanged_dataset_is_validated_once_across_previews(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second `pulumi preview` reuses the cached reports (one hash per file) and says so in the log."""
+    infos: list[str] = []
+    original = pulumi.log.info
+    monkeypatch.setattr(pulumi.log, "info", lambda msg, *a, **k: (infos.append(msg), original(msg, *a, **k)))
+    run_program(stack_config("dev"), TrainingMocks(), preview=True)
+    assert not any("cached report" in line for line in infos)
+    run_program(stack_config("dev"), TrainingMocks(), preview=True)
+    reused = [line for line in infos if "reused the cached report" in line]
+    assert len(reused) == 1 and "training_set.jsonl" in reused[0] and "validation_set.jsonl" in reused[0]
