@@ -15,7 +15,7 @@ except ImportError:  # running from a fresh clone without `pip install -e .`
 
 import pulumi
 
-from infra.program import build_stack, export_outputs
+from infra.program import build_stack, check_principal, client_identity, export_outputs
 from infra.settings import StackConfigError, StackSettings
 
 
@@ -29,16 +29,24 @@ def main() -> None:
             check_promotion_settings(settings)  # bad promotion settings stop here too
     except StackConfigError as exc:
         raise pulumi.RunError(str(exc)) from None  # a clean message, no traceback
+    if settings.mode == "train":
+        from infra.training import check_datasets
+
+        check_datasets(settings)  # a bad dataset or budget stops here too, before any resource
+    try:
+        identity = client_identity()
+        check_principal(settings, identity)  # a principalType ARM would refuse stops here too
+    except StackConfigError as exc:
+        raise pulumi.RunError(str(exc)) from None
     if settings.mode == "promote":
         from infra.promotion import add_promotion
 
-        parts = build_stack(settings)
+        parts = build_stack(settings, identity)
         parts.outputs.update(add_promotion(settings, parts))
     else:
-        from infra.training import add_fine_tuning, check_datasets
+        from infra.training import add_fine_tuning
 
-        check_datasets(settings)  # a bad dataset or budget stops here too, before any resource
-        parts = build_stack(settings)
+        parts = build_stack(settings, identity)
         parts.outputs.update(add_fine_tuning(settings, parts))
     export_outputs(parts.outputs)
 

@@ -37,6 +37,11 @@ class OpenAIAccountArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     purge_on_destroy: bool = True
     role_grants: Sequence[naming.RoleGrant] = naming.ROLE_GRANTS
+    # The identity running `pulumi up`, when principal_id is someone else: the roles the stack's own data-plane
+    # steps need (keyless training, the smoke test). Keys in `role_assignments` are prefixed "runner-".
+    runner_principal_id: str = ""
+    runner_principal_type: str = "User"
+    runner_role_grants: Sequence[naming.RoleGrant] = ()
 
     @property
     def subdomain(self) -> str:
@@ -90,12 +95,19 @@ class OpenAIAccount(pulumi.ComponentResource):
         self.name = self.account.name
         self.endpoint = self.account.properties.apply(lambda props: props.endpoint)
         self.role_assignments = {
-            grant.key: self._assign(resource_name, grant) for grant in args.role_grants
+            grant.key: self._assign(resource_name, grant, args.principal_id, args.principal_type)
+            for grant in args.role_grants
         }
+        if args.runner_principal_id and args.runner_principal_id.lower() != args.principal_id.lower():
+            for grant in args.runner_role_grants:
+                self.role_assignments[grant.key] = self._assign(
+                    resource_name, grant, args.runner_principal_id, args.runner_principal_type,
+                    purpose="for the identity running pulumi up (the stack's own data-plane steps)")
         self.api_key = None if args.disable_local_auth else self._primary_key()
         self.register_outputs({"id": self.id, "name": self.name, "endpoint": self.endpoint})
 
-    def _assign(self, resource_name: str, grant: naming.RoleGrant) -> authorization.RoleAssignment:
+    def _assign(self, resource_name: str, grant: naming.RoleGrant, principal_id: str, principal_type: str,
+                purpose: str = "for the fine-tuning lab") -> authorization.RoleAssignment:
         args = self.args
         scope: pulumi.Input[str] = (
             self.account.id if grant.scope == "account" else naming.subscription_scope(args.subscription_id)
@@ -104,12 +116,12 @@ class OpenAIAccount(pulumi.ComponentResource):
             f"{resource_name}-{grant.key}",
             scope=scope,
             role_assignment_name=pulumi.Output.from_input(scope).apply(
-                lambda s: naming.role_assignment_name(s, args.principal_id, grant.role_guid)
+                lambda s: naming.role_assignment_name(s, principal_id, grant.role_guid)
             ),
             role_definition_id=naming.role_definition_id(args.subscription_id, grant.role_guid),
-            principal_id=args.principal_id,
-            principal_type=args.principal_type,
-            description=f"{grant.display_name} for the fine-tuning lab (aoai-finetune)",
+            principal_id=principal_id,
+            principal_type=principal_type,
+            description=f"{grant.display_name} {purpose} (aoai-finetune)",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.account]),
         )
 

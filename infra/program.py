@@ -10,11 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import os
+
 import pulumi
 from pulumi_azure_native import authorization, resources
 
 from infra import naming
 from infra.account import OpenAIAccount, OpenAIAccountArgs
+from infra.identity import RunnerType, resolve_principal_type, runner_grant, runner_role_grants, runner_type
 from infra.settings import StackSettings
 from pipeline import envnames
 
@@ -56,9 +59,24 @@ def client_identity() -> ClientIdentity:
     )
 
 
+def runner_of(identity: ClientIdentity) -> RunnerType:
+    """The runner's principal type from the azure-native provider's sign-in settings and getClientConfig."""
+    provider = pulumi.Config("azure-native")
+    provider_config = {key: provider.get(key) or "" for key in ("useDefaultAzureCredential", "clientCertificatePath",
+                                                                "clientSecret", "useOidc", "useMsi")}
+    return runner_type(identity.client_id, os.environ, provider_config)
+
+
+def check_principal(settings: StackSettings, identity: ClientIdentity) -> str:
+    """The principalType the role assignments send; a StackConfigError before any resource when it is wrong."""
+    return resolve_principal_type(settings, runner_of(identity))
+
+
 def build_stack(settings: StackSettings, identity: ClientIdentity | None = None) -> StackParts:
     """Resource group (unless existing) + OpenAI account with its roles; returns the parts and stack outputs."""
     identity = identity or client_identity()
+    runner = runner_of(identity)
+    principal_type = resolve_principal_type(settings, runner)  # before the first resource
     stack = pulumi.get_stack()
 
     if settings.creates_resource_group:
@@ -91,7 +109,10 @@ def build_stack(settings: StackSettings, identity: ClientIdentity | None = None)
             location=settings.location,
             account_name=account_name,
             principal_id=principal_id,
-            principal_type=settings.principal_type,
+            principal_type=principal_type,
+            runner_principal_id=identity.object_id,
+            runner_principal_type=runner.principal_type or "User",
+            runner_role_grants=tuple(runner_grant(g) for g in runner_role_grants(settings)),
             sku=settings.account_sku,
             disable_local_auth=settings.disable_local_auth,
             public_network_access=settings.public_network_access,

@@ -56,7 +56,7 @@ class StackSettings(BaseModel):
     account_sku: Literal["S0"] = "S0"
     resource_group_name: str = ""
     principal_id: str = ""
-    principal_type: Literal["User", "Group", "ServicePrincipal"] = "User"
+    principal_type: Literal["", "User", "Group", "ServicePrincipal"] = ""  # "" = the runner's own type
     disable_local_auth: bool = False
     public_network_access: Literal["Enabled", "Disabled"] = "Enabled"
     allowed_ip_ranges: tuple[str, ...] = ()

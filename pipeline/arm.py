@@ -66,7 +66,8 @@ def arm_endpoint(explicit: str | None = None) -> str:
 
 
 def make_credential(endpoint: str | None = None) -> TokenCredential:
-    """`AZURE_RESOURCE_MANAGER_TOKEN` if set (emulator), else DefaultAzureCredential (az login, env, managed id)."""
+    """`AZURE_RESOURCE_MANAGER_TOKEN` if set (emulator), else the azure-native provider's identity (ARM_* variables,
+    falling back to DefaultAzureCredential; see `pipeline.credentials`)."""
     token = os.environ.get(ARM_TOKEN_ENV)
     if token:
         return StaticTokenCredential(token)
@@ -75,9 +76,9 @@ def make_credential(endpoint: str | None = None) -> TokenCredential:
             f"refusing to send Azure credentials to the plain-http endpoint {endpoint}",
             hint=f"set {ARM_TOKEN_ENV} (any string) when talking to the emulator",
         )
-    from azure.identity import DefaultAzureCredential
+    from pipeline.credentials import azure_credential
 
-    return DefaultAzureCredential()
+    return azure_credential()
 
 
 def management_client(
@@ -155,7 +156,8 @@ def _call(fn: Callable[[], Any], what: str) -> Any:
         if exc.status_code is None and isinstance(exc, ClientAuthenticationError):
             raise ServiceError(
                 f"no Azure credential to {what}: {exc.message}",
-                hint="run `az login` (or set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET)",
+                hint="run `az login`, or set the ARM_* variables the azure-native provider uses "
+                     "(ARM_CLIENT_ID, ARM_TENANT_ID and ARM_CLIENT_SECRET or ARM_USE_OIDC=true)",
             ) from exc
         if exc.status_code == 404:
             raise _NotFound() from exc

@@ -77,14 +77,17 @@ class ConnectionSettings(BaseModel):
 
 def openai_client(settings: ConnectionSettings, *, credential: "TokenCredential | None" = None) -> openai.AzureOpenAI:
     """An `AzureOpenAI` client: key auth when a key is set, otherwise an Entra ID bearer token from `credential`
-    (default `DefaultAzureCredential`: az login, environment, managed identity) for the Cognitive Services scope."""
+    (default `pipeline.credentials.azure_credential()`: the azure-native provider's ARM_* identity, else
+    DefaultAzureCredential) for the Cognitive Services scope."""
     common = dict(azure_endpoint=settings.endpoint, api_version=settings.api_version,
                   max_retries=settings.max_retries, timeout=settings.timeout)
     if settings.api_key is not None:
         return openai.AzureOpenAI(api_key=settings.api_key.get_secret_value(), **common)
-    from azure.identity import DefaultAzureCredential, get_bearer_token_provider
+    from azure.identity import get_bearer_token_provider
 
-    provider = get_bearer_token_provider(credential or DefaultAzureCredential(), ENTRA_SCOPE)
+    from pipeline.credentials import azure_credential
+
+    provider = get_bearer_token_provider(credential or azure_credential(), ENTRA_SCOPE)
     return openai.AzureOpenAI(azure_ad_token_provider=provider, **common)
 
 

@@ -19,7 +19,7 @@ SMOKE_TEST_ANSWER: Final = "SMOKE_TEST_ANSWER"
 PROMOTED_FROM: Final = "PROMOTED_FROM"
 # Where the ARM plane lives; real Azure by default, the emulator in tests and the demo.
 AZURE_RESOURCE_MANAGER_ENDPOINT: Final = "AZURE_RESOURCE_MANAGER_ENDPOINT"
-# A static ARM bearer token (the emulator accepts any); unset = DefaultAzureCredential.
+# A static ARM bearer token for the emulator; unset = the azure-native identity (pipeline.credentials).
 AZURE_RESOURCE_MANAGER_TOKEN: Final = "AZURE_RESOURCE_MANAGER_TOKEN"
 
 SECRET_OUTPUTS: Final = frozenset({AZURE_OPENAI_API_KEY})

@@ -7,7 +7,7 @@ import time
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 
-from pipeline.emulator import arm, dataplane
+from pipeline.emulator import arm, dataplane, identity
 from pipeline.emulator.clock import Clock
 from pipeline.emulator.config import EmulatorConfig, FaultRule
 from pipeline.emulator.errors import AzureError, azure_error_handler, validation_error_handler
@@ -53,6 +53,7 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None, state: Emulat
         injector.clear()
         return {"rules": []}
 
+    app.include_router(identity.build_router(state))
     app.include_router(arm.build_router(state))
     app.include_router(dataplane.build_router(state))
     # Outermost: faults apply before anything else, including auth.

@@ -3,7 +3,8 @@
 
 ARM paths are case-insensitive (`resourceGroups` and `resourcegroups` are the same), which FastAPI's router
 is not, so one catch-all route under `/subscriptions/` dispatches on case-insensitive regular expressions.
-Every request needs `Authorization: Bearer <token>` (config.arm_token: None = any non-empty token) and an
+Every request needs `Authorization: Bearer <token>` (config.arm_token: None = any non-empty token; a token the
+emulator's managed-identity endpoint issued for https://management.azure.com always passes) and an
 `api-version` query parameter (any value), then the subscription must be the emulator's.
 
 Handlers: resource groups (`arm_groups`), accounts, keys and soft delete (`arm_accounts`), deployments and
@@ -24,6 +25,7 @@ from pipeline.emulator.arm_deployments import DeploymentHandlers
 from pipeline.emulator.arm_groups import GroupHandlers, ResourceGroup, ResourceGroups
 from pipeline.emulator.arm_roles import RoleHandlers
 from pipeline.emulator.errors import AzureError
+from pipeline.emulator.identity import MANAGEMENT_AUDIENCE
 from pipeline.emulator.state import EmulatorState
 
 _NAME = r"[^/]+"
@@ -90,6 +92,9 @@ def _check_token(state: EmulatorState, request: Request) -> None:
                          "Authentication failed. The 'Authorization' header is not of the form 'Bearer <token>'.")
     expected = state.config.arm_token
     if expected is not None and token.strip() != expected:
+        claims = state.tokens.verify(token.strip(), state.clock.now())  # its own managed-identity tokens
+        if claims is not None and claims.get("aud") == MANAGEMENT_AUDIENCE:
+            return
         raise AzureError(401, "InvalidAuthenticationToken",
                          "The access token is invalid (the emulator was started with a different --arm-token).")
 

@@ -78,7 +78,8 @@ def _same_scope(a: str, b: str) -> bool:
     return a.rstrip("/").lower() == b.rstrip("/").lower()
 
 
-def _covers(outer: str, inner: str) -> bool:
+def covers(outer: str, inner: str) -> bool:
+    """True when scope `outer` is `inner` or one of its parents (ARM ids compare case-insensitively)."""
     outer, inner = outer.rstrip("/").lower(), inner.rstrip("/").lower()
     return inner == outer or inner.startswith(outer + "/")
 
@@ -188,7 +189,7 @@ class RoleHandlers:
         rows = self.db.query("SELECT * FROM role_assignments ORDER BY created_at, name")
         picked = [
             r for r in rows
-            if (_covers(r["scope"], scope) or (not at_scope and _covers(scope, r["scope"])))
+            if (covers(r["scope"], scope) or (not at_scope and covers(scope, r["scope"])))
             and (principal is None or r["principal_id"].lower() == principal[1].lower())
         ]
         return json_response({"value": [self._to_arm(ctx, r) for r in picked]})
@@ -196,7 +197,7 @@ class RoleHandlers:
     def delete_under(self, scope: str) -> None:
         """Assignments scoped at or below a deleted resource go with it."""
         for row in self.db.query("SELECT name, scope FROM role_assignments"):
-            if _covers(scope, row["scope"]):
+            if covers(scope, row["scope"]):
                 self.db.execute("DELETE FROM role_assignments WHERE name=?", (row["name"],))
 
     def get_definition(self, ctx: ArmContext, sub: str, scope: str, guid: str) -> Response:

@@ -26,12 +26,34 @@ class FaultRule(BaseModel):
     methods: list[str] | None = None
 
 
+class EmulatedPrincipal(BaseModel):
+    """An Entra identity the emulator can issue tokens for (its managed-identity endpoint, `/identity/token`).
+
+    `groups`: object ids of the groups it belongs to, so a role assigned to a group applies to it too.
+    """
+
+    object_id: str
+    client_id: str
+    principal_type: Literal["ServicePrincipal", "User"] = "ServicePrincipal"
+    groups: list[str] = []
+
+
 class EmulatorConfig(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8765
     api_key: str = "emulator-key"
-    # ARM needs a Bearer token; None accepts any non-empty token, a value requires exactly that token.
+    # Bearer tokens (ARM and data plane): None accepts any non-empty token; a value accepts exactly that token.
+    # Tokens the emulator issued itself (managed identity below) are always accepted, and on the data plane they
+    # are held to the role assignments made through the ARM plane.
     arm_token: str | None = None
+    # Managed identity (azure-identity's App Service flavour): IDENTITY_ENDPOINT=<url>/identity/token and
+    # IDENTITY_HEADER=<identity_header>. The first principal is the system-assigned one.
+    identity_header: str = "emulator-identity-header"
+    principals: list[EmulatedPrincipal] = []
+    # A role assignment takes effect on the data plane this long after it was made (Azure: up to ~10 minutes).
+    role_propagation_seconds: float = Field(1.0, ge=0)
+    # Caller addresses (IPs or CIDRs) that reach accounts through a private endpoint: network rules let them in.
+    private_endpoint_clients: list[str] = []
     data_dir: Path | None = None  # None = in memory
     training_seconds: float = Field(20.0, gt=0)
     file_processing_seconds: float = Field(0.5, ge=0)

@@ -10,6 +10,7 @@ from pipeline.emulator.clock import Clock
 from pipeline.emulator.config import EmulatorConfig
 from pipeline.emulator.db import Database
 from pipeline.emulator.deployments import Deployments
+from pipeline.emulator.identity import TokenIssuer
 from pipeline.emulator.models import ModelCatalog
 
 
@@ -21,6 +22,7 @@ class EmulatorState:
     accounts: Accounts
     deployments: Deployments
     models: ModelCatalog
+    tokens: TokenIssuer
     rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
@@ -29,7 +31,8 @@ class EmulatorState:
         db = Database(config.data_dir)
         state = cls(
             config=config, db=db, clock=clock, accounts=Accounts(db, clock),
-            deployments=Deployments(db, clock), models=ModelCatalog(db, clock), rng=random.Random(config.seed),
+            deployments=Deployments(db, clock), models=ModelCatalog(db, clock),
+            tokens=TokenIssuer(db, config.tenant_id), rng=random.Random(config.seed),
         )
         state.ensure_default_account()
         return state

@@ -12,13 +12,13 @@ Preview-only operations (pause/resume) need a `-preview` version or the v1 surfa
 """
 from __future__ import annotations
 
-import hmac
 import re
 from dataclasses import dataclass
 
 from fastapi import Request
 
 from pipeline.emulator.accounts import Account
+from pipeline.emulator.dataplane.access import ACCESS_DENIED, Caller, authenticate, authorize, check_network, data_action
 from pipeline.emulator.errors import AzureError
 from pipeline.emulator.state import EmulatorState
 
@@ -26,10 +26,7 @@ PREFIXES: tuple[str, ...] = ("/openai", "/openai/v1", "/accounts/{account}/opena
 DATED_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
 V1_VERSIONS = frozenset({"v1", "preview", "latest"})
 
-ACCESS_DENIED = (
-    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
-    "active subscription and use a correct regional API endpoint for your resource."
-)
+__all__ = ["ACCESS_DENIED", "CallContext", "PREFIXES", "check_api_version", "resolve", "resource_not_found"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +36,7 @@ class CallContext:
     account: Account
     v1: bool
     api_version: str | None
+    caller: Caller | None = None
 
     @property
     def preview(self) -> bool:
@@ -66,23 +64,8 @@ def check_api_version(request: Request, v1: bool) -> str | None:
     raise AzureError(400, "BadRequest", f"API version not supported: {version!r}. Use e.g. 2024-10-21 or 2025-04-01-preview.")
 
 
-def authenticate(request: Request, account: Account) -> None:
-    """`api-key` must be key1/key2 of the account; any non-empty `Authorization: Bearer` counts as an Entra token."""
-    key = request.headers.get("api-key")
-    if key is not None:
-        if not any(hmac.compare_digest(key.encode(), k.encode()) for k in (account.key1, account.key2)):
-            raise AzureError(401, "401", ACCESS_DENIED)
-        if account.local_auth_disabled:
-            raise AzureError(403, "AuthenticationTypeDisabled", "Key based authentication is disabled for this resource.")
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return
-    raise AzureError(401, "401", ACCESS_DENIED)
-
-
 def resolve(state: EmulatorState, request: Request, *, legacy_default: bool = False) -> CallContext:
-    """Check account, api-version and credentials of a data-plane request (in that order, like the gateway).
+    """Check account, api-version, network rules, credentials and roles of a data-plane request (in that order).
 
     `legacy_default`: the openai==0.28.1 events route, which has neither prefix nor api-version.
     """
@@ -96,5 +79,7 @@ def resolve(state: EmulatorState, request: Request, *, legacy_default: bool = Fa
     else:
         v1 = "/openai/v1/" in request.url.path
         version = check_api_version(request, v1)
-    authenticate(request, account)
-    return CallContext(account=account, v1=v1, api_version=version)
+    check_network(state, request, account)
+    caller = authenticate(state, request, account)
+    authorize(state, caller, account, data_action(request))
+    return CallContext(account=account, v1=v1, api_version=version, caller=caller)
