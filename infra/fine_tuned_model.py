@@ -18,12 +18,13 @@ says so, and the next `pulumi up` adopts the job instead of training again.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
+
+from infra.provider_process import ProviderStopping, arm_stop_signal, sleep_unless_stopping
 
 TRAINING_KEYS: Final = (
     "training_sha256", "validation_sha256", "base_model", "hyperparameters", "suffix", "seed",
@@ -36,41 +37,12 @@ RESULT_KEYS: Final = (
 )
 
 
-class ProviderStopping(Exception):
-    """Pulumi is stopping the provider process (`pulumi up` was interrupted) while a wait was in progress."""
-
-
 def _client(props: dict[str, Any]) -> Any:
     """The data-plane client of the resource's account: key auth when the account has keys, else Entra ID."""
     from pipeline.clients import openai_client
     from pipeline.connection import account_connection
 
     return openai_client(account_connection(props["account_id"], api_version=props.get("api_version") or None))
-
-
-def _stopping_signal() -> threading.Event:
-    """An event set when this process starts shutting down, before it waits for its worker threads.
-
-    On interrupt Pulumi sends SIGINT to the provider process and kills it 5 s later. The main thread then ends
-    and the interpreter joins the gRPC worker that runs a create. `threading._register_atexit` (what
-    `concurrent.futures` itself uses) runs callbacks before that join; `atexit` would run after it, too late.
-    """
-    with _STOPPING_LOCK:
-        if not _STOPPING:
-            event = threading.Event()
-            threading._register_atexit(event.set)  # type: ignore[attr-defined]
-            _STOPPING.append(event)
-        return _STOPPING[0]
-
-
-_STOPPING: list[threading.Event] = []
-_STOPPING_LOCK = threading.Lock()
-
-
-def sleep_unless_stopping(seconds: float) -> None:
-    """`time.sleep`, but raise `ProviderStopping` as soon as the provider process starts shutting down."""
-    if _stopping_signal().wait(seconds):
-        raise ProviderStopping()
 
 
 def _request(props: dict[str, Any]) -> Any:
@@ -120,7 +92,7 @@ class FineTunedModelProvider(ResourceProvider):
         from pipeline.progress import describe
 
         _check_content(props)
-        _stopping_signal()  # armed before anything slow, so an interrupt during the upload is noticed too
+        arm_stop_signal()  # before anything slow, so an interrupt during the upload is noticed too
         account = props["account_id"].rsplit("/", 1)[-1]
         timeout_minutes = float(props["timeout_minutes"])
         last: list[tuple[object, ...]] = []

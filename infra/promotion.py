@@ -112,7 +112,8 @@ def add_promotion(settings: StackSettings, parts: StackParts) -> dict[str, Any]:
             question=SMOKE_TEST_QUESTION,
             model=model,
         ),
-        opts=pulumi.ResourceOptions(depends_on=[deployment]),
+        # asks as the identity running `pulumi up` (keyless prod): after its role assignments exist
+        opts=pulumi.ResourceOptions(depends_on=[deployment, *parts.account.role_assignments.values()]),
     )
     promoted_from = pulumi.Output.all(model, source.account_id).apply(
         lambda values: promoted_from_record(stack=source.stack, model=values[0], account_id=values[1]))

@@ -3,7 +3,9 @@
 A dynamic resource so the answer lands in state (and in the stack output SMOKE_TEST_ANSWER). It asks on create
 and again whenever what it tests changes (the account, deployment, model, question), so a retrained model is
 always smoke-tested. An empty or failed answer fails the `pulumi up`. A deployment that ARM reports Succeeded can
-still answer 404 for a short while, so the ask is retried for `timeout_seconds`.
+still answer 404 for a short while, and a role just granted to the identity running `pulumi up` takes minutes to
+apply, so both are waited out (with progress in the log) for `timeout_seconds`; a network that refuses this
+machine fails at once with the way out (see `pipeline.smoke`).
 
 Like `FineTunedModel`, it names its account by ARM id only and reads endpoint and key through ARM when it asks,
 so a rotated key changes nothing here; the provider keeps no state of its own (it is unpickled with dill in
@@ -17,6 +19,8 @@ from typing import Any, Final
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
 
+from infra.provider_process import arm_stop_signal, sleep_unless_stopping
+
 DEFAULT_TIMEOUT_SECONDS: Final = 600.0
 RETRY_SECONDS: Final = 10.0
 TESTED_KEYS: Final = ("account_id", "deployment_name", "question", "model", "few_shot")
@@ -24,26 +28,18 @@ TESTED_KEYS: Final = ("account_id", "deployment_name", "question", "model", "few
 only steer the next ask."""
 
 
-def ask_until_answered(props: dict[str, Any], *, sleep_seconds: float = RETRY_SECONDS) -> str:
-    """`pipeline.chat.ask` on the resource's account, retried while the deployment is not serving yet (404)."""
-    import time
-
-    from pipeline.chat import ask
+def ask_until_answered(props: dict[str, Any]) -> str:
+    """`pipeline.smoke.ask_until_answered` on the resource's account, its waits logged and interruptible."""
     from pipeline.clients import openai_client
     from pipeline.connection import account_connection
-    from pipeline.errors import ServiceError
+    from pipeline.smoke import ask_until_answered as ask
 
+    arm_stop_signal()
     client = openai_client(account_connection(props["account_id"]))
-    deadline = time.monotonic() + float(props.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
-    while True:
-        try:
-            return ask(client, props["deployment_name"], props["question"], few_shot=bool(props.get("few_shot", True)))
-        except ServiceError as exc:
-            not_serving_yet = "is not available" in exc.message
-            if not not_serving_yet or time.monotonic() + sleep_seconds > deadline:
-                raise
-            pulumi.log.info(f"smoke test: deployment {props['deployment_name']} is not serving yet, retrying")
-            time.sleep(sleep_seconds)
+    return ask(client, props["deployment_name"], props["question"], few_shot=bool(props.get("few_shot", True)),
+               timeout_seconds=float(props.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS),
+               sleep_seconds=float(props.get("retry_seconds") or RETRY_SECONDS),
+               on_wait=pulumi.log.info, sleep=sleep_unless_stopping)
 
 
 class SmokeTestProvider(ResourceProvider):
@@ -74,6 +70,7 @@ class SmokeTestArgs:
     model: pulumi.Input[str] | None = None
     few_shot: bool = True
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    retry_seconds: float = RETRY_SECONDS
 
 
 class SmokeTest(Resource, module="aoai-finetune", name="SmokeTest"):
@@ -89,6 +86,7 @@ class SmokeTest(Resource, module="aoai-finetune", name="SmokeTest"):
             "model": args.model,
             "few_shot": args.few_shot,
             "timeout_seconds": args.timeout_seconds,
+            "retry_seconds": args.retry_seconds,
             "answer": None,
         }
         super().__init__(SmokeTestProvider(), resource_name, props, opts)

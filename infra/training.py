@@ -123,7 +123,8 @@ def add_fine_tuning(settings: StackSettings, parts: StackParts) -> dict[str, Any
                 question=SMOKE_TEST_QUESTION,
                 model=model.fine_tuned_model,
             ),
-            opts=pulumi.ResourceOptions(depends_on=[deployment]),
+            # asks as the identity running `pulumi up` when keyless: after its role assignments exist
+            opts=pulumi.ResourceOptions(depends_on=[deployment, *account.role_assignments.values()]),
         )
         outputs[envnames.SMOKE_TEST_ANSWER] = smoke.answer
     return outputs

@@ -273,3 +273,67 @@ def test_an_interrupted_up_leaves_the_job_running_and_the_next_up_adopts_it(spec
         assert [job.id for job in client.fine_tuning.jobs.list()] == [job_id]  # trained once
     finally:
         emu.stop()
+
+
+# ---- 4 and 5: keyless, with the identity azure-native is configured with -----------------------------------
+
+RUNNER_OBJECT_ID = "3a7c1f00-0000-4000-8000-00000000c1c1"
+
+
+def test_keyless_smoke_test_signs_in_like_azure_native_and_waits_for_its_role(spec: LaunchSpec, tmp_path: Path) -> None:
+    """The provider process has only what azure-native reads (ARM_USE_MSI + the managed-identity endpoint): the
+    smoke test gets its token from there, waits (with progress) until the runner's role has propagated, then
+    answers; an account the runner cannot reach fails at once, in one line, with the way out."""
+    from pipeline.deploy import DeploymentSpec, deploy_model
+    from pipeline.emulator import EmulatorConfig
+    from pipeline.emulator.config import EmulatedPrincipal
+    from tests.pipeline.emulator.test_dataplane_access import OPENAI_USER
+
+    runner = EmulatedPrincipal(object_id=RUNNER_OBJECT_ID, client_id="c1c1c1c1-0000-4000-8000-000000000001")
+    emu = EmulatorServer(EmulatorConfig(port=0, log_requests=False, arm_token="operator", principals=[runner],
+                                        role_propagation_seconds=2.0, deployment_seconds=0.1)).start()
+    try:
+        config = emu.config
+        from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Sku
+
+        from pipeline.arm import StaticTokenCredential, management_client
+
+        arm = management_client(config.subscription_id, endpoint=emu.url, credential=StaticTokenCredential("operator"),
+                                polling_interval=0.05)
+        for name, access in (("aoai-ft-keyless", "Enabled"), ("aoai-ft-private", "Disabled")):
+            arm.accounts.begin_create(config.default_resource_group, name, Account(
+                kind="OpenAI", sku=Sku(name="S0"), location=config.location,
+                properties=AccountProperties(custom_sub_domain_name=name, disable_local_auth=True,
+                                             public_network_access=access))).result()
+            deploy_model(arm, DeploymentSpec(subscription_id=config.subscription_id,
+                                             resource_group=config.default_resource_group, account_name=name,
+                                             deployment_name="teacher", model="gpt-4o-mini-2024-07-18"))
+        keyless = account_id(emu, "aoai-ft-keyless")
+        role = httpx.put(f"{emu.url}{keyless}/providers/Microsoft.Authorization/roleAssignments/"
+                         "5d7b0b35-5a8e-4b7c-9d1a-2f0e7f1c0a11", params={"api-version": "2022-04-01"},
+                         headers={"Authorization": "Bearer operator"},
+                         json={"properties": {"principalId": RUNNER_OBJECT_ID, "principalType": "ServicePrincipal",
+                                              "roleDefinitionId": f"/subscriptions/{config.subscription_id}/providers/"
+                                                                  f"Microsoft.Authorization/roleDefinitions/{OPENAI_USER}"}})
+        assert role.status_code in (200, 201), role.text
+        env = {envnames.AZURE_RESOURCE_MANAGER_ENDPOINT: emu.url, envnames.AZURE_RESOURCE_MANAGER_TOKEN: "operator",
+               "ARM_USE_MSI": "true", "IDENTITY_ENDPOINT": f"{emu.url}/identity/token",
+               "IDENTITY_HEADER": config.identity_header}
+        with ProviderHost(spec, extra_env=env) as host:
+            host.configure()
+            urn = host.urn(SMOKE_TYPE, "smoke-test")
+            inputs = {"__provider": serialize_provider(SmokeTestProvider()), "account_id": keyless,
+                      "deployment_name": "teacher", "question": SMOKE_TEST_QUESTION, "model": "gpt-4o-mini-2024-07-18",
+                      "few_shot": True, "timeout_seconds": 30, "retry_seconds": 0.5, "answer": None}
+            _, outs, _ = engine_create(host, urn, inputs)
+            assert outs["answer"]
+            host.wait_for_log(r"smoke test: waiting for .*role", timeout=1)  # it did wait, and said for what
+
+            private = {**inputs, "account_id": account_id(emu, "aoai-ft-private")}
+            with pytest.raises(grpc.RpcError) as refused:
+                engine_create(host, urn, private)
+            details = refused.value.details()
+            assert "Public access is disabled" in details and "allowedIpRanges" in details
+            assert not any("aoai-ft-private" in line and "waiting" in line for line in host.log)  # no retries
+    finally:
+        emu.stop()

@@ -118,6 +118,7 @@ def test_model_flows_into_deployment_and_answer_into_outputs(register_requests, 
     assert model_urn in by_type[DEPLOYMENT].dependencies
     assert deployment_urn in by_type[SMOKE].dependencies
     assert run.urn_of("azure-native:authorization:RoleAssignment", "openai-openai-contributor") in by_type[FINE_TUNED].dependencies
+    assert run.urn_of("azure-native:authorization:RoleAssignment", "openai-openai-user") in by_type[SMOKE].dependencies
     assert deployment_urn.endswith("aoai-finetune:index:OpenAIAccount$azure-native:cognitiveservices:Deployment::deployment")
     assert any("15 days" in w and "every hour" in w for w in warnings)
 
