@@ -1,6 +1,8 @@
 """principalType and the runner's own roles: decided before any resource, from what azure-native signs in with."""
 from __future__ import annotations
 
+from typing import Any
+
 from pathlib import Path
 
 import pulumi
@@ -78,7 +80,13 @@ def test_dev_stack_in_the_deploy_workflow_assigns_service_principal(monkeypatch:
 
 
 def test_prod_gives_the_runner_openai_user_for_the_smoke_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pulumi.runtime import mocks as pulumi_mocks
+
     monkeypatch.setenv("ARM_USE_OIDC", "true")
+    requests: list[Any] = []
+    original = pulumi_mocks.MockMonitor.RegisterResource
+    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource",
+                        lambda self, request: (requests.append(request), original(self, request))[1])
     run = run_program(stack_config("prod", stack_file=ROOT / "Pulumi.prod.yaml.example"), stack="prod")
     roles = {r.name: r.inputs for r in run.mocks.of_type(ROLE)}
     runner = roles.pop("openai-runner-openai-user")
@@ -88,6 +96,9 @@ def test_prod_gives_the_runner_openai_user_for_the_smoke_test(monkeypatch: pytes
     assert runner["roleAssignmentName"] == naming.role_assignment_name(runner["scope"], RUNNER_OBJECT_ID,
                                                                        naming.OPENAI_USER.role_guid)
     assert {r["principalType"] for r in roles.values()} == {"Group"} and len(roles) == 4
+    # the smoke test asks as the runner: only after the runner's role exists
+    (smoke,) = [r for r in requests if r.type == "pulumi-python:dynamic/aoai-finetune:SmokeTest"]
+    assert run.urn_of(ROLE, "openai-runner-openai-user") in smoke.dependencies
 
 
 def test_keyless_training_gives_the_runner_openai_contributor() -> None:
