@@ -1,7 +1,8 @@
-"""The example GitHub workflows cannot run here, so they are checked statically: valid against GitHub's workflow
-schema (SchemaStore's, vendored by check-jsonschema), wired as the README says (PR preview with the policy pack
-and dataset comment, dev up on main, approval-gated prod promotion), and pointing only at files, `aoai-ft`
-commands and action inputs that exist."""
+"""The GitHub workflows cannot run here, so they are checked statically: valid against GitHub's workflow schema
+(SchemaStore's, vendored by check-jsonschema), wired as the README says (the project's own tests on every push, PR
+preview with the policy pack and dataset comment, dev up on main, approval-gated prod promotion, both skipping
+without secrets), and pointing only at files, `aoai-ft` commands and action inputs that exist. Their shell steps
+that decide something (the secrets check) are run with bash."""
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ from pipeline.cli import COMMANDS, cli
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+AZURE_WORKFLOWS = [path for path in WORKFLOWS if path.name in ("deploy.yml", "preview.yml")]
 
 # Input names from each action's action.yml at the pinned major (a typo in `with:` is silently ignored by GitHub).
 KNOWN_INPUTS: dict[str, set[str]] = {
@@ -136,7 +138,7 @@ def test_required_keys_and_known_action_inputs(path: Path) -> None:
             assert not unknown, f"{job_id}: {step['uses']} has no input(s) {unknown}"
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", AZURE_WORKFLOWS, ids=lambda p: p.name)
 def test_azure_oidc_has_the_id_token_permission(path: Path) -> None:
     workflow = load(path)
     uses_azure = any(step.get("uses", "").startswith("azure/login@") for _, _, step in steps(workflow))
@@ -196,7 +198,7 @@ def test_referenced_files_and_stacks_exist(path: Path) -> None:
         assert (ROOT / relative).is_file(), relative
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", AZURE_WORKFLOWS, ids=lambda p: p.name)
 def test_aoai_ft_commands_exist(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)  # workflows run from the repository root; dataset paths are relative to it
     calls = aoai_ft_calls(load(path))
@@ -293,3 +295,57 @@ def test_run_scripts_are_valid_bash(path: Path) -> None:
             script = re.sub(r"\$\{\{[^}]*\}\}", "x", step["run"])
             result = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True, timeout=30)
             assert result.returncode == 0, f"{job_id}: {result.stderr}"
+
+
+def test_the_projects_own_tests_run_on_every_push_without_secrets() -> None:
+    workflow = by_name("test.yml")
+    assert set(workflow["on"]) == {"push", "pull_request"} and not workflow["on"]["push"]  # every branch
+    runs = [step["run"] for _, _, step in steps(workflow) if "run" in step]
+    assert runs == ["bash .ci/run"]
+    assert (ROOT / ".ci" / "run").is_file() and "python3 dev.py test" in (ROOT / ".ci" / "run").read_text()
+    assert "secrets." not in (ROOT / ".github" / "workflows" / "test.yml").read_text()
+    assert workflow["permissions"] == {"contents": "read"}
+
+
+def run_secrets_check(workflow: dict[str, Any], secrets: dict[str, str], tmp_path: Path) -> tuple[str, str]:
+    """Run the workflow's `secrets` job step with bash, secrets as GitHub would expand them: (outputs, stdout)."""
+    [step] = workflow["jobs"]["secrets"]["steps"]
+    output = tmp_path / "github_output"
+    output.write_text("")
+    env = {"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(output),
+           **{name: secrets.get(name, "") for name in step["env"]}}
+    result = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return output.read_text(), result.stdout
+
+
+@pytest.mark.parametrize("path", AZURE_WORKFLOWS, ids=lambda p: p.name)
+def test_without_secrets_the_azure_jobs_skip_with_a_notice(path: Path, tmp_path: Path) -> None:
+    workflow = load(path)
+    outputs, notice = run_secrets_check(workflow, {}, tmp_path)
+    assert outputs.strip() == "ready=false"
+    assert notice.startswith("::notice title=") and "PULUMI_ACCESS_TOKEN" in notice and "AZURE_CLIENT_ID" in notice
+    outputs, _ = run_secrets_check(workflow, {"PULUMI_ACCESS_TOKEN": "p", "AZURE_CLIENT_ID": "c"}, tmp_path)
+    assert outputs.strip() == "ready=false"  # half configured is not configured
+    everything = {"PULUMI_ACCESS_TOKEN": "p", "AZURE_CLIENT_ID": "c", "AZURE_TENANT_ID": "t", "AZURE_SUBSCRIPTION_ID": "s"}
+    outputs, notice = run_secrets_check(workflow, everything, tmp_path)
+    assert outputs.strip() == "ready=true" and notice == ""
+    # every job that signs in to Azure waits for the check and runs only when it said ready
+    for job_id, job in workflow["jobs"].items():
+        signs_in = any(step.get("uses", "").startswith(("azure/login@", "pulumi/actions@")) for step in job["steps"])
+        if signs_in and job_id != "promote-prod":  # promote-prod needs up-dev, which is skipped without secrets
+            assert "secrets" in ([job["needs"]] if isinstance(job["needs"], str) else job["needs"]), job_id
+            assert "needs.secrets.outputs.ready == 'true'" in job["if"], job_id
+    if path.name == "deploy.yml":
+        assert workflow["jobs"]["promote-prod"]["needs"] == "up-dev"
+
+
+def test_the_deploy_job_outlasts_the_dev_stacks_training_timeout() -> None:
+    """GitHub stops a hosted job at 360 minutes; the stack must give up following training before that."""
+    workflow = by_name("deploy.yml")
+    job_minutes = workflow["jobs"]["up-dev"]["timeout-minutes"]
+    assert job_minutes <= 360
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    training = int(stack.get("aoai-finetune:trainingTimeoutMinutes",
+                             yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]["trainingTimeoutMinutes"]["default"]))
+    assert training + 20 <= job_minutes, "leave time for set-up, the deployment and the smoke test"
