@@ -29,7 +29,7 @@ class RoleGrant:
     scope: Literal["account", "subscription"]
 
 
-# GUIDs from the built-in role definitions (reference §7).
+# GUIDs from Azure's built-in role definitions (Microsoft Learn, "Azure built-in roles for AI + machine learning").
 OPENAI_CONTRIBUTOR: Final = RoleGrant(
     "openai-contributor", "Cognitive Services OpenAI Contributor", "a001fd3d-188f-4b5d-821b-7da978bf7442", "account"
 )

@@ -80,7 +80,7 @@ class StackSettings(BaseModel):
     deployment_capacity: int = Field(1, ge=1)
     smoke_test: bool = True
     deployment_ttl_hours: int | None = Field(None, ge=1)
-    # --- promotion (issue 7) ---
+    # --- promotion ---
     mode: Literal["train", "promote"] = "train"
     source_stack: str = ""
     source_model: str = ""

@@ -19,7 +19,7 @@ from pipeline.errors import PipelineError, ServiceError
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 NOT_ADOPTABLE = frozenset({"failed", "cancelled"})
-ADOPTION_SCAN_LIMIT = 100  # the service keeps at most 100 jobs per resource (reference §8.1)
+ADOPTION_SCAN_LIMIT = 100  # the service keeps at most 100 jobs per resource (Learn: quotas and limits)
 _SUFFIX = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 

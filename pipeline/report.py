@@ -1,6 +1,6 @@
 """After training: loss curves from the job's results file, final metrics, and base vs fine-tuned answers.
 
-The results CSV's shape varies (reference §4.7): the validation accuracy column is spelled either
+The results CSV's shape varies between service versions: the validation accuracy column is spelled either
 `valid_mean_token_accuracy` or `validation_mean_token_accuracy`, `valid_*`/`full_*` cells are often empty, and
 some services have served the file base64-encoded. The parser accepts all of these.
 """

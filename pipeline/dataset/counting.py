@@ -3,7 +3,7 @@
 tiktoken is the reference. rs-bpe (`rs_bpe.bpe.openai`) counts the same o200k/cl100k tokens about 1.5x
 faster and loads its (embedded) vocabulary in 0.06 s instead of 0.35 s; tests/pipeline/dataset prove its
 counts equal tiktoken's on the sample data, a generated file, special-token text and lone surrogates
-(see /work/shared/reference/tokenizer-speed.md). Two differences are handled here:
+(`benchmarks/` measures the speed). Two differences are handled here:
 
 - special-token text (`<|endoftext|>`): both count it as ordinary text, like `encode_ordinary`. The lab's
   `encoding.encode` raises instead; the validator warns (`special_token_text`) - see SPECIAL_TOKENS.

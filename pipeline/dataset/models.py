@@ -1,7 +1,8 @@
 """The one table of fine-tunable base models: per-example token ceiling and tokenizer.
 
 Limits from Microsoft Learn "fine-tune models" (fine-tune-models.md; earlier revisions for the gpt-35 rows),
-tokenizers from tiktoken's model map (see /work/shared/reference/azure-openai-finetuning.md §8.2).
+tokenizers from tiktoken's model map (`tiktoken/model.py`: gpt-35-turbo and gpt-4 use cl100k_base;
+gpt-4o, gpt-4.1 and o4-mini use o200k_base).
 Training prices live in `pricing.py` because they change far more often than these facts.
 """
 from __future__ import annotations

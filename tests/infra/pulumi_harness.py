@@ -28,7 +28,7 @@ PROJECT = "aoai-finetune"
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 TENANT = "99999999-8888-7777-6666-555555555555"
 RUNNER_OBJECT_ID = "0f0e0d0c-0b0a-0908-0706-050403020100"
-SOURCE_STACK_OUTPUTS = {  # what a StackReference to a trained dev stack reads (promote mode, issue 7)
+SOURCE_STACK_OUTPUTS = {  # what a StackReference to a trained dev stack reads (promote mode)
     "FINE_TUNED_MODEL": "gpt-4o-mini-2024-07-18.ft-0123456789abcdef0123456789abcdef",
     "AZURE_OPENAI_ACCOUNT_ID": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-aoai-finetune-dev/providers/"
                                "Microsoft.CognitiveServices/accounts/aoai-finetune-1a2b3c",
