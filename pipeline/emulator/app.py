@@ -6,11 +6,14 @@ import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.emulator import arm, dataplane
 from pipeline.emulator.clock import Clock
 from pipeline.emulator.config import EmulatorConfig, FaultRule
-from pipeline.emulator.errors import AzureError, azure_error_handler, validation_error_handler
+from pipeline.emulator.errors import (
+    AzureError, InternalErrors, azure_error_handler, http_exception_handler, validation_error_handler,
+)
 from pipeline.emulator.faults import FaultInjector, FaultMiddleware
 from pipeline.emulator.state import EmulatorState
 
@@ -25,6 +28,9 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None, state: Emulat
     app.state.faults = injector
     app.add_exception_handler(AzureError, azure_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_exception_handler)
+    # Innermost middleware: a bug in a handler is a 500 envelope, never a reset keep-alive connection.
+    app.add_middleware(InternalErrors)
 
     if config.log_requests:
         @app.middleware("http")
