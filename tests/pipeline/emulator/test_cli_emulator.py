@@ -36,7 +36,7 @@ def test_serves_until_sigint(tmp_path):
             time.sleep(0.1)
         r = httpx.get(f"{url}/openai/models?api-version=2024-10-21", headers={"api-key": "k1"})
         assert r.status_code == 200 and r.json()["data"]
-        assert httpx.get(f"{url}/admin/faults").json()["rules"][0]["route"] == "/nothing-matches"
+        assert httpx.get(f"{url}/admin/faults", headers={"api-key": "k1"}).json()["rules"][0]["route"] == "/nothing-matches"
         rg = f"{url}/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg-emulator?api-version=2021-04-01"
         assert httpx.get(rg, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert httpx.get(rg, headers={"Authorization": "Bearer t0ken"}).status_code == 200
