@@ -20,6 +20,7 @@ from pipeline.emulator.arm_common import (
 )
 from pipeline.emulator.deployments import Deployment
 from pipeline.emulator.errors import AzureError
+from pipeline.emulator.models import MAX_CONTEXT_TOKENS, MAX_OUTPUT_TOKENS
 from pipeline.emulator.state import EmulatorState
 
 DEPLOYMENT_TYPE = f"{CS_PROVIDER}/accounts/deployments"
@@ -44,7 +45,8 @@ def deployment_to_arm(account: Account, deployment: Deployment, now: float) -> d
     properties: dict[str, Any] = {
         **deployment.properties,
         "provisioningState": deployment.provisioning_state(now),
-        "capabilities": {"chatCompletion": "true", "maxContextToken": "128000", "maxOutputToken": "16384"},
+        "capabilities": {"chatCompletion": "true", "maxContextToken": str(MAX_CONTEXT_TOKENS),
+                         "maxOutputToken": str(MAX_OUTPUT_TOKENS)},
         "rateLimits": [
             {"key": "request", "renewalPeriod": 10, "count": capacity},
             {"key": "token", "renewalPeriod": 60, "count": capacity * 1000},
