@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pipeline.dataset.billing import billed_tokens, default_epochs
-from pipeline.dataset.checks import ScanResult, scan_range
+from pipeline.dataset.checks import ScanResult, scan_range, skip_rest_of_line
 from pipeline.dataset.counting import get_counter
 from pipeline.dataset.models import DEFAULT_MODEL, model_info
 from pipeline.dataset.pricing import PriceTable, default_prices, estimate_training_cost
@@ -47,7 +47,7 @@ def _line_start_after(path: Path, offset: int) -> int:
     """The offset of the first line that starts at or after `offset` (a split point)."""
     with open(path, "rb") as stream:
         stream.seek(max(0, offset - 1))
-        stream.readline()  # finishes the line that contains offset-1 (or the empty rest if it ends there)
+        skip_rest_of_line(stream)  # finishes the line that contains offset-1 (or the empty rest if it ends there)
         return stream.tell()
 
 
