@@ -15,7 +15,7 @@ from pipeline.emulator.config import EmulatorConfig, FaultRule
 from pipeline.emulator.errors import (
     AzureError, InternalErrors, azure_error_handler, http_exception_handler, validation_error_handler,
 )
-from pipeline.emulator.faults import FaultInjector, FaultMiddleware
+from pipeline.emulator.faults import FaultInjector, FaultMiddleware, install_log_filter
 from pipeline.emulator.state import EmulatorState
 
 log = logging.getLogger("aoai_ft.emulator")
@@ -77,6 +77,7 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None, state: Emulat
     app.include_router(dataplane.build_router(state))
     # Outermost: faults apply before anything else, including auth.
     app.add_middleware(FaultMiddleware, injector=injector)
+    install_log_filter()
     # Outside even that: `//openai/...` (legacy SDK with an endpoint ending in "/") is routed like `/openai/...`.
     app.add_middleware(dataplane.CollapseSlashes)
     return app
