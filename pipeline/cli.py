@@ -84,4 +84,19 @@ def main(argv: list[str] | None = None) -> None:
         if exc.hint:
             click.echo(f"  hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        if not _is_sdk_error(exc):
+            raise
+        # Last line of defence: an SDK failure a command did not map still ends as one line, not a traceback.
+        detail = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        click.secho(f"Error: {type(exc).__name__}: {detail}", fg="red", err=True)
+        click.echo("  hint: the service or the connection failed in an unexpected way; retry, and check the "
+                   "endpoint and your credentials", err=True)
+        sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _is_sdk_error(exc: BaseException) -> bool:
+    """Errors raised by the service SDKs (openai, azure-core/identity/mgmt) or their HTTP stacks."""
+    module = type(exc).__module__ or ""
+    return module.split(".")[0] in {"openai", "azure", "httpx", "httpx2", "httpcore", "requests", "urllib3", "msrest"}
