@@ -7,6 +7,7 @@ not pay for importing the emulator or the Azure SDKs. `main()` is the one place 
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -68,6 +69,9 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; domain errors become a message and an exit code here, and only here."""
+    # The Azure SDKs log retries and credential probes as multi-line warnings; failures reach the user as one
+    # `Error:` line instead.
+    logging.getLogger("azure").setLevel(logging.ERROR)
     try:
         # With standalone_mode=False click returns ctx.exit()'s code instead of raising: keep it.
         result = cli.main(args=argv, prog_name="aoai-ft", standalone_mode=False)
