@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
+import stat as stat_module
+import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pipeline.dataset.billing import billed_tokens, default_epochs
 from pipeline.dataset.checks import ScanResult, scan_range, skip_rest_of_line
@@ -41,6 +46,39 @@ def _check_path(path: Path) -> int:
     if not os.access(path, os.R_OK):
         raise UsageError(f"cannot read {path}: permission denied")
     return stat.st_size
+
+
+@contextmanager
+def seekable(path: Path) -> Iterator[Path]:
+    """`path` itself when it is a regular file; for a pipe, `<(...)` or a device, a temporary copy (the scan
+    seeks and splits the file). The copy stops one byte over the 512 MB upload limit, so it stays bounded and
+    the size check still reports the file as too large."""
+    if stat_module.S_ISREG(path.stat().st_mode):
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(prefix="aoai-ft-", suffix=".jsonl") as copy:
+        try:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(_limited(source, MAX_FILE_BYTES + 1), copy)
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        copy.flush()
+        yield Path(copy.name)
+
+
+class _limited:
+    """A read-only view of the first `limit` bytes of a stream."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self.stream, self.left = stream, limit
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.stream.read(size)
+        self.left -= len(data)
+        return data
 
 
 def _line_start_after(path: Path, offset: int) -> int:
@@ -113,9 +151,11 @@ def validate_file(
     info = model_info(model)
     if n_epochs is not None and not 1 <= n_epochs <= 25:
         raise UsageError(f"n_epochs must be between 1 and 25, got {n_epochs}")
-    scan = scan_file(path, model=model, parallel=parallel)
+    _check_path(path)
+    with seekable(path) as readable:
+        scan = scan_file(readable, model=model, parallel=parallel)
+        size = readable.stat().st_size
     file_level: list[tuple[int | None, str, str]] = []
-    size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         file_level.append((None, "file_too_large", f"{size / 2**20:,.0f} MB, over the 512 MB upload limit; split the file"))
     if scan.examples < MIN_EXAMPLES:
