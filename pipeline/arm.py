@@ -15,9 +15,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from azure.core.credentials import AccessToken
-from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
-from azure.core.pipeline import PipelineRequest
-from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.exceptions import (
+    AzureError, ClientAuthenticationError, HttpResponseError, IncompleteReadError, ResourceNotFoundError,
+    ServiceResponseError,
+)
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import RetryPolicy, SansIOHTTPPolicy
 
 from pipeline import envnames
 from pipeline.errors import ServiceError, UsageError
@@ -45,6 +48,40 @@ class StaticTokenCredential:
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         return AccessToken(self._token, int(time.time()) + self._lifetime)
+
+
+class ReadBodyPolicy(SansIOHTTPPolicy):
+    """Reads every streamed response body inside azure-core's retry loop. The generated LRO code streams the
+    body of the initial PUT after the pipeline, where nothing retries, so a connection dropped mid-body was a
+    failure; read here (and cached, so the SDK's own read replays it), it is a `ServiceResponseError` that
+    `RetryPolicy` retries like any other (PUT and GET are idempotent)."""
+
+    def on_response(self, request: PipelineRequest, response: PipelineResponse) -> None:
+        import requests
+
+        body = response.http_response
+        internal = getattr(body, "internal_response", None)
+        if not isinstance(internal, requests.Response) or getattr(body, "is_stream_consumed", True):
+            return
+        try:
+            internal.content  # noqa: B018 - reads and caches; iter_content() then replays the cached bytes
+        except requests.RequestException as exc:
+            raise ServiceResponseError(f"the connection broke while reading the response: {exc}", error=exc) from exc
+
+
+class ArmRetryPolicy(RetryPolicy):
+    """azure-core's RetryPolicy, set up like the data plane's SDK retries (5 retries, exponential back-off from
+    0.5 s up to 8 s, Retry-After honoured), and counting a body cut off mid-read (`IncompleteReadError`, e.g. an
+    operation-status poll whose connection dropped) as the read error it is, so it backs off instead of being
+    retried at once as a bad status."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        settings: dict[str, Any] = dict(retry_total=5, retry_connect=3, retry_read=5, retry_status=5,
+                                        retry_backoff_factor=0.5, retry_backoff_max=8)
+        super().__init__(**{**settings, **kwargs})
+
+    def _is_read_error(self, err: AzureError) -> bool:
+        return isinstance(err, IncompleteReadError) or super()._is_read_error(err)
 
 
 class AllowHttpPolicy(SansIOHTTPPolicy):
@@ -98,6 +135,8 @@ def management_client(
     credential = credential or make_credential(base_url)
     if base_url.startswith("http://"):
         kwargs["per_call_policies"] = [*kwargs.get("per_call_policies", []), AllowHttpPolicy()]
+    kwargs["per_retry_policies"] = [*kwargs.get("per_retry_policies", []), ReadBodyPolicy()]
+    kwargs.setdefault("retry_policy", ArmRetryPolicy())
     if polling_interval is not None:
         kwargs["polling_interval"] = polling_interval
     return CognitiveServicesManagementClient(credential, subscription_id, base_url=base_url, **kwargs)

@@ -43,17 +43,15 @@ def ask(
         kwargs["max_tokens"] = max_tokens
     if temperature is not None:
         kwargs["temperature"] = temperature
-    try:
-        completion = client.chat.completions.create(
-            model=deployment, messages=smoke_test_messages(question, few_shot=few_shot), **kwargs  # type: ignore[arg-type]
-        )
-    except openai.NotFoundError as exc:
-        raise ServiceError(f"deployment {deployment!r} is not available: {describe_api_error(exc)}",
-                           hint="check --deployment; a new deployment can take a few minutes to serve "
-                                "(`aoai-ft deploy` waits for it)") from exc
-    except openai.APIError:
-        with service_errors(f"asking deployment {deployment!r}"):
-            raise
+    with service_errors(f"asking deployment {deployment!r}"):
+        try:
+            completion = client.chat.completions.create(
+                model=deployment, messages=smoke_test_messages(question, few_shot=few_shot), **kwargs  # type: ignore[arg-type]
+            )
+        except openai.NotFoundError as exc:
+            raise ServiceError(f"deployment {deployment!r} is not available: {describe_api_error(exc)}",
+                               hint="check --deployment; a new deployment can take a few minutes to serve "
+                                    "(`aoai-ft deploy` waits for it)") from exc
     choice = completion.choices[0] if completion.choices else None
     answer = (choice.message.content or "").strip() if choice and choice.message else ""
     if not answer:

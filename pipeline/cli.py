@@ -7,6 +7,7 @@ not pay for importing the emulator or the Azure SDKs. `main()` is the one place 
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -68,6 +69,9 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; domain errors become a message and an exit code here, and only here."""
+    # The Azure SDKs log retries and credential probes as multi-line warnings; failures reach the user as one
+    # `Error:` line instead.
+    logging.getLogger("azure").setLevel(logging.ERROR)
     try:
         # With standalone_mode=False click returns ctx.exit()'s code instead of raising: keep it.
         result = cli.main(args=argv, prog_name="aoai-ft", standalone_mode=False)
@@ -84,4 +88,19 @@ def main(argv: list[str] | None = None) -> None:
         if exc.hint:
             click.echo(f"  hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        if not _is_sdk_error(exc):
+            raise
+        # Last line of defence: an SDK failure a command did not map still ends as one line, not a traceback.
+        detail = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        click.secho(f"Error: {type(exc).__name__}: {detail}", fg="red", err=True)
+        click.echo("  hint: the service or the connection failed in an unexpected way; retry, and check the "
+                   "endpoint and your credentials", err=True)
+        sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _is_sdk_error(exc: BaseException) -> bool:
+    """Errors raised by the service SDKs (openai, azure-core/identity/mgmt) or their HTTP stacks."""
+    module = type(exc).__module__ or ""
+    return module.split(".")[0] in {"openai", "azure", "httpx", "httpx2", "httpcore", "requests", "urllib3", "msrest"}

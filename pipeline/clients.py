@@ -104,14 +104,41 @@ def describe_api_error(exc: openai.APIError) -> str:
     return str(exc) or type(exc).__name__
 
 
+def first_line(text: str) -> str:
+    """Azure SDK messages can span dozens of lines (DefaultAzureCredential lists every credential it tried)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def describe_connection_error(exc: openai.APIConnectionError) -> tuple[str, str]:
+    """(what failed, hint) naming the URL and how many retries the SDK really made (from the request it sent)."""
+    request = getattr(exc, "request", None)
+    url = request.url if request is not None else None
+    where = f"{url.scheme}://{url.netloc.decode() if isinstance(url.netloc, bytes) else url.netloc}" if url else "the service"
+    retries = int(request.headers.get("x-stainless-retry-count", "0") or 0) if request is not None else 0
+    cause = exc.__cause__ or exc.__context__
+    reason = first_line(str(cause)) if cause is not None and str(cause) else first_line(str(exc))
+    tried = f"after {retries} {'retry' if retries == 1 else 'retries'}" if retries else "no retries (--max-retries 0)"
+    timed_out = isinstance(exc, openai.APITimeoutError)
+    what = f"{'timed out talking to' if timed_out else 'cannot reach'} {where} ({reason}; {tried})"
+    return what, "check the endpoint URL (--endpoint / AZURE_OPENAI_ENDPOINT) and that the service is up"
+
+
 @contextmanager
 def service_errors(action: str) -> Iterator[None]:
     """Re-raise SDK failures while doing `action` as `ServiceError` with a hint that fits the status."""
+    from azure.core.exceptions import ClientAuthenticationError
+
     try:
         yield
+    except ClientAuthenticationError as exc:  # no key, and azure-identity found no sign-in to get a token from
+        raise ServiceError(
+            f"{action}: no API key is set and no Entra ID sign-in is available ({first_line(exc.message or str(exc))})",
+            hint=f"set {envnames.AZURE_OPENAI_API_KEY} (or pass --api-key), or sign in with `az login` "
+                 "(or set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or use a managed identity)",
+        ) from exc
     except openai.APIConnectionError as exc:
-        raise ServiceError(f"{action}: cannot reach the service ({exc})",
-                           hint="check the endpoint URL and your network; the SDK already retried") from exc
+        what, hint = describe_connection_error(exc)
+        raise ServiceError(f"{action}: {what}", hint=hint) from exc
     except openai.AuthenticationError as exc:
         raise ServiceError(f"{action}: {describe_api_error(exc)}",
                            hint=f"check the API key ({envnames.AZURE_OPENAI_API_KEY} / --api-key), or unset it "

@@ -3,17 +3,22 @@
 Uses azure-mgmt-cognitiveservices (client from `pipeline.arm.management_client`): create-or-update through the
 SDK's long-running-operation poller until `Succeeded`. ARM allows one deployment write per account at a time and
 answers a concurrent one with 409 `RequestConflict`, which the SDK does not retry, so we retry it with back-off.
+Transport failures (unreachable endpoint, dropped connections) are retried by azure-core's RetryPolicy (see
+`pipeline.arm`); when they outlast it, the error says whether ARM had already accepted the deployment.
 """
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from pydantic import BaseModel, ConfigDict, Field
+from azure.core.exceptions import (
+    AzureError, ClientAuthenticationError, HttpResponseError, IncompleteReadError, ResourceNotFoundError,
+)
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipeline.errors import PipelineError, ServiceError
+from pipeline.errors import PipelineError, ServiceError, UsageError
 
 if TYPE_CHECKING:
     from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
@@ -21,6 +26,23 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 SKUS = ("Standard", "GlobalStandard", "DeveloperTier")
 CONFLICT_CODES = frozenset({"RequestConflict", "Conflict", "AnotherOperationInProgress"})
+DEPLOYMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_deployment_name(name: str) -> str:
+    """ARM's rule for deployment names, checked before any request: a name like `..` would otherwise become a
+    path segment that HTTP clients normalise away, addressing the account itself."""
+    if not DEPLOYMENT_NAME.match(name) or name.endswith("."):
+        raise UsageError(f"invalid deployment name {name[:80]!r}",
+                         hint="use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit and not "
+                              "ending with '.'")
+    return name
+
+
+class DeploymentStillProvisioning(ServiceError):
+    """ARM accepted the deployment, then waiting for it failed; it goes on in Azure."""
+
+    exit_code = 3
 
 
 class DeploymentSpec(BaseModel):
@@ -39,6 +61,14 @@ class DeploymentSpec(BaseModel):
     source: str | None = None  # ARM id of the account that owns the model, for cross-resource deployment
     tags: dict[str, str] = {}
 
+    @field_validator("deployment_name")
+    @classmethod
+    def _arm_name(cls, value: str) -> str:
+        try:
+            return check_deployment_name(value)
+        except UsageError as exc:
+            raise ValueError(f"{exc.message} ({exc.hint})") from None
+
 
 def _error_code(exc: HttpResponseError) -> str | None:
     return getattr(getattr(exc, "error", None), "code", None)
@@ -50,15 +80,40 @@ def _error_text(exc: HttpResponseError) -> str:
     return f"HTTP {exc.status_code} {code}: {message}" if code else f"HTTP {exc.status_code}: {message}"
 
 
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+
+
+def _reason(exc: AzureError) -> str:
+    """A transport failure in a few words (azure-core's text is a repr of the urllib3 error)."""
+    text = _first_line(exc.message or str(exc))
+    if isinstance(exc, IncompleteReadError) or "IncompleteRead" in text or "Connection broken" in text:
+        return "the connection dropped in the middle of a response"
+    if "Connection refused" in text:
+        return "connection refused"
+    return text
+
+
+def _transport_error(exc: AzureError, what: str, arm_url: str | None) -> ServiceError:
+    """No HTTP status: the request never got an answer (refused, dropped, timed out) after azure-core's retries."""
+    where = f" at {arm_url}" if arm_url else ""
+    return ServiceError(f"could not {what}: no answer from Azure Resource Manager{where} ({_reason(exc)})",
+                        hint="check --arm-endpoint / AZURE_RESOURCE_MANAGER_ENDPOINT and your network, then retry")
+
+
 def _retry_conflicts(action: Callable[[], T], *, what: str, deadline: float,
                      first_delay: float = 2.0, max_delay: float = 30.0,
-                     sleep: Callable[[float], None] = time.sleep) -> T:
+                     sleep: Callable[[float], None] = time.sleep, arm_url: str | None = None) -> T:
     """Run `action`, retrying 409 RequestConflict (another write on the account) until `deadline`."""
     delay = first_delay
     while True:
         try:
             return action()
+        except ClientAuthenticationError as exc:
+            raise _service_error(exc, what) from exc
         except HttpResponseError as exc:
+            if exc.status_code is None:
+                raise _transport_error(exc, what, arm_url) from exc
             if exc.status_code != 409 or (_error_code(exc) not in CONFLICT_CODES and _error_code(exc) is not None):
                 raise _service_error(exc, what) from exc
             if time.monotonic() + delay > deadline:
@@ -66,18 +121,21 @@ def _retry_conflicts(action: Callable[[], T], *, what: str, deadline: float,
                                    hint="wait for the other deployment change to finish, then retry") from exc
             sleep(delay)
             delay = min(delay * 2, max_delay)
+        except AzureError as exc:  # ServiceRequestError / ServiceResponseError: connection refused, dropped
+            raise _transport_error(exc, what, arm_url) from exc
 
 
 def _service_error(exc: HttpResponseError, what: str) -> ServiceError:
     hint = None
-    if exc.status_code in (401, 403, None):
+    if isinstance(exc, ClientAuthenticationError) or exc.status_code in (401, 403):
         hint = ("sign in with `az login`; deploying needs 'Cognitive Services OpenAI Contributor' or "
                 "'Cognitive Services Contributor' on the account")
     elif exc.status_code == 404:
         hint = "check --subscription, --resource-group and --account"
     elif exc.status_code == 400:
         hint = "check --model (the fine_tuned_model of a succeeded job), --sku and --capacity"
-    return ServiceError(f"could not {what}: {_error_text(exc)}", hint=hint)
+    text = _error_text(exc) if exc.status_code is not None else _first_line(exc.message or str(exc))
+    return ServiceError(f"could not {what}: {text}", hint=hint)
 
 
 def deployment_body(spec: DeploymentSpec) -> Any:
@@ -92,22 +150,40 @@ def deployment_body(spec: DeploymentSpec) -> Any:
     )
 
 
+def _still_provisioning(spec: DeploymentSpec, exc: AzureError) -> DeploymentStillProvisioning:
+    show = (f"az cognitiveservices account deployment show -g {spec.resource_group} -n {spec.account_name} "
+            f"--deployment-name {spec.deployment_name}")
+    return DeploymentStillProvisioning(
+        f"deployment {spec.deployment_name} was accepted by Azure Resource Manager, but waiting for it failed "
+        f"({_reason(exc)}); it goes on in Azure",
+        hint=f"run the same `aoai-ft deploy` again to wait for it, or look at it with `{show}`",
+    )
+
+
 def deploy_model(arm_client: "CognitiveServicesManagementClient", spec: DeploymentSpec, *,
-                 timeout: float = 3600, retry_delay: float = 2.0) -> dict[str, Any]:
-    """Create or update the deployment and wait for `Succeeded`; returns the deployment as ARM shows it."""
+                 timeout: float = 3600, retry_delay: float = 2.0, arm_url: str | None = None) -> dict[str, Any]:
+    """Create or update the deployment and wait for `Succeeded`; returns the deployment as ARM shows it.
+    `arm_url` only names the endpoint in error messages."""
     deadline = time.monotonic() + timeout
     what = f"deploy {spec.model} as {spec.deployment_name} on {spec.account_name}"
 
     def create() -> Any:
         poller = arm_client.deployments.begin_create_or_update(
             spec.resource_group, spec.account_name, spec.deployment_name, deployment_body(spec))
-        result = poller.result(timeout=max(deadline - time.monotonic(), 0.0))
+        try:
+            result = poller.result(timeout=max(deadline - time.monotonic(), 0.0))
+        except ClientAuthenticationError:
+            raise
+        except AzureError as exc:
+            if isinstance(exc, HttpResponseError) and exc.status_code is not None:
+                raise  # an answer: the operation failed, or ARM refused a poll
+            raise _still_provisioning(spec, exc) from exc
         if not poller.done():
             raise PipelineError(f"deployment {spec.deployment_name} is still being created after {timeout:g} s",
                                 hint="it continues in Azure; run the same `aoai-ft deploy` again to wait for it")
         return result
 
-    deployment = _retry_conflicts(create, what=what, deadline=deadline, first_delay=retry_delay)
+    deployment = _retry_conflicts(create, what=what, deadline=deadline, first_delay=retry_delay, arm_url=arm_url)
     state = getattr(getattr(deployment, "properties", None), "provisioning_state", None)
     if state not in (None, "Succeeded"):
         raise ServiceError(f"deployment {spec.deployment_name} ended in state {state}",
@@ -116,8 +192,10 @@ def deploy_model(arm_client: "CognitiveServicesManagementClient", spec: Deployme
 
 
 def delete_deployment(arm_client: "CognitiveServicesManagementClient", resource_group: str, account_name: str,
-                      deployment_name: str, *, timeout: float = 1800, retry_delay: float = 2.0) -> bool:
+                      deployment_name: str, *, timeout: float = 1800, retry_delay: float = 2.0,
+                      arm_url: str | None = None) -> bool:
     """Delete a deployment and wait; False if it did not exist (ARM itself answers 204 either way)."""
+    check_deployment_name(deployment_name)
     deadline = time.monotonic() + timeout
 
     def delete() -> bool:
@@ -130,4 +208,4 @@ def delete_deployment(arm_client: "CognitiveServicesManagementClient", resource_
         return True
 
     return _retry_conflicts(delete, what=f"delete deployment {deployment_name} on {account_name}", deadline=deadline,
-                            first_delay=retry_delay)
+                            first_delay=retry_delay, arm_url=arm_url)

@@ -43,6 +43,20 @@ def find_uploaded(client: openai.AzureOpenAI, name: str, *, purpose: str = "fine
     return max(matches, key=lambda f: f.created_at, default=None)
 
 
+def check_local_file(path: Path) -> None:
+    """A readable regular file, or a `UsageError` that says what it is instead (missing, a directory, unreadable)."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory", hint="pass the path of a .jsonl training or validation file")
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}", hint="pass the path of a .jsonl training or validation file")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}",
+                         hint="check the file's permissions (or pass an uploaded file id, file-...)") from None
+
+
 def upload_file(
     client: openai.AzureOpenAI,
     path: Path | str,
@@ -53,8 +67,7 @@ def upload_file(
 ) -> UploadResult:
     """Upload `path` unless the same content is already there, then wait until the service has processed it."""
     path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"no such file: {path}", hint="pass the path of a .jsonl training or validation file")
+    check_local_file(path)
     name = uploaded_name(path)
     existing = find_uploaded(client, name, purpose=purpose)
     if existing is not None:

@@ -71,9 +71,10 @@ class JobStillRunning(PipelineError):
 
     exit_code = 3
 
-    def __init__(self, job_id: str, status: str, reason: str, *, exit_code: int | None = None) -> None:
+    def __init__(self, job_id: str, status: str | None, reason: str, *, exit_code: int | None = None) -> None:
+        state = f"is still {status}" if status else "could not be checked"
         super().__init__(
-            f"fine-tuning job {job_id} is still {status} ({reason}); it keeps running on the service",
+            f"fine-tuning job {job_id} {state} ({reason}); it keeps running on the service",
             hint=f"follow it with `aoai-ft status {job_id}`, or run the same `aoai-ft train ...` command again "
                  "to adopt it and wait for the result",
         )
@@ -216,6 +217,7 @@ def wait_for_job(
     interval = poll_interval
     last_seen: tuple[object, ...] | None = None
     job: FineTuningJob | None = None
+    last_error: str | None = None
     while True:
         note = None
         try:
@@ -228,10 +230,8 @@ def wait_for_job(
             with service_errors(f"checking job {job_id}"):
                 raise
         except (openai.APIConnectionError, openai.APIStatusError) as exc:
-            if job is None and time.monotonic() >= deadline:
-                with service_errors(f"checking job {job_id}"):
-                    raise
-            note = f"service unavailable, still polling ({describe_api_error(exc)})"
+            last_error = describe_api_error(exc)
+            note = f"service unavailable, still polling ({last_error})"
             metrics = {}
         if job is not None and on_update is not None:
             on_update(progress_of(job, metrics, time.time(), note))
@@ -242,5 +242,6 @@ def wait_for_job(
         last_seen = seen
         left = deadline - time.monotonic()
         if left <= 0:
-            raise JobStillRunning(job_id, job.status if job else "unknown", f"waited {timeout:g} s")
+            reason = f"waited {timeout:g} s" + (f"; the last check failed: {last_error}" if note else "")
+            raise JobStillRunning(job_id, job.status if job is not None and note is None else None, reason)
         sleep(min(interval, left))

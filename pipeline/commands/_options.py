@@ -5,6 +5,7 @@ Settings are built here, at the edge; the library below takes explicit values on
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,29 @@ from rich.console import Console
 
 from pipeline import envnames
 from pipeline.clients import ConnectionSettings, openai_client
+
+
+SDK_RETRY_LOGGER = "openai._base_client"  # logs "Retrying request in %f seconds (retry %i of %s)" at INFO
+
+
+class _RetryNotes(logging.Handler):
+    """One stderr line per SDK retry, so a slow failure (unreachable endpoint, throttling) is not silence."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Retrying request in") and len(record.args or ()) == 3:
+            delay, attempt, total = record.args  # type: ignore[misc]
+            click.echo(f"  no answer yet; retry {attempt} of {total} in {float(delay):.1f} s ...", err=True)
+
+
+def announce_retries() -> None:
+    """Install the retry notes once (idempotent), and keep azure-identity's multi-line warnings (every
+    credential it tried) off the terminal: a failed sign-in becomes one `Error:` line with a hint instead."""
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
+    logger = logging.getLogger(SDK_RETRY_LOGGER)
+    if not any(isinstance(h, _RetryNotes) for h in logger.handlers):
+        logger.addHandler(_RetryNotes(level=logging.INFO))
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
 
 
 def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -31,6 +55,7 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, endpoint: str | None, api_key: str | None, api_version: str | None,
                 max_retries: int, **kwargs: Any) -> Any:
         def client_factory():  # lazy: `--help` and usage errors never build a client
+            announce_retries()
             settings = ConnectionSettings.from_env(
                 {}, endpoint=endpoint, api_key=api_key, api_version=api_version, max_retries=max_retries)
             return openai_client(settings)

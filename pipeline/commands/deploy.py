@@ -37,15 +37,17 @@ def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscrip
       eval "$(aoai-ft env)" && aoai-ft deploy --deployment teacher --sku DeveloperTier
       aoai-ft deploy --deployment teacher --delete
     """
-    from pipeline.arm import management_client
-    from pipeline.deploy import DeploymentSpec, delete_deployment, deploy_model
+    from pipeline.arm import arm_endpoint as resolve_arm_endpoint, management_client
+    from pipeline.deploy import DeploymentSpec, check_deployment_name, delete_deployment, deploy_model
     from pipeline.errors import UsageError
 
     out = console()
-    arm = management_client(subscription, endpoint=arm_endpoint, polling_interval=1)
+    check_deployment_name(deployment)  # before any request: nothing is touched for a bad name
+    arm_url = resolve_arm_endpoint(arm_endpoint)
+    arm = management_client(subscription, endpoint=arm_url, polling_interval=1)
     if delete:
         with out.status(f"deleting deployment {deployment} ..."):
-            existed = delete_deployment(arm, resource_group, account, deployment, timeout=timeout)
+            existed = delete_deployment(arm, resource_group, account, deployment, timeout=timeout, arm_url=arm_url)
         out.print(f"deployment {deployment}: {'deleted' if existed else 'did not exist'}")
         return
     if not model:
@@ -53,7 +55,7 @@ def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscrip
     spec = DeploymentSpec(subscription_id=subscription, resource_group=resource_group, account_name=account,
                           deployment_name=deployment, model=model, sku_name=sku, capacity=capacity, source=source)
     with out.status(f"deploying {model} as {deployment} ({sku}, capacity {capacity}) ..."):
-        result = deploy_model(arm, spec, timeout=timeout)
+        result = deploy_model(arm, spec, timeout=timeout, arm_url=arm_url)
     state = result.get("properties", {}).get("provisioning_state", "Succeeded")
     out.print(f"deployment [bold]{deployment}[/] of {model}: {state}")
     if sku != "DeveloperTier":

@@ -35,7 +35,16 @@ def parse_fault(text: str) -> "FaultRule":
             if "methods" in data:
                 data["methods"] = data["methods"].split("|")
         return FaultRule.model_validate(data)
-    except (ValueError, ValidationError) as exc:
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise UsageError(
+            f"invalid --fault {text!r}: {where + ': ' if where else ''}{reason}",
+            hint="e.g. --fault route=/chat,kind=429,rate=0.5,seconds=1 (kinds: latency, 429, 500, drop) "
+                 "or a JSON object with the same keys",
+        ) from None
+    except ValueError as exc:
         raise UsageError(
             f"invalid --fault {text!r}: {exc}",
             hint="e.g. --fault route=/chat,kind=429,rate=0.5,seconds=1 (kinds: latency, 429, 500, drop) "

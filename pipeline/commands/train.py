@@ -12,12 +12,13 @@ from pipeline.jobs import DEFAULT_MODEL
 def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | None:
     """A local path is uploaded (or its earlier upload reused); anything else is taken as a file id."""
     from pipeline.errors import UsageError
-    from pipeline.files import upload_file
+    from pipeline.files import check_local_file, upload_file
 
     if value is None:
         return None
     path = Path(value)
-    if path.is_file():
+    if path.exists() or path.is_symlink():  # a local path, whatever it is, is never sent as a file id
+        check_local_file(path)
         with out.status(f"uploading {path} ..."):
             result = upload_file(client, path, timeout=timeout)
         out.print(f"{path}: {'already uploaded' if result.reused else 'uploaded'} as {result.file.id}")

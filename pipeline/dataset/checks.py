@@ -12,7 +12,9 @@ Error codes (stable; `line` is the 1-based physical line number):
     missing_content                   content is null/empty/not a string (null is fine on assistant tool calls)
     example_missing_assistant_message no assistant message in the example
     invalid_weight                    weight other than 0/1, or weight on a non-assistant message
-    example_too_long                  the example's token count is over the model's limit
+    example_too_long                  the example's token count is over the model's limit, or the line is
+                                      longer in bytes than any example within that limit can be (found
+                                      while streaming, without holding the line in memory)
     too_few_examples, file_too_large  file-level (line null), added by pipeline.dataset.validate
 
 Warnings (do not fail): utf8_bom (leading BOM accepted), special_token_text (`<|endoftext|>` & co. counted
@@ -53,6 +55,28 @@ _LONE_SURROGATE = re.compile(
 )
 
 Problem = tuple[int, str, str]  # (line, code, message); compact because a bad file can have many
+
+# No o200k/cl100k token is longer than 128 bytes of text, and JSON spells a byte in at most 6 (`\u00XX`), so
+# an example within the token limit fits in token_limit * 768 bytes plus its keys and punctuation.
+MAX_TOKEN_BYTES = 128
+MAX_ESCAPED_BYTES_PER_BYTE = 6
+LINE_SLACK_BYTES = 1 << 20
+SKIP_CHUNK = 1 << 20
+
+
+def max_line_bytes(token_limit: int) -> int:
+    """The longest line that can hold an example of at most `token_limit` tokens."""
+    return token_limit * MAX_TOKEN_BYTES * MAX_ESCAPED_BYTES_PER_BYTE + LINE_SLACK_BYTES
+
+
+def skip_rest_of_line(stream: Any) -> int:
+    """Read to just past the next newline (or EOF) in bounded chunks; the number of bytes consumed."""
+    consumed = 0
+    while True:
+        chunk = stream.readline(SKIP_CHUNK)
+        consumed += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return consumed
 
 
 @dataclass
@@ -156,6 +180,22 @@ def _message_problems(message: dict[str, Any], role: Any, index: int) -> list[Pr
     return found
 
 
+def _read_long_line(stream: Any, first: bytes, limit: int) -> tuple[bytes | None, int]:
+    """(the line, its size) if it ends within `limit` bytes, else (None, its size) after skipping the rest:
+    at most `limit` bytes are ever held."""
+    pieces, size = [first], len(first)
+    while True:
+        chunk = stream.readline(SKIP_CHUNK)
+        size += len(chunk)
+        ended = not chunk or chunk.endswith(b"\n")
+        if size > limit:
+            pieces.clear()
+            return None, size + (0 if ended else skip_rest_of_line(stream))
+        pieces.append(chunk)
+        if ended:
+            return b"".join(pieces), size
+
+
 def scan_range(path: str, start: int, end: int, counter: TokenCounter, token_limit: int) -> ScanResult:
     """Check and count the lines that start in [start, end) of `path`; `start` must be a line start.
 
@@ -171,13 +211,27 @@ def scan_range(path: str, start: int, end: int, counter: TokenCounter, token_lim
     line = 0
     examples = 0
     pos = start
+    limit = max_line_bytes(token_limit)
     with open(path, "rb") as stream:
         stream.seek(start)
-        for raw in stream:
-            if pos >= end:
+        readline = stream.readline
+        while pos < end:
+            raw = readline(SKIP_CHUNK)
+            if not raw:
                 break
-            pos += len(raw)
             line += 1
+            if len(raw) == SKIP_CHUNK and not raw.endswith(b"\n"):  # a long line: read on, up to the bound
+                whole, size = _read_long_line(stream, raw, limit)
+                pos += size
+                if whole is None:
+                    examples += 1
+                    errors.append((line, "example_too_long",
+                                   f"the line is {size:,} bytes, longer than any example within the model's limit "
+                                   f"of {token_limit:,} tokens can be; shorten or split the example"))
+                    continue
+                raw = whole
+            else:
+                pos += len(raw)
             if line == 1 and start == 0 and raw.startswith(BOM):
                 raw = raw[3:]
                 warnings.append((1, "utf8_bom", "the file starts with a UTF-8 byte order mark; accepted"))

@@ -107,6 +107,9 @@ def load_prices(path: str | Path) -> PriceTable:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read price file {path}: {exc.strerror or exc}", hint="pass an existing JSON or YAML file") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"price file {path} is not UTF-8 text (byte {exc.start + 1} is {exc.object[exc.start:exc.start + 1]!r})",
+                         hint="pass a JSON or YAML price file") from None
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
@@ -118,7 +121,10 @@ def load_prices(path: str | Path) -> PriceTable:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise UsageError(f"price file {path} is not valid YAML: {exc}", hint="fix the syntax") from exc
+            where = getattr(exc, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            raise UsageError(f"price file {path} is not valid YAML{line}: {getattr(exc, 'problem', None) or 'syntax error'}",
+                             hint="fix the syntax") from exc
     return prices_from_dict(data, origin=str(path))
 
 

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
+import stat as stat_module
+import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pipeline.dataset.billing import MAX_N_EPOCHS, billed_tokens, default_epochs
 from pipeline.dataset.cache import ReportCache
-from pipeline.dataset.checks import ScanResult, scan_range
+from pipeline.dataset.checks import ScanResult, scan_range, skip_rest_of_line
 from pipeline.dataset.counting import get_counter
 from pipeline.dataset.models import DEFAULT_MODEL, model_info
 from pipeline.dataset.pricing import PriceTable, default_prices, estimate_training_cost
@@ -44,11 +49,44 @@ def _check_path(path: Path) -> int:
     return stat.st_size
 
 
+@contextmanager
+def seekable(path: Path) -> Iterator[Path]:
+    """`path` itself when it is a regular file; for a pipe, `<(...)` or a device, a temporary copy (the scan
+    seeks and splits the file). The copy stops one byte over the 512 MB upload limit, so it stays bounded and
+    the size check still reports the file as too large."""
+    if stat_module.S_ISREG(path.stat().st_mode):
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(prefix="aoai-ft-", suffix=".jsonl") as copy:
+        try:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(_limited(source, MAX_FILE_BYTES + 1), copy)
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        copy.flush()
+        yield Path(copy.name)
+
+
+class _limited:
+    """A read-only view of the first `limit` bytes of a stream."""
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        self.stream, self.left = stream, limit
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.stream.read(size)
+        self.left -= len(data)
+        return data
+
+
 def _line_start_after(path: Path, offset: int) -> int:
     """The offset of the first line that starts at or after `offset` (a split point)."""
     with open(path, "rb") as stream:
         stream.seek(max(0, offset - 1))
-        stream.readline()  # finishes the line that contains offset-1 (or the empty rest if it ends there)
+        skip_rest_of_line(stream)  # finishes the line that contains offset-1 (or the empty rest if it ends there)
         return stream.tell()
 
 
@@ -114,9 +152,11 @@ def validate_file(
     info = model_info(model)
     if n_epochs is not None and not 1 <= n_epochs <= MAX_N_EPOCHS:
         raise UsageError(f"n_epochs must be between 1 and {MAX_N_EPOCHS}, got {n_epochs}")
-    scan = scan_file(path, model=model, parallel=parallel)
+    _check_path(path)
+    with seekable(path) as readable:
+        scan = scan_file(readable, model=model, parallel=parallel)
+        size = readable.stat().st_size
     file_level: list[tuple[int | None, str, str]] = []
-    size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         file_level.append((None, "file_too_large", f"{size / 2**20:,.0f} MB, over the 512 MB upload limit; split the file"))
     if scan.examples < MIN_EXAMPLES:
@@ -164,7 +204,7 @@ def validate_files(
 
 def _validate_with(cache: ReportCache | None, path: Path, *, model: str, n_epochs: int | None,
                    parallel: bool | None) -> FileReport:
-    if cache is None:
+    if cache is None or not stat_module.S_ISREG(path.stat().st_mode):  # a pipe can be read once only
         return validate_file(path, model=model, n_epochs=n_epochs, parallel=parallel)
     from pipeline.hashing import content_hash
 

@@ -1,20 +1,33 @@
 """The emulator's ASGI app: health, admin, request log, fault injection, and the two planes."""
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.emulator import arm, dataplane, identity
 from pipeline.emulator.clock import Clock
 from pipeline.emulator.config import EmulatorConfig, FaultRule
-from pipeline.emulator.errors import AzureError, azure_error_handler, validation_error_handler
-from pipeline.emulator.faults import FaultInjector, FaultMiddleware
+from pipeline.emulator.errors import (
+    AzureError, InternalErrors, azure_error_handler, http_exception_handler, validation_error_handler,
+)
+from pipeline.emulator.faults import FaultInjector, FaultMiddleware, install_log_filter
 from pipeline.emulator.state import EmulatorState
 
 log = logging.getLogger("aoai_ft.emulator")
+
+
+def require_admin_key(state: EmulatorState, request: Request) -> None:
+    """401 unless `api-key` is key1 or key2 of the default account."""
+    account = state.accounts.get(state.config.default_account)
+    key = request.headers.get("api-key", "")
+    if account is None or not any(hmac.compare_digest(key.encode(), k.encode()) for k in (account.key1, account.key2)):
+        raise AzureError(401, "unauthorized", "The admin API needs the 'api-key' header of the default account "
+                                              "(the emulator's --api-key).")
 
 
 def create_app(config: EmulatorConfig, clock: Clock | None = None, state: EmulatorState | None = None) -> FastAPI:
@@ -25,6 +38,9 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None, state: Emulat
     app.state.faults = injector
     app.add_exception_handler(AzureError, azure_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_exception_handler)
+    # Innermost middleware: a bug in a handler is a 500 envelope, never a reset keep-alive connection.
+    app.add_middleware(InternalErrors)
 
     if config.log_requests:
         @app.middleware("http")
@@ -39,16 +55,20 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None, state: Emulat
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/admin/faults")
+    def admin(request: Request) -> None:
+        """Changing faults needs the default account's api-key: a CI job's emulator is not everyone's to break."""
+        require_admin_key(state, request)
+
+    @app.get("/admin/faults", dependencies=[Depends(admin)])
     async def list_faults() -> dict:
         return {"rules": injector.rules()}
 
-    @app.post("/admin/faults", status_code=201)
+    @app.post("/admin/faults", status_code=201, dependencies=[Depends(admin)])
     async def add_fault(rule: FaultRule) -> dict:
         injector.add(rule)
         return {"rules": injector.rules()}
 
-    @app.delete("/admin/faults")
+    @app.delete("/admin/faults", dependencies=[Depends(admin)])
     async def clear_faults() -> dict:
         injector.clear()
         return {"rules": []}
@@ -58,6 +78,7 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None, state: Emulat
     app.include_router(dataplane.build_router(state))
     # Outermost: faults apply before anything else, including auth.
     app.add_middleware(FaultMiddleware, injector=injector)
+    install_log_filter()
     # Outside even that: `//openai/...` (legacy SDK with an endpoint ending in "/") is routed like `/openai/...`.
     app.add_middleware(dataplane.CollapseSlashes)
     return app

@@ -90,14 +90,20 @@ def validate_body(definition: str, body: dict[str, Any]) -> None:
         )
 
 
-def check_resource_name(name: str, what: str = "account") -> None:
-    if not (2 <= len(name) <= 64) or not RESOURCE_NAME.match(name):
+def check_resource_name(name: str, what: str = "account", *, min_length: int = 2) -> None:
+    """ARM's rule for these names: 2-64 of letters, digits, '_', '.', '-', starting with a letter or digit and
+    not ending with '.' (so `..`, quotes, spaces and emoji never reach storage or a path)."""
+    if not (min_length <= len(name) <= 64) or not RESOURCE_NAME.match(name) or name.endswith("."):
         raise AzureError(
             400, "InvalidResourceName",
-            f"The {what} name '{name}' is invalid: use 2-64 characters, starting with a letter or digit, "
-            "then letters, digits, '_', '.' or '-'.",
+            f"The {what} name '{_shown(name)}' is invalid: use {min_length}-64 characters, starting with a letter or digit, "
+            "then letters, digits, '_', '.' or '-', not ending with '.'.",
             target="name",
         )
+
+
+def _shown(name: str, limit: int = 80) -> str:
+    return name if len(name) <= limit else name[:limit] + f"... ({len(name):,} characters)"
 
 
 def iso(ts: float) -> str:

@@ -15,10 +15,12 @@ from fastapi.responses import Response
 from pipeline.emulator.accounts import Account
 from pipeline.emulator.arm_accounts import AccountHandlers
 from pipeline.emulator.arm_common import (
-    CS_PROVIDER, ArmContext, Operations, iso, json_response, no_content, validate_body, with_etag,
+    CS_PROVIDER, ArmContext, Operations, check_resource_name, iso, json_response, no_content, validate_body,
+    with_etag,
 )
 from pipeline.emulator.deployments import Deployment
 from pipeline.emulator.errors import AzureError
+from pipeline.emulator.models import MAX_CONTEXT_TOKENS, MAX_OUTPUT_TOKENS
 from pipeline.emulator.state import EmulatorState
 
 DEPLOYMENT_TYPE = f"{CS_PROVIDER}/accounts/deployments"
@@ -27,6 +29,8 @@ SKU_NAMES: dict[str, str] = {n.lower(): n for n in (
     "Standard", "GlobalStandard", "DeveloperTier", "DataZoneStandard", "ProvisionedManaged",
     "GlobalProvisionedManaged", "GlobalBatch",
 )}
+INT32_MAX = 2**31 - 1  # sku.capacity is an Int32 in the spec; ARM cannot deserialize more
+QUOTA_LIMIT = 10_000  # capacity units (thousands of TPM) one deployment may take; Azure's quotas are lower
 READ_ONLY_PROPERTIES = frozenset({
     "provisioningState", "capabilities", "callRateLimit", "rateLimits", "dynamicThrottlingEnabled",
 })
@@ -41,7 +45,8 @@ def deployment_to_arm(account: Account, deployment: Deployment, now: float) -> d
     properties: dict[str, Any] = {
         **deployment.properties,
         "provisioningState": deployment.provisioning_state(now),
-        "capabilities": {"chatCompletion": "true", "maxContextToken": "128000", "maxOutputToken": "16384"},
+        "capabilities": {"chatCompletion": "true", "maxContextToken": str(MAX_CONTEXT_TOKENS),
+                         "maxOutputToken": str(MAX_OUTPUT_TOKENS)},
         "rateLimits": [
             {"key": "request", "renewalPeriod": 10, "count": capacity},
             {"key": "token", "renewalPeriod": 60, "count": capacity * 1000},
@@ -66,7 +71,10 @@ class DeploymentHandlers:
         self.state, self.accounts, self.operations = state, accounts, operations
         self.deployments = state.deployments
 
-    def _parent(self, sub: str, rg: str, account: str) -> Account:
+    def _parent(self, sub: str, rg: str, account: str, deployment: str | None = None) -> Account:
+        """The account, after checking the deployment name (a bad name is 400 before anything is looked up)."""
+        if deployment is not None:
+            check_resource_name(deployment, "deployment", min_length=1)
         try:
             return self.accounts.require_in_group(sub, rg, account)
         except AzureError:
@@ -147,12 +155,24 @@ class DeploymentHandlers:
                 target="sku.name",
             )
         capacity = sku.get("capacity", 1)
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity > INT32_MAX:
+            raise AzureError(
+                400, "InvalidRequestContent",
+                f"The request content was invalid and could not be deserialized: sku.capacity {capacity!r} is not "
+                "a 32-bit integer.", target="sku.capacity",
+            )
         if capacity < 1:
             raise AzureError(400, "InvalidResourceProperties", "sku.capacity must be at least 1.", target="sku.capacity")
+        if capacity > QUOTA_LIMIT:
+            raise AzureError(
+                400, "InsufficientQuota",
+                f"This operation require {capacity} new capacity in quota Tokens Per Minute (thousands), which is "
+                f"bigger than the current available capacity {QUOTA_LIMIT}.", target="sku.capacity",
+            )
         return {**sku, "name": canonical, "capacity": capacity}
 
     def put(self, ctx: ArmContext, sub: str, rg: str, account: str, deployment: str) -> Response:
-        parent = self._parent(sub, rg, account)
+        parent = self._parent(sub, rg, account, deployment)
         body = ctx.json_body()
         validate_body("Deployment", body)
         sku = self._sku(body)
@@ -177,7 +197,7 @@ class DeploymentHandlers:
 
     def patch(self, ctx: ArmContext, sub: str, rg: str, account: str, deployment: str) -> Response:
         """PATCH carries only sku and tags (e.g. `aoai-ft sweep` bookkeeping)."""
-        parent = self._parent(sub, rg, account)
+        parent = self._parent(sub, rg, account, deployment)
         found = self._require(parent, rg, deployment)
         body = ctx.json_body()
         validate_body("Deployment", body)
@@ -199,7 +219,7 @@ class DeploymentHandlers:
         return found
 
     def get(self, ctx: ArmContext, sub: str, rg: str, account: str, deployment: str) -> Response:
-        parent = self._parent(sub, rg, account)
+        parent = self._parent(sub, rg, account, deployment)
         return json_response(deployment_to_arm(parent, self._require(parent, rg, deployment), ctx.now))
 
     def list(self, ctx: ArmContext, sub: str, rg: str, account: str) -> Response:
@@ -208,7 +228,7 @@ class DeploymentHandlers:
         return json_response({"value": [deployment_to_arm(parent, d, now) for d in self.deployments.list(parent.name)]})
 
     def delete(self, ctx: ArmContext, sub: str, rg: str, account: str, deployment: str) -> Response:
-        parent = self._parent(sub, rg, account)
+        parent = self._parent(sub, rg, account, deployment)
         if self.deployments.get(parent.name, deployment) is None:
             return no_content()
         self._require_idle(ctx, parent)

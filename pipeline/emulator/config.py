@@ -1,13 +1,16 @@
 """Settings of one emulator instance (what `aoai-ft emulator` flags set)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
 DEFAULT_TENANT_ID = "11111111-1111-1111-1111-111111111111"
+MAX_FAULT_SECONDS = 300.0  # longer than any client timeout worth testing; more only hangs a route
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 class FaultRule(BaseModel):
@@ -15,15 +18,38 @@ class FaultRule(BaseModel):
 
     kinds: `latency` (sleep `seconds` then serve), `429` (throttled, with Retry-After = `seconds`),
     `500` (internal error), `drop` (connection closed mid-response). `rate` is the probability per
-    matching request; `count` limits how many times the rule fires (None = forever).
+    matching request; `count` limits how many times the rule fires (None = forever). Values are checked
+    (a regex that compiles, at most 300 s, known HTTP methods, no unknown keys) so a typo is an error, not a
+    rule that hangs a route or never fires.
     """
 
-    route: str = ".*"
+    model_config = ConfigDict(extra="forbid")
+
+    route: str = Field(".*", max_length=1000)
     kind: Literal["latency", "429", "500", "drop"]
     rate: float = Field(1.0, ge=0.0, le=1.0)
     count: int | None = Field(None, ge=1)
-    seconds: float = Field(1.0, ge=0.0)
+    seconds: float = Field(1.0, ge=0.0, le=MAX_FAULT_SECONDS, allow_inf_nan=False)
     methods: list[str] | None = None
+
+    @field_validator("route")
+    @classmethod
+    def _route_compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"route {value!r} is not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        unknown = [m for m in value if m.upper() not in HTTP_METHODS]
+        if unknown or not value:
+            raise ValueError(f"methods must be some of {', '.join(sorted(HTTP_METHODS))}; got {value!r}")
+        return [m.upper() for m in value]
 
 
 class EmulatedPrincipal(BaseModel):

@@ -6,7 +6,9 @@ as plain ASGI middleware so it sits in front of every route, including ones that
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
+import logging
 import random
 import re
 import threading
@@ -19,6 +21,24 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 ADMIN_PREFIX = "/admin/"
+# Set in the request's task while it drops its connection on purpose; the server's complaint about the
+# unfinished response is then expected and not logged (see `QuietDrops`).
+_dropping: contextvars.ContextVar[bool] = contextvars.ContextVar("aoai_ft_dropping", default=False)
+UNFINISHED_RESPONSE = "ASGI callable returned without completing response."
+
+
+class QuietDrops(logging.Filter):
+    """Drops uvicorn's "returned without completing response" record for injected drops, and only for those."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_dropping.get() and record.getMessage() == UNFINISHED_RESPONSE)
+
+
+def install_log_filter(logger_name: str = "uvicorn.error") -> None:
+    """Idempotent: one QuietDrops on the server's error logger."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, QuietDrops) for f in logger.filters):
+        logger.addFilter(QuietDrops())
 
 
 class FaultInjector:
@@ -86,10 +106,11 @@ class FaultMiddleware:
                 (b"retry-after-ms", str(int(retry * 1000)).encode())])
         elif rule.kind == "500":
             await _send_json(send, 500, {"error": {"code": "internalFailure", "message": "Injected internal error."}})
-        else:  # drop: promise a body, send part of it, close -> the client sees a broken connection
+        else:  # drop: promise a body, send part of it, return unfinished -> the server closes the connection
+            _dropping.set(True)
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
-            await send({"type": "http.response.body", "body": b"{\"partial\": ", "more_body": False})
+            await send({"type": "http.response.body", "body": b"{\"partial\": ", "more_body": True})
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -20,6 +20,10 @@ FINE_TUNABLE_BASE_MODELS: tuple[str, ...] = (
     "gpt-4.1-nano-2025-04-14",
 )
 
+# What every deployment reports as its capabilities (ARM) and what chat enforces (data plane).
+MAX_CONTEXT_TOKENS = 128_000
+MAX_OUTPUT_TOKENS = 16_384
+
 
 @dataclass
 class ModelCatalog:

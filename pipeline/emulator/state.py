@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from dataclasses import dataclass, field
 
@@ -38,11 +39,16 @@ class EmulatorState:
         return state
 
     def ensure_default_account(self) -> Account:
-        """The account served at `/openai/...`; its key1 is `config.api_key` so a fresh emulator just works."""
+        """The account served at `/openai/...`; its key1 is `config.api_key` so a fresh emulator just works, and
+        key2 is random (kept across restarts), so knowing key1 says nothing about key2."""
         existing = self.accounts.get(self.config.default_account)
         if existing is not None:
-            if existing.key1 != self.config.api_key:  # restarted with another --api-key
-                existing.key1 = self.config.api_key
+            changed = existing.key1 != self.config.api_key  # restarted with another --api-key
+            existing.key1 = self.config.api_key
+            if existing.key2 in (existing.key1, existing.key1[::-1]):  # data dir of an older emulator
+                existing.key2 = secrets.token_hex(16)
+                changed = True
+            if changed:
                 self.accounts.upsert(existing)
             return existing
         account = Account(
@@ -56,7 +62,7 @@ class EmulatorState:
             tags={},
             identity=None,
             key1=self.config.api_key,
-            key2=self.config.api_key[::-1],
+            key2=secrets.token_hex(16),
             created_at=time.time(),
         )
         return self.accounts.upsert(account)

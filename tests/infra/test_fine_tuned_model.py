@@ -304,7 +304,7 @@ def test_create_survives_throttling_and_server_errors(data, monkeypatch) -> None
         assert len(list(make_client(emu).fine_tuning.jobs.list())) == 1
         import httpx
 
-        fired = [rule["fired"] for rule in httpx.get(f"{emu.url}/admin/faults").json()["rules"]]
+        fired = [rule["fired"] for rule in httpx.get(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).json()["rules"]]
         assert fired == [2, 3]  # the faults really hit the provider's calls
     finally:
         emu.stop()

@@ -4,7 +4,7 @@ Every route is registered under the four prefixes of `context.PREFIXES` (dated `
 both again below `/accounts/{account}`); `context.resolve` checks account, api-version and credentials.
 Module map: context (prefix/api-version/auth), files (store + processing), jobs (create/cancel/pause/settle),
 simulation (progress, metrics, events, checkpoints as a function of the clock), catalog (/models),
-chat (answers), training (use of the dataset library), http (response/paging helpers).
+chat (answers), chat_request (its checks), training (use of the dataset library), http (response/paging helpers).
 """
 from __future__ import annotations
 
@@ -227,10 +227,6 @@ def build_router(state: EmulatorState) -> APIRouter:
         if deployment.paused:
             raise AzureError(423, "DeploymentPaused",
                              f"The deployment '{deployment_name}' is paused. Resume it to send requests.")
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise AzureError(400, "invalidPayload", "'messages' must be a non-empty list of messages.",
-                             param="messages")
         model = deployment.model_name
         completion = plane.chat.completion(model, body, plane.training_data_of(model), now())
         if body.get("stream"):

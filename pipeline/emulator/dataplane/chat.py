@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.emulator.dataplane.chat_request import check_context, parse_chat_request
 from pipeline.emulator.dataplane.training import ChatTokenCounter, last_user_text, question_answer_pairs
 
 WORD = re.compile(r"[a-z0-9]+")
@@ -114,12 +115,14 @@ class ChatResponder:
         return " ".join(parts[:lo]), "length"
 
     def completion(self, model: str, body: dict[str, Any], training_data: Path | None, now: float) -> dict[str, Any]:
+        """The answer to a request `parse_chat_request` accepted; a prompt over the context window is refused."""
+        request = parse_chat_request(body)
         messages = body["messages"]
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-        text, finish = self.truncate(model, self.reply_text(model, messages, training_data),
-                                     max_tokens if isinstance(max_tokens, int) else None)
-        n = body.get("n") if isinstance(body.get("n"), int) and body.get("n", 1) > 0 else 1
-        prompt = self.tokens.prompt_tokens(model, (m for m in messages if isinstance(m, dict)))
+        prompt = self.tokens.prompt_tokens(model, messages)
+        check_context(prompt, request)
+        cap = request.output_limit
+        text, finish = self.truncate(model, self.reply_text(model, messages, training_data), cap[1] if cap else None)
+        n = request.n or 1
         completion = self.tokens.text_tokens(model, text) * n
         return {
             "id": "chatcmpl-" + secrets.token_hex(12), "object": "chat.completion", "created": int(now),

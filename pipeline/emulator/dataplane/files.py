@@ -1,7 +1,9 @@
 """Files: uploaded training data and generated results, on disk; metadata and check results in sqlite.
 
 Uploads are streamed (starlette spools the multipart part to a temp file; we copy it in chunks into the
-store, counting bytes against the 512 MB limit), never read into memory. A `fine-tune` file goes
+store, counting bytes against the 512 MB limit), never read into memory. A copy goes to `<id>.partial` and is
+renamed once complete, then recorded; a start removes whatever a crash (kill -9) left between those steps:
+`.partial` files and stored files without a row. A `fine-tune` file goes
 `pending` -> `running` -> `processed`|`error` on the clock (config.file_processing_seconds): the
 dataset library's check runs in a background thread right after the upload, and the terminal status is
 shown once both the clock has passed and the check has finished. Checks interrupted by a restart re-run.
@@ -23,6 +25,7 @@ from pipeline.emulator.errors import AzureError
 from pipeline.emulator.state import EmulatorState
 from pipeline.emulator.dataplane.training import DataCheck, check_training_file
 
+PARTIAL_SUFFIX = ".partial"
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024  # reference §8.1: training file size via API
 COPY_CHUNK = 1024 * 1024
 UPLOAD_PURPOSES = ("fine-tune", "assistants", "batch", "user_data", "evals", "vision")
@@ -112,8 +115,16 @@ class FileStore:
         self._checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aoai-ft-file-check")
         weakref.finalize(self, self._checks.shutdown, False)
         self._pending: dict[str, threading.Event] = {}
+        self._remove_leftovers()
         for row in self.db.query("SELECT id FROM files WHERE purpose=? AND check_ok IS NULL", (TRAINING_PURPOSE,)):
             self._schedule_check(row["id"])
+
+    def _remove_leftovers(self) -> None:
+        """Delete top-level files no row points at (an upload or result interrupted by a crash)."""
+        known = {Path(row["path"]).name for row in self.db.query("SELECT path FROM files")}
+        for entry in self.root.iterdir():
+            if entry.is_file() and entry.name not in known:
+                entry.unlink(missing_ok=True)
 
     # ---- reads -------------------------------------------------------------------------------------
     def get(self, account: str, file_id: str) -> FileRecord | None:
@@ -150,23 +161,27 @@ class FileStore:
         """Copy `source` into the store in chunks; over 512 MB -> 413 and nothing kept."""
         file_id = "file-" + secrets.token_hex(16)
         target = self.root / file_id
+        partial = target.with_name(file_id + PARTIAL_SUFFIX)
         size = 0
         try:
-            with open(target, "wb") as out:
+            with open(partial, "wb") as out:
                 while chunk := source.read(COPY_CHUNK):
                     size += len(chunk)
                     if size > MAX_UPLOAD_BYTES:
                         raise file_too_large()
                     out.write(chunk)
+            os.replace(partial, target)
         except BaseException:
-            target.unlink(missing_ok=True)
+            partial.unlink(missing_ok=True)
             raise
         return self._insert(account, file_id, filename, purpose, size, target)
 
     def add_bytes(self, account: str, filename: str, purpose: str, data: bytes) -> FileRecord:
         file_id = "file-" + secrets.token_hex(16)
         target = self.root / file_id
-        target.write_bytes(data)
+        partial = target.with_name(file_id + PARTIAL_SUFFIX)
+        partial.write_bytes(data)
+        os.replace(partial, target)
         return self._insert(account, file_id, filename, purpose, len(data), target)
 
     def _insert(self, account: str, file_id: str, filename: str, purpose: str, size: int, path: Path) -> FileRecord:

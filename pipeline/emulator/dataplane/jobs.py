@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from pipeline.emulator.db import from_json, to_json
 from pipeline.emulator.errors import AzureError
@@ -57,12 +57,50 @@ CREATE TABLE IF NOT EXISTS fine_tuned_models (
 """
 
 
+Auto = Literal["auto"]
+Number = Annotated[Union[StrictInt, StrictFloat], "a JSON number"]
+
+
 class Hyperparameters(BaseModel):
+    """Strict types: JSON `true` is not an epoch count, `"3"` is not a batch size (Azure answers 400)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    n_epochs: int | str | None = None
-    batch_size: int | str | None = None
-    learning_rate_multiplier: float | str | None = None
+    n_epochs: Auto | StrictInt | None = None
+    batch_size: Auto | StrictInt | None = None
+    learning_rate_multiplier: Auto | Number | None = None
+
+
+class DpoHyperparameters(Hyperparameters):
+    beta: Auto | Number | None = None
+
+
+class SupervisedMethod(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hyperparameters: Hyperparameters | None = None
+
+
+class DpoMethod(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hyperparameters: DpoHyperparameters | None = None
+
+
+class Method(BaseModel):
+    """Preview/v1 `method`: `{"type": "supervised"|"dpo", "<type>": {"hyperparameters": {...}}}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["supervised", "dpo"] = "supervised"
+    supervised: SupervisedMethod | None = None
+    dpo: DpoMethod | None = None
+
+    def hyperparameters(self) -> dict[str, Any]:
+        section = self.supervised if self.type == "supervised" else self.dpo
+        if section is None or section.hyperparameters is None:
+            return {}
+        return section.hyperparameters.model_dump(exclude_none=True)
 
 
 class JobCreate(BaseModel):
@@ -70,15 +108,15 @@ class JobCreate(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str
-    training_file: str
-    validation_file: str | None = None
+    model: StrictStr
+    training_file: StrictStr
+    validation_file: StrictStr | None = None
     hyperparameters: Hyperparameters | None = None
-    suffix: str | None = None
-    seed: int | None = None
-    method: dict[str, Any] | None = None
+    suffix: StrictStr | None = None
+    seed: StrictInt | None = None
+    method: Method | None = None
     integrations: list[dict[str, Any]] | None = None
-    metadata: dict[str, str] | None = None
+    metadata: dict[StrictStr, StrictStr] | None = None
 
 
 def invalid(message: str, param: str | None = None, status: int = 400, code: str = "invalidPayload") -> AzureError:
@@ -97,6 +135,34 @@ def _check_auto(value: Any, name: str, *, minimum: float, maximum: float | None 
         raise invalid(f"hyperparameters.{name} must be 'auto' or a number {bound}; got {value!r}.", f"hyperparameters.{name}")
 
 
+def _field_path(loc: tuple[Any, ...], body: Any, missing: bool) -> list[str]:
+    """The part of a pydantic error location that names fields of the body (not union member tags)."""
+    path: list[str] = []
+    node = body
+    for index, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif missing and index == len(loc) - 1 and isinstance(part, str):
+            pass
+        else:
+            break
+        path.append(str(part))
+    return path
+
+
+def _describe(exc: ValidationError, body: Any) -> tuple[str, str | None]:
+    """(message, param) for the first invalid field, with every reason pydantic gave for it."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    path = _field_path(first["loc"], body, first["type"] == "missing")
+    reasons = [e["msg"] for e in errors if _field_path(e["loc"], body, e["type"] == "missing") == path]
+    where = ".".join(path)
+    reasons = list(dict.fromkeys(reasons))
+    return f"Invalid value for '{where or 'body'}': {'; or '.join(reasons)}.", where or None
+
+
 class JobStore:
     def __init__(self, state: EmulatorState, files: FileStore) -> None:
         self.state, self.files, self.db = state, files, state.db
@@ -110,20 +176,15 @@ class JobStore:
         try:
             return JobCreate.model_validate(body)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise invalid(f"Invalid value for '{where}': {first['msg']}.", where) from None
+            raise invalid(*_describe(exc, body)) from None
 
     def create(self, account: str, req: JobCreate) -> dict[str, Any]:
         base = self._check_model(account, req.model)
         if req.suffix is not None and not SUFFIX.match(req.suffix):
             raise invalid("suffix must be 1-40 characters of a-z, A-Z, 0-9, '-' and '_'.", "suffix")
         hp_in = dict(req.hyperparameters.model_dump(exclude_none=True)) if req.hyperparameters else {}
-        if req.method:
-            method_type = req.method.get("type", "supervised")
-            if method_type not in {"supervised", "dpo"}:
-                raise invalid(f"method.type {method_type!r} is not supported; use 'supervised' or 'dpo'.", "method.type")
-            nested = (req.method.get(method_type) or {}).get("hyperparameters") or {}
+        if req.method is not None:
+            nested = req.method.hyperparameters()
             hp_in = {**{k: v for k, v in nested.items() if k in Hyperparameters.model_fields}, **hp_in}
         _check_auto(hp_in.get("n_epochs"), "n_epochs", minimum=1, maximum=50)
         _check_auto(hp_in.get("batch_size"), "batch_size", minimum=1, maximum=256)
@@ -150,7 +211,7 @@ class JobStore:
             "hyperparameters": {"n_epochs": n_epochs, "batch_size": batch_size,
                                 "learning_rate_multiplier": float(lrm) if isinstance(lrm, (int, float)) else 1.0},
             "suffix": req.suffix, "seed": req.seed if req.seed is not None else secrets.randbelow(2**31),
-            "method_type": (req.method or {}).get("type", "supervised"),
+            "method_type": req.method.type if req.method is not None else "supervised",
             "integrations": req.integrations, "metadata": req.metadata,
             "duration": self.state.config.training_seconds, "examples": examples,
             "trained_tokens": (training.tokens_per_epoch or 0) * n_epochs,

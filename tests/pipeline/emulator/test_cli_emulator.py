@@ -36,7 +36,7 @@ def test_serves_until_sigint(tmp_path):
             time.sleep(0.1)
         r = httpx.get(f"{url}/openai/models?api-version=2024-10-21", headers={"api-key": "k1"})
         assert r.status_code == 200 and r.json()["data"]
-        assert httpx.get(f"{url}/admin/faults").json()["rules"][0]["route"] == "/nothing-matches"
+        assert httpx.get(f"{url}/admin/faults", headers={"api-key": "k1"}).json()["rules"][0]["route"] == "/nothing-matches"
         rg = f"{url}/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg-emulator?api-version=2021-04-01"
         assert httpx.get(rg, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert httpx.get(rg, headers={"Authorization": "Bearer t0ken"}).status_code == 200
@@ -61,3 +61,39 @@ def test_fault_syntax_both_forms():
     a = parse_fault("route=/chat,kind=429,rate=0.5,seconds=2,methods=POST|GET")
     b = parse_fault('{"route": "/chat", "kind": "429", "rate": 0.5, "seconds": 2, "methods": ["POST", "GET"]}')
     assert a == b and a.rate == 0.5 and a.methods == ["POST", "GET"]
+
+
+def test_injected_drops_log_no_traceback(tmp_path):
+    """A drop is a broken connection for the client and nothing at all in the emulator's log."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(AOAI_FT), "emulator", "--port", str(port), "--api-key", "k1", "--quiet",
+         "--fault", "route=/openai/models,kind=drop,count=3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            try:
+                if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "emulator did not become healthy"
+            time.sleep(0.1)
+        models = f"{url}/openai/models?api-version=2024-10-21"
+        for _ in range(3):
+            try:
+                httpx.get(models, headers={"api-key": "k1"}, timeout=5).read()
+                raise AssertionError("the dropped response was read in full")
+            except httpx.TransportError:
+                pass
+        assert httpx.get(models, headers={"api-key": "k1"}).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in err and "LocalProtocolError" not in err and "ASGI callable" not in err, err
+    assert "Emulator stopped." in err

@@ -11,12 +11,12 @@ from pipeline.emulator import EmulatorConfig, EmulatorServer, FaultRule
 
 
 def _add(emu, **rule):
-    r = httpx.post(f"{emu.url}/admin/faults", json=rule)
+    r = httpx.post(f"{emu.url}/admin/faults", json=rule, headers={"api-key": emu.api_key})
     assert r.status_code == 201
 
 
 def _fired(emu) -> list[int]:
-    return [rule["fired"] for rule in httpx.get(f"{emu.url}/admin/faults").json()["rules"]]
+    return [rule["fired"] for rule in httpx.get(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).json()["rules"]]
 
 
 @pytest.mark.parametrize("kind", ["429", "500", "drop"])

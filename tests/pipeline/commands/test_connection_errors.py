@@ -1,0 +1,65 @@
+"""The CLI as users run it (a subprocess): no credentials, or an endpoint that is not there, end in one `Error:`
+line naming the problem and a hint, a non-zero exit, no traceback, and nothing changed on the service."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.emulator.server import free_port
+from tests.pipeline.emulated import fast_emulator  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[3]
+AOAI_FT = ROOT / ".venv" / "bin" / "aoai-ft"
+
+
+def run(args: list[str], home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`aoai-ft ARGS` with a clean environment: no Azure or OpenAI settings, an empty home (no `az login`)."""
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8", **env}
+    return subprocess.run([str(AOAI_FT), *args], capture_output=True, text=True, env=clean, timeout=120, cwd=ROOT)
+
+
+def assert_one_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("  no answer yet; retry")]
+    assert len(lines) == 2 and lines[0].startswith("Error: ") and lines[1].startswith("  hint: "), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("args", [
+    ["status"],
+    ["status", "ftjob-0123"],
+    ["chat", "-d", "base"],
+    ["upload", "datasets/training_set.jsonl"],
+    ["report", "ftjob-0123", "--out", "{tmp}/report"],
+])
+def test_no_key_and_no_sign_in(fast_emulator, tmp_path: Path, args: list[str]) -> None:  # noqa: F811
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = run([*args, "--endpoint", fast_emulator.url, "--max-retries", "0"], tmp_path)
+    assert_one_error(proc, "no API key is set and no Entra ID sign-in is available", "az login",
+                     "AZURE_OPENAI_API_KEY")
+    assert fast_emulator.state.dataplane.files.list(fast_emulator.config.default_account) == []
+    assert not (tmp_path / "report").exists()
+
+
+def test_unreachable_endpoint_without_retries_says_so(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    proc = run(["status", "--endpoint", url, "--api-key", "k", "--max-retries", "0"], tmp_path)
+    line = assert_one_error(proc, url, "no retries")
+    assert "after" not in line and "retry" not in proc.stderr.replace("no retries", "")
+    assert time.monotonic() - started < 20
+
+
+def test_unreachable_endpoint_announces_each_retry(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = run(["status", "--endpoint", url, "--api-key", "k", "--max-retries", "2"], tmp_path)
+    assert_one_error(proc, url, "after 2 retries")
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("  no answer yet; retry")]
+    assert [n.split(" in ")[0] for n in notes] == ["  no answer yet; retry 1 of 2", "  no answer yet; retry 2 of 2"]
