@@ -299,9 +299,11 @@ def promote(
     return release, recipe, target_entry
 
 
-def promoted_from_record(*, stack: str | None, model: str, account_id: str) -> dict[str, Any]:
-    """The PROMOTED_FROM output's value (the program builds it with Outputs; this is its plain shape)."""
-    return {"stack": stack, "model": model, "accountId": account_id}
+def promoted_from_record(*, stack: str | None, model: str, account_id: str,
+                         evaluation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The PROMOTED_FROM output's value (the program builds it with Outputs; this is its plain shape), with the
+    source's evaluation figures (evalPassRate, evalBasePassRate, evalRunId) when it had them."""
+    return {"stack": stack, "model": model, "accountId": account_id, **(evaluation or {})}
 
 
 __all__: Sequence[str] = (
