@@ -79,7 +79,7 @@ def write_png(report: EvalReport, path: Path) -> Path:
     left.set_ylabel("items passing every criterion (%)")
     left.set_title("pass rate")
     scores = [r.mean_scores or [0.0] for r in report.results]
-    right.boxplot(scores, tick_labels=names, showmeans=True)
+    right.boxplot(scores, tick_labels=names, showmeans=True, showfliers=False)  # every point is drawn below
     rng = np.random.default_rng(0)
     for position, values in enumerate(scores, start=1):
         right.scatter(position + rng.uniform(-0.12, 0.12, len(values)), values, s=12, alpha=0.6, color="#444")

@@ -107,3 +107,19 @@ def test_a_file_not_in_the_training_format_names_the_line(world, capsys, monkeyp
                     '{"messages": [{"role": "assistant", "content": "a"}, {"role": "user", "content": "q"}]}\n')
     code, _, err = run(world, [str(path), "-d", world.base], capsys, monkeypatch)
     assert code == 2 and f"{path}:2" in err and "user question and the assistant's answer" in err
+
+
+def test_checkpoints_compare_like_any_deployment_and_earlier_ones_learned_less(world, capsys, monkeypatch) -> None:
+    from tests.pipeline.emulator.conftest import put_deployment
+    from tests.pipeline.evals_world import azure_client
+
+    client = azure_client(world.emu)
+    job = next(j for j in client.fine_tuning.jobs.list() if j.fine_tuned_model == world.good_model)
+    checkpoints = sorted(client.fine_tuning.jobs.checkpoints.list(job.id), key=lambda c: c.step_number)
+    assert len(checkpoints) >= 2
+    assert checkpoints[0].fine_tuned_model_checkpoint.startswith(f"{world.good_model}:ckpt-step-")
+    put_deployment(world.emu, "ckpt-first", checkpoints[0].fine_tuned_model_checkpoint)
+    code, out, err = run(world, ["-d", "ckpt-first", "-d", world.good, "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    early, final = (r["pass_rate"] for r in json.loads(out)["results"])
+    assert early < final
