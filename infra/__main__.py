@@ -39,10 +39,11 @@ def main() -> None:
     except StackConfigError as exc:
         raise pulumi.RunError(str(exc)) from None
     if settings.mode == "promote":
-        from infra.promotion import add_promotion
+        from infra.promotion import add_promotion, checked_promotion_source
 
+        source = checked_promotion_source(settings)  # a source below the quality bar stops here, before any resource
         parts = build_stack(settings, identity)
-        parts.outputs.update(add_promotion(settings, parts))
+        parts.outputs.update(add_promotion(settings, parts, source))
     else:
         from infra.training import add_fine_tuning
 

@@ -62,10 +62,14 @@ def model_deployment(
     source_account_id: pulumi.Input[str] | None = None,
     deployment_name: str | None = None,
     opts: pulumi.ResourceOptions | None = None,
+    model_version: str = "1",
+    sku_name: str | None = None,
+    billing_note: bool = True,
 ) -> cognitiveservices.Deployment:
     """`cognitiveservices.Deployment` of `model_name` (format OpenAI, version "1") with the stack's sku/capacity.
 
-    `source_account_id` deploys a model trained on another account (cross-resource promotion).
+    `source_account_id` deploys a model trained on another account (cross-resource promotion). A base model
+    passes its own `model_version` and `sku_name`, and `billing_note=False` (no hourly hosting fee to warn about).
     """
     deployment_name = deployment_name or settings.effective_deployment_name
     previous = _last_deployment.get(account)
@@ -81,13 +85,14 @@ def model_deployment(
         deployment_name=deployment_name,
         properties=cognitiveservices.DeploymentPropertiesArgs(
             model=cognitiveservices.DeploymentModelArgs(
-                format="OpenAI", name=model_name, version="1", source=source_account_id,
+                format="OpenAI", name=model_name, version=model_version, source=source_account_id,
             ),
         ),
-        sku=cognitiveservices.SkuArgs(name=settings.deployment_sku, capacity=settings.deployment_capacity),
+        sku=cognitiveservices.SkuArgs(name=sku_name or settings.deployment_sku, capacity=settings.deployment_capacity),
         tags=deployment_tags(settings),
         opts=pulumi.ResourceOptions.merge(chain, opts),
     )
     _last_deployment[account] = deployment
-    warn_about_billing(deployment_name, settings)
+    if billing_note:
+        warn_about_billing(deployment_name, settings)
     return deployment

@@ -8,16 +8,20 @@ these). When both are set, the pinned config wins: it is the more specific state
 It is deployed to this stack's own account with the deployment model's `source` = the training account's ARM id
 (cross-resource deployment), then the smoke test asks it the lab's question; a failed or empty answer fails
 `pulumi up`, so a stack that reports success has a prod deployment that answers.
+
+Before any of that, the source's recorded evaluation (EVAL_* outputs of the source stack, or the pinned
+sourceEval* values `aoai-ft promote` writes) must clear this stack's quality bar (`infra.quality_gate`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
 import pulumi
 
 from pipeline import envnames
 from pipeline.chat import SMOKE_TEST_QUESTION
+from pipeline.evals.gate import EvalFigures
 from pipeline.promotion import PROMOTED_FROM, Release, promoted_from_record, release_from_outputs
 
 if TYPE_CHECKING:
@@ -35,6 +39,8 @@ class PromotionSource:
 
     release: pulumi.Output[Release]
     stack: str | None
+    reference: pulumi.StackReference | None = None
+    figures: EvalFigures | None = None
 
     @property
     def model(self) -> pulumi.Output[str]:
@@ -85,16 +91,32 @@ def promotion_source(settings: StackSettings) -> PromotionSource:
         envnames.AZURE_OPENAI_ACCOUNT_ID: o["account_id"],
         PROMOTED_FROM: o["promoted_from"],
     }))
-    return PromotionSource(release=release, stack=stack)
+    return PromotionSource(release=release, stack=stack, reference=reference)
 
 
-def add_promotion(settings: StackSettings, parts: StackParts) -> dict[str, Any]:
+def checked_promotion_source(settings: StackSettings) -> PromotionSource:
+    """`promotion_source`, whose recorded evaluation must clear this stack's bar; call it before any resource
+    (it waits for the source stack's outputs when it reads them by reference)."""
+    from infra.quality_gate import check_source_quality, source_figures_by_reference
+
+    source = promotion_source(settings)
+    if settings.source_model or source.reference is None:
+        figures = settings.pinned_eval_figures
+        name = f"the pinned model {settings.source_model}"
+    else:
+        figures = source_figures_by_reference(source.reference)
+        name = f"stack {source.stack}"
+    check_source_quality(settings, source=name, figures=figures)
+    return replace(source, figures=figures)
+
+
+def add_promotion(settings: StackSettings, parts: StackParts, source: PromotionSource | None = None) -> dict[str, Any]:
     """Deploy the source model to this stack's account by `source`, smoke-test it; returns the outputs to export."""
     from infra.deployment import model_deployment
     from infra.smoke_test import SmokeTest, SmokeTestArgs
 
     check_promotion_settings(settings)
-    source = promotion_source(settings)
+    source = source or promotion_source(settings)
     model = source.model
     deployment = model_deployment(
         DEPLOYMENT_RESOURCE,
@@ -115,8 +137,10 @@ def add_promotion(settings: StackSettings, parts: StackParts) -> dict[str, Any]:
         # asks as the identity running `pulumi up` (keyless prod): after its role assignments exist
         opts=pulumi.ResourceOptions(depends_on=[deployment, *parts.account.role_assignments.values()]),
     )
+    evaluation = source.figures.record() if source.figures is not None else None
     promoted_from = pulumi.Output.all(model, source.account_id).apply(
-        lambda values: promoted_from_record(stack=source.stack, model=values[0], account_id=values[1]))
+        lambda values: promoted_from_record(stack=source.stack, model=values[0], account_id=values[1],
+                                            evaluation=evaluation))
     return {
         envnames.AZURE_OPENAI_DEPLOYMENT: deployment.name,
         envnames.FINE_TUNED_MODEL: model,

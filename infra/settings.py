@@ -18,6 +18,8 @@ from pydantic.alias_generators import to_camel
 
 from pipeline.dataset.billing import MAX_N_EPOCHS
 from pipeline.errors import UsageError
+from pipeline.evals.criteria import DEFAULT_CRITERIA
+from pipeline.evals.gate import DEFAULT_MIN_IMPROVEMENT, EvalFigures, QualityBar
 
 PROJECT_NAME: Final = "aoai-finetune"
 """Pulumi project name = config namespace (`aoai-finetune:<key>`); must match `name:` in Pulumi.yaml."""
@@ -34,6 +36,7 @@ _STACK_REF_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _RESOURCE_GROUP_RE = re.compile(r"^[-\w._()]{1,90}$")
 _OPTIONAL_NUMBERS = (
     "n_epochs", "batch_size", "learning_rate_multiplier", "seed", "max_training_cost_usd", "deployment_ttl_hours",
+    "min_eval_pass_rate", "min_improvement_over_base", "source_eval_pass_rate", "source_eval_base_pass_rate",
 )
 STRUCTURED_KEYS: Final = frozenset({"tags", "allowedIpRanges"})
 """Keys whose config value is JSON (object/array) rather than a plain string."""
@@ -85,6 +88,13 @@ class StackSettings(BaseModel):
     source_stack: str = ""
     source_model: str = ""
     source_account_id: str = ""
+    source_eval_pass_rate: float | None = Field(None, ge=0, le=1)
+    source_eval_base_pass_rate: float | None = Field(None, ge=0, le=1)
+    source_eval_run_id: str = ""
+    # --- evaluation: the quality gate ---
+    eval_criteria: str = DEFAULT_CRITERIA
+    min_eval_pass_rate: float | None = Field(None, ge=0, le=1)
+    min_improvement_over_base: float | None = Field(DEFAULT_MIN_IMPROVEMENT, ge=-1, le=1)
 
     # ----- field rules -----
     @field_validator("location", mode="before")
@@ -145,6 +155,17 @@ class StackSettings(BaseModel):
                 raise ValueError(f"tag {key!r}: names are 1-512 chars without <>%&\\?/ and values <= 256 chars")
         return value
 
+    @field_validator("eval_criteria")
+    @classmethod
+    def _check_criteria(cls, value: str) -> str:
+        from pipeline.evals.criteria import parse_criteria
+
+        try:
+            parse_criteria(value)
+        except UsageError as exc:
+            raise ValueError(f"{exc.message} ({exc.hint})") from None
+        return value
+
     @field_validator("source_stack")
     @classmethod
     def _check_source_stack(cls, value: str) -> str:
@@ -171,6 +192,8 @@ class StackSettings(BaseModel):
             )
         if bool(self.source_model) != bool(self.source_account_id):
             raise ValueError("sourceModel and sourceAccountId go together: set both or neither")
+        if self.source_eval_base_pass_rate is not None and self.source_eval_pass_rate is None:
+            raise ValueError("sourceEvalBasePassRate is set without sourceEvalPassRate")
         if self.mode == "promote" and not (self.source_stack or self.source_model):
             raise ValueError("mode promote needs sourceStack, or both sourceModel and sourceAccountId")
         return self
@@ -205,6 +228,31 @@ class StackSettings(BaseModel):
         """A config path, relative to the project root unless absolute."""
         path = Path(value).expanduser()
         return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
+
+    @property
+    def eval_testing_criteria(self) -> list[dict[str, Any]]:
+        """`evalCriteria` in the Evals API's shape."""
+        from pipeline.evals.criteria import parse_criteria
+
+        return parse_criteria(self.eval_criteria)
+
+    @property
+    def quality_bar(self) -> QualityBar:
+        """minEvalPassRate / minImprovementOverBase (empty = that bar is off)."""
+        return QualityBar(min_pass_rate=self.min_eval_pass_rate, min_improvement=self.min_improvement_over_base)
+
+    @property
+    def pinned_eval_figures(self) -> EvalFigures | None:
+        """The source's figures `aoai-ft promote` pinned in config, or None."""
+        if self.source_eval_pass_rate is None:
+            return None
+        return EvalFigures(pass_rate=self.source_eval_pass_rate, base_pass_rate=self.source_eval_base_pass_rate,
+                           run_id=self.source_eval_run_id or None)
+
+    @property
+    def base_deployment_name(self) -> str:
+        """The base model's deployment the evaluation compares with."""
+        return f"{self.base_model}-base"[:64]
 
     @property
     def hyperparameters(self) -> dict[str, int | float]:

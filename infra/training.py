@@ -1,4 +1,5 @@
-"""The train mode of the stack: dataset gate at program start, then fine-tuned model -> deployment -> smoke test.
+"""The train mode of the stack: dataset gate at program start, then fine-tuned model -> deployment -> smoke test
+-> evaluation against the base model on the validation set (the quality gate, `infra.quality_gate`).
 
 `check_datasets(settings)` runs before `build_stack`, so a bad dataset or a training estimate over
 `maxTrainingCostUsd` stops `pulumi preview`/`up` before any resource (or invoke) is registered, with the
@@ -127,4 +128,8 @@ def add_fine_tuning(settings: StackSettings, parts: StackParts) -> dict[str, Any
             opts=pulumi.ResourceOptions(depends_on=[deployment, *account.role_assignments.values()]),
         )
         outputs[envnames.SMOKE_TEST_ANSWER] = smoke.answer
+    from infra.quality_gate import add_evaluation
+
+    outputs.update(add_evaluation(settings, parts, deployment=deployment, model=model.fine_tuned_model,
+                                  after=[smoke] if settings.smoke_test else [deployment]))
     return outputs

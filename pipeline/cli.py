@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("pipeline.commands.status", "status", "Show a fine-tuning job's status, events and checkpoints."),
     "deploy": ("pipeline.commands.deploy", "deploy", "Deploy a fine-tuned model through Azure Resource Manager."),
     "chat": ("pipeline.commands.chat", "chat", "Ask a deployment the lab's smoke-test question (or your own)."),
+    "eval": ("pipeline.commands.eval", "eval_command", "Evaluate deployments on a held-out set, side by side."),
     "report": ("pipeline.commands.report", "report", "Loss curves PNG, final metrics, base vs fine-tuned answers."),
     "env": ("pipeline.commands.env", "env", "Print export lines or write a .env from a stack's outputs."),
     "promote": ("pipeline.commands.promote", "promote", "Promote a trained model from one stack to another."),

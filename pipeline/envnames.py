@@ -15,6 +15,10 @@ OPENAI_API_VERSION: Final = "OPENAI_API_VERSION"
 FINE_TUNED_MODEL: Final = "FINE_TUNED_MODEL"
 FINE_TUNING_JOB_ID: Final = "FINE_TUNING_JOB_ID"
 SMOKE_TEST_ANSWER: Final = "SMOKE_TEST_ANSWER"
+# The evaluation on the held-out set: fine-tuned and base pass rates (0..1) and the fine-tuned model's eval run.
+EVAL_PASS_RATE: Final = "EVAL_PASS_RATE"
+EVAL_BASE_PASS_RATE: Final = "EVAL_BASE_PASS_RATE"
+EVAL_RUN_ID: Final = "EVAL_RUN_ID"
 # prod stacks: {stack, model, accountId} of the stack the deployed model was promoted from
 PROMOTED_FROM: Final = "PROMOTED_FROM"
 # Where the ARM plane lives; real Azure by default, the emulator in tests and the demo.

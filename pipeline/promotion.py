@@ -7,6 +7,10 @@ Three pieces, all plain Python (no Pulumi import):
   does not change prod until the next promotion), or by reference (sourceStack, prod follows dev's outputs);
 - the ledger, `.aoai-ft/promotions.json`: which model each environment runs, plus the history of promotions.
 
+A source whose recorded evaluation (EVAL_PASS_RATE / EVAL_BASE_PASS_RATE outputs) misses the quality bar is
+refused before any config is set or anything is recorded; the figures travel with a pinned promotion
+(sourceEval* config) and are kept in the ledger.
+
 Ledger shape (version 1):
 
     {"version": 1,
@@ -36,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline import envnames
 from pipeline.errors import PipelineError, ServiceError, UsageError
+from pipeline.evals.gate import EvalFigures, QualityBar, check_quality, figures_from_outputs
 
 CONFIG_NAMESPACE: Final = "aoai-finetune"
 """The Pulumi project name = config namespace (must equal `infra.settings.PROJECT_NAME`; a test checks it)."""
@@ -70,6 +75,7 @@ class Release(BaseModel):
     deployment: str | None = None
     smoke_test_answer: str | None = None
     promoted_from: dict[str, Any] | None = None
+    evaluation: EvalFigures | None = None
 
 
 def check_stack_name(name: str, *, option: str) -> str:
@@ -111,6 +117,7 @@ def release_from_outputs(stack: str, outputs: Mapping[str, Any]) -> Release:
         deployment=deployment if isinstance(deployment, str) else None,
         smoke_test_answer=answer if isinstance(answer, str) else None,
         promoted_from=promoted_from,
+        evaluation=figures_from_outputs(outputs),
     )
 
 
@@ -166,11 +173,20 @@ def promotion_recipe(release: Release, target: str, *, reference: str | None = N
         raise UsageError(f"--esc {esc_environment!r} is not an ESC environment name",
                          hint="use [org/]project/environment, e.g. my-org/aoai-finetune/prod")
     values: list[tuple[str, str]] = [("mode", "promote")]
-    if reference:
-        values += [("sourceStack", reference), ("sourceModel", ""), ("sourceAccountId", "")]
+    if reference:  # the target reads model and figures from the source's outputs on every `pulumi up`
+        values += [("sourceStack", reference), ("sourceModel", ""), ("sourceAccountId", ""),
+                   ("sourceEvalPassRate", ""), ("sourceEvalBasePassRate", ""), ("sourceEvalRunId", "")]
     else:
-        values += [("sourceModel", release.model), ("sourceAccountId", release.account_id), ("sourceStack", "")]
+        figures = release.evaluation
+        values += [("sourceModel", release.model), ("sourceAccountId", release.account_id), ("sourceStack", ""),
+                   ("sourceEvalPassRate", _number(figures.pass_rate if figures else None)),
+                   ("sourceEvalBasePassRate", _number(figures.base_pass_rate if figures else None)),
+                   ("sourceEvalRunId", (figures.run_id or "") if figures else "")]
     return ConfigRecipe(stack=target, values=tuple(values), cwd=cwd, esc_environment=esc_environment)
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
 
 
 def apply_recipe(recipe: ConfigRecipe, *, run: Runner = subprocess.run) -> None:
@@ -225,6 +241,7 @@ class LedgerEntry(BaseModel):
     status: Literal["observed", "applied", "pending"]
     promoted_from: str | None = None
     at: datetime
+    evaluation: dict[str, Any] | None = None  # evalPassRate, evalBasePassRate, evalRunId of the model
 
 
 class Ledger(BaseModel):
@@ -263,11 +280,13 @@ def record_promotion(ledger: Ledger, release: Release, target: str, *, applied: 
                      now: datetime | None = None) -> tuple[LedgerEntry, LedgerEntry]:
     """Record that the source runs `release` and that `target` now runs (applied) or should run (pending) it."""
     now = now or datetime.now(timezone.utc)
+    evaluation = release.evaluation.record() if release.evaluation is not None else None
     source_entry = LedgerEntry(environment=release.stack, model=release.model, account_id=release.account_id,
                                status="observed",
-                               promoted_from=(release.promoted_from or {}).get("stack"), at=now)
+                               promoted_from=(release.promoted_from or {}).get("stack"), at=now, evaluation=evaluation)
     target_entry = LedgerEntry(environment=target, model=release.model, account_id=release.account_id,
-                               status="applied" if applied else "pending", promoted_from=release.stack, at=now)
+                               status="applied" if applied else "pending", promoted_from=release.stack, at=now,
+                               evaluation=evaluation)
     ledger.record(source_entry)
     ledger.record(target_entry)
     return source_entry, target_entry
@@ -285,11 +304,17 @@ def promote(
     cwd: Path | None = None,
     run: Runner = subprocess.run,
     now: datetime | None = None,
+    bar: QualityBar | None = None,
 ) -> tuple[Release, ConfigRecipe, LedgerEntry]:
-    """The whole promotion: read the release, build (and optionally apply) the recipe, record it in the ledger."""
+    """The whole promotion: read the release, check its evaluation against `bar` (default: `QualityBar()`),
+    build (and optionally apply) the recipe, record it in the ledger. A release below the bar changes nothing."""
     check_stack_name(source, option="--from")
     check_stack_name(target, option="--to")
     release = release_from_outputs(source, outputs)
+    check_quality(release.evaluation, bar or QualityBar(), subject=f"the model of stack {source}",
+                  hint=f"retrain or improve the data until `pulumi up -s {source}` passes its evaluation, or lower "
+                       "the bar with --min-pass-rate / --min-improvement (and minEvalPassRate / minImprovementOverBase "
+                       f"on stack {target}, which checks the figures again)")
     recipe = promotion_recipe(release, target, reference=reference, cwd=cwd, esc_environment=esc_environment)
     ledger = load_ledger(ledger_path)  # before applying: a damaged ledger must not leave config half-changed
     if apply:
@@ -299,9 +324,11 @@ def promote(
     return release, recipe, target_entry
 
 
-def promoted_from_record(*, stack: str | None, model: str, account_id: str) -> dict[str, Any]:
-    """The PROMOTED_FROM output's value (the program builds it with Outputs; this is its plain shape)."""
-    return {"stack": stack, "model": model, "accountId": account_id}
+def promoted_from_record(*, stack: str | None, model: str, account_id: str,
+                         evaluation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The PROMOTED_FROM output's value (the program builds it with Outputs; this is its plain shape), with the
+    source's evaluation figures (evalPassRate, evalBasePassRate, evalRunId) when it had them."""
+    return {"stack": stack, "model": model, "accountId": account_id, **(evaluation or {})}
 
 
 __all__: Sequence[str] = (

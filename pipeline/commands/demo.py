@@ -1,7 +1,8 @@
 """`aoai-ft demo`: the whole lab, offline, in well under a minute - against an in-process emulator.
 
 validate -> create the account through the emulator's ARM plane -> upload -> train (live progress) -> deploy the
-fine-tuned model and the base model -> ask both the lab's question side by side -> loss PNG -> tear everything
+fine-tuned model and the base model -> ask both the lab's question side by side -> evaluate both on the validation
+set (Evals API, pass rates side by side, eval.png) and check the quality bar -> loss PNG -> tear everything
 down (deployments, model, files, account delete + purge) -> summary. The same library calls as the real thing;
 only the endpoints point at loopback.
 """
@@ -68,7 +69,7 @@ class DemoRun:
 
 @click.command("demo")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_OUT,
-              show_default=True, help="Where to write loss.png.")
+              show_default=True, help="Where to write loss.png and eval.png.")
 @click.option("--datasets", "datasets_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder with training_set.jsonl and validation_set.jsonl (default: the project's datasets/).")
 @click.option("--training-seconds", type=click.FloatRange(0.5, 120), default=6.0, show_default=True,
@@ -80,8 +81,8 @@ def demo(out_dir: Path, datasets_dir: Path | None, training_seconds: float, data
 
     Validates the datasets (stats and cost estimate), creates an Azure OpenAI account through the emulator's
     Resource Manager plane, uploads, trains with live progress, deploys the fine-tuned model and the base model,
-    asks both "What is artificial intelligence?", writes the loss curves PNG, tears everything down and prints
-    a summary. No Azure account, key or network needed.
+    asks both "What is artificial intelligence?", evaluates both on the validation set (pass rates and
+    eval.png), writes the loss curves PNG, tears everything down and prints a summary. No Azure account, key or network needed.
 
     \b
     Examples:
@@ -141,10 +142,12 @@ def _flow(run: DemoRun, emulator: Any, training: Path, validation: Path, out_dir
             _deploy(run, arm, cfg.subscription_id, group, job.fine_tuned_model, job.model, created)
         with run.step("6. ask both: the lab's smoke test"):
             _compare(run, client)
-        with run.step("7. loss curves"):
+        with run.step("7. evaluate both on the validation set: the quality gate"):
+            _evaluate(run, client, validation, out_dir, created)
+        with run.step("8. loss curves"):
             _plot(run, client, job.id, out_dir)
     finally:
-        with run.step("8. tear down"):
+        with run.step("9. tear down"):
             _teardown(run, arm, group, cfg.location, created)
     if run.failures:
         from pipeline.errors import PipelineError
@@ -221,6 +224,28 @@ def _compare(run: DemoRun, client: Any) -> None:
     run.out.print(table)
 
 
+def _evaluate(run: DemoRun, client: Any, validation: Path, out_dir: Path, created: dict[str, Any]) -> None:
+    from pipeline.evals import DEFAULT_CRITERIA, EvalFigures, QualityBar, evaluate, load_eval_dataset, parse_criteria
+    from pipeline.evals.client import evals_client_for
+    from pipeline.evals.report import print_report, write_png
+
+    evals = evals_client_for(client)
+    report = evaluate(evals, load_eval_dataset(validation), parse_criteria(DEFAULT_CRITERIA),
+                      [FT_DEPLOYMENT, BASE_DEPLOYMENT], name="aoai-ft demo", poll_seconds=0.2,
+                      on_note=lambda message: run.out.print(message))
+    created["eval"] = report.eval_id
+    print_report(report, run.out)
+    tuned, base = report.result(FT_DEPLOYMENT), report.result(BASE_DEPLOYMENT)
+    figures = EvalFigures(pass_rate=tuned.pass_rate, base_pass_rate=base.pass_rate, run_id=tuned.run_id)
+    bar = QualityBar()
+    missed = bar.shortfalls(figures)
+    verdict = "[green]clears[/]" if not missed else "[red]misses[/]"
+    run.out.print(f"quality gate ({bar.describe()}): the fine-tuned model {verdict} it - {figures.describe()}"
+                  + ("" if not missed else f": {'; '.join(missed)}"))
+    png = write_png(report, out_dir / "eval.png")
+    run.ids["evaluation"] = f"{figures.describe()} -> {png}"
+
+
 def _plot(run: DemoRun, client: Any, job_id: str, out_dir: Path) -> None:
     from pipeline.report import fetch_results, final_metrics, plot_losses
 
@@ -245,6 +270,11 @@ def _teardown(run: DemoRun, arm: Any, group: str, location: str, created: dict[s
                     lambda name=name: delete_deployment(arm, group, ACCOUNT_NAME, name, timeout=60, retry_delay=0.2))
     job, files = created.get("job"), created.get("files") or {}
     client = _demo_client(arm, group)
+    if created.get("eval"):
+        from pipeline.evals.client import evals_client_for
+
+        run.cleanup(f"deleted eval {created['eval']} and its runs",
+                    lambda: evals_client_for(client).evals.delete(created["eval"]))
     if job is not None:
         result = FineTuneResult(job_id=job.id, fine_tuned_model=job.fine_tuned_model, base_model=job.model,
                                 training_file_id=files["training"], validation_file_id=files.get("validation"),

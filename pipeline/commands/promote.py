@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.evals.gate import DEFAULT_MIN_IMPROVEMENT
 from pipeline.promotion import DEFAULT_LEDGER
 
 
@@ -28,14 +29,22 @@ from pipeline.promotion import DEFAULT_LEDGER
 @click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_LEDGER, show_default=True,
               help="JSON file recording which model each environment runs.")
 @click.option("--list", "list_only", is_flag=True, help="Only show the ledger: which model each environment runs.")
+@click.option("--min-pass-rate", type=click.FloatRange(0, 1), default=None, metavar="RATE",
+              help="Refuse a source whose held-out pass rate (EVAL_PASS_RATE) is below RATE (0..1).")
+@click.option("--min-improvement", type=click.FloatRange(-1, 1), default=DEFAULT_MIN_IMPROVEMENT, show_default=True,
+              metavar="POINTS", help="Refuse a source whose pass rate beats the base model's by less (0.1 = 10 points).")
 def promote(source: str | None, target: str | None, from_json, by_reference: bool, org: str | None,
-            esc_environment: str | None, apply: bool, cwd: Path | None, ledger: Path, list_only: bool) -> None:
+            esc_environment: str | None, apply: bool, cwd: Path | None, ledger: Path, list_only: bool,
+            min_pass_rate: float | None, min_improvement: float) -> None:
     """Promote the model SOURCE trained to TARGET, without training again.
 
     Reads SOURCE's outputs (FINE_TUNED_MODEL, AZURE_OPENAI_ACCOUNT_ID), prints the `pulumi config set`
     commands that make TARGET deploy that model by `source` (the training account's ARM id), runs them
     with --apply, and records the promotion in the ledger. TARGET's `pulumi up` then deploys the model and
     fails unless its smoke test passes.
+
+    SOURCE's recorded evaluation (EVAL_PASS_RATE, EVAL_BASE_PASS_RATE) must clear the quality bar first;
+    a source below it (or with no evaluation) is refused, naming the figures, and nothing is set or recorded.
 
     \b
     Examples:
@@ -64,11 +73,16 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
         raise UsageError("pulumi is not installed and no source outputs were given",
                          hint=f"pass --from-json FILE with the output of `pulumi stack output --json -s {source}`")
     reference = qualified_stack(source, org=org) if by_reference else None
+    from pipeline.evals.gate import QualityBar
+
+    bar = QualityBar(min_pass_rate=min_pass_rate, min_improvement=min_improvement)
     release, recipe, entry = run_promotion(source, target, outputs=outputs, ledger_path=ledger, reference=reference,
-                                           esc_environment=esc_environment, apply=apply, cwd=cwd)
+                                           esc_environment=esc_environment, apply=apply, cwd=cwd, bar=bar)
 
     err.print(f"[bold]{release.stack}[/] runs [bold]{release.model}[/]")
     err.print(f"  trained in {release.account_id}")
+    if release.evaluation is not None:
+        err.print(f"  its evaluation: {release.evaluation.describe()} - clears the bar ({bar.describe()})")
     if release.smoke_test_answer:
         err.print(f"  its smoke test answered: {release.smoke_test_answer[:120]!r}")
     else:

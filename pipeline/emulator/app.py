@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipeline.emulator import arm, dataplane, identity
+from pipeline.emulator import arm, dataplane, evals, identity
 from pipeline.emulator.clock import Clock
 from pipeline.emulator.config import EmulatorConfig, FaultRule
 from pipeline.emulator.errors import (
@@ -76,6 +76,7 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None, state: Emulat
     app.include_router(identity.build_router(state))
     app.include_router(arm.build_router(state))
     app.include_router(dataplane.build_router(state))
+    app.include_router(evals.build_router(state))  # after the data plane: it samples through its chat
     # Outermost: faults apply before anything else, including auth.
     app.add_middleware(FaultMiddleware, injector=injector)
     install_log_filter()

@@ -84,6 +84,7 @@ class EmulatorConfig(BaseModel):
     training_seconds: float = Field(20.0, gt=0)
     file_processing_seconds: float = Field(0.5, ge=0)
     deployment_seconds: float = Field(1.0, ge=0)
+    eval_run_seconds: float = Field(2.0, ge=0)  # an eval run: queued for a tenth of it, then items complete
     subscription_id: str = DEFAULT_SUBSCRIPTION_ID
     tenant_id: str = DEFAULT_TENANT_ID
     default_account: str = "emulator"

@@ -28,6 +28,8 @@ class Mocks(pulumi.runtime.Mocks):
             outputs["properties"] = {**args.inputs["properties"], "endpoint": "https://x.openai.azure.com/"}
         if args.typ == "azure-native:resources:ResourceGroup":
             outputs["name"] = args.inputs["resourceGroupName"]
+        if args.typ.endswith(":Evaluation"):
+            outputs.update(pass_rate=0.75, base_pass_rate=0.0, run_id="evalrun-mock")
         if args.typ.startswith("pulumi-python:dynamic"):
             outputs["restore"] = False
         return f"{args.name}-id", outputs

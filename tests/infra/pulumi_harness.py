@@ -30,6 +30,7 @@ TENANT = "99999999-8888-7777-6666-555555555555"
 RUNNER_OBJECT_ID = "0f0e0d0c-0b0a-0908-0706-050403020100"
 SOURCE_STACK_OUTPUTS = {  # what a StackReference to a trained dev stack reads (promote mode)
     "FINE_TUNED_MODEL": "gpt-4o-mini-2024-07-18.ft-0123456789abcdef0123456789abcdef",
+    "EVAL_PASS_RATE": 0.75, "EVAL_BASE_PASS_RATE": 0.0, "EVAL_RUN_ID": "evalrun_dev",
     "AZURE_OPENAI_ACCOUNT_ID": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-aoai-finetune-dev/providers/"
                                "Microsoft.CognitiveServices/accounts/aoai-finetune-1a2b3c",
 }
@@ -94,6 +95,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     object_id: str = RUNNER_OBJECT_ID
     keys: tuple[str, str] = ("mock-key-1", "mock-key-2")
     stack_outputs: dict[str, Any] = field(default_factory=lambda: dict(SOURCE_STACK_OUTPUTS))
+    eval_figures: tuple[float, float] = (0.75, 0.0)  # what the Evaluation reports: fine-tuned, base pass rate
     resources: list[pulumi.runtime.MockResourceArgs] = field(default_factory=list)
     calls: list[pulumi.runtime.MockCallArgs] = field(default_factory=list)
 
@@ -118,6 +120,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.typ == "pulumi:pulumi:StackReference":
             name = inputs["name"]
             return name, {"name": name, "outputs": dict(self.stack_outputs), "secretOutputNames": []}
+        if args.typ == "pulumi-python:dynamic/aoai-finetune:Evaluation":
+            outputs.update(pass_rate=self.eval_figures[0], base_pass_rate=self.eval_figures[1],
+                           run_id="evalrun_mock", base_run_id="evalrun_mock_base", eval_id="eval_mock")
         if args.typ.startswith("pulumi-python:dynamic"):
             outputs.update(restore=False, purged_stale=False)
             return f"{args.name}-id", outputs

@@ -29,6 +29,8 @@ DEV_ACCOUNT = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-aoai-finetune-d
 PINNED_ACCOUNT = ("/subscriptions/22222222-3333-4444-5555-666666666666/resourceGroups/rg-train/providers/"
                   "Microsoft.CognitiveServices/accounts/aoai-train")
 PINNED_MODEL = "gpt-4o-mini-2024-07-18.ft-fedcba9876543210fedcba9876543210"
+DEV_EVAL = {envnames.EVAL_PASS_RATE: 0.75, envnames.EVAL_BASE_PASS_RATE: 0.0, envnames.EVAL_RUN_ID: "evalrun_dev"}
+PINNED_EVAL = {"sourceEvalPassRate": "0.5", "sourceEvalBasePassRate": "0.125", "sourceEvalRunId": "evalrun_pinned"}
 
 
 @dataclass
@@ -40,6 +42,7 @@ class PromotionMocks(RecordingMocks):
         envnames.AZURE_OPENAI_ACCOUNT_ID: DEV_ACCOUNT,
         envnames.AZURE_OPENAI_DEPLOYMENT: "gpt-4o-mini-2024-07-18-ft",
         envnames.SMOKE_TEST_ANSWER: "AI is ...",
+        **DEV_EVAL,
     })
     smoke_fails: bool = False
 
@@ -109,7 +112,8 @@ def test_prod_outputs_name_the_model_and_where_it_came_from(prod_run) -> None:
     assert outputs[envnames.AZURE_OPENAI_DEPLOYMENT] == "gpt-4o-mini-2024-07-18-ft"
     assert outputs[envnames.FINE_TUNED_MODEL] == MODEL
     assert outputs[envnames.SMOKE_TEST_ANSWER] == "answer of gpt-4o-mini-2024-07-18-ft"
-    assert outputs[PROMOTED_FROM] == {"stack": DEV_STACK, "model": MODEL, "accountId": DEV_ACCOUNT}
+    assert outputs[PROMOTED_FROM] == {"stack": DEV_STACK, "model": MODEL, "accountId": DEV_ACCOUNT,
+                                      "evalPassRate": 0.75, "evalBasePassRate": 0.0, "evalRunId": "evalrun_dev"}
     assert outputs[envnames.AZURE_OPENAI_ACCOUNT_ID].endswith("/resourceGroups/rg-openai-prod/providers/"
                                                               "Microsoft.CognitiveServices/accounts/"
                                                               + one(prod_run.mocks, ACCOUNT).inputs["accountName"])
@@ -120,7 +124,7 @@ def test_promoting_from_a_promoted_stack_deploys_from_the_training_account() -> 
     prod_account = DEV_ACCOUNT.replace("rg-aoai-finetune-dev", "rg-openai-prod")
     mocks = PromotionMocks(dev_outputs={
         envnames.FINE_TUNED_MODEL: MODEL, envnames.AZURE_OPENAI_ACCOUNT_ID: prod_account,
-        PROMOTED_FROM: {"stack": DEV_STACK, "model": MODEL, "accountId": DEV_ACCOUNT},
+        PROMOTED_FROM: {"stack": DEV_STACK, "model": MODEL, "accountId": DEV_ACCOUNT}, **DEV_EVAL,
     })
     run = run_program(prod_config(sourceStack="my-org/aoai-finetune/prod"), mocks, stack="prod-eu")
     assert one(mocks, DEPLOYMENT).inputs["properties"]["model"]["source"] == DEV_ACCOUNT
@@ -128,18 +132,21 @@ def test_promoting_from_a_promoted_stack_deploys_from_the_training_account() -> 
 
 
 def test_explicit_model_and_account_from_config_need_no_stack_reference() -> None:
-    run = run_program(prod_config(sourceStack="", sourceModel=PINNED_MODEL, sourceAccountId=PINNED_ACCOUNT),
+    run = run_program(prod_config(sourceStack="", sourceModel=PINNED_MODEL, sourceAccountId=PINNED_ACCOUNT,
+                                  **PINNED_EVAL),
                       PromotionMocks(), stack="prod")
     assert run.mocks.of_type(STACK_REFERENCE) == []
     assert one(run.mocks, DEPLOYMENT).inputs["properties"]["model"]["source"] == PINNED_ACCOUNT
     assert one(run.mocks, DEPLOYMENT).inputs["properties"]["model"]["name"] == PINNED_MODEL
-    assert run.outputs[PROMOTED_FROM] == {"stack": None, "model": PINNED_MODEL, "accountId": PINNED_ACCOUNT}
+    assert run.outputs[PROMOTED_FROM] == {"stack": None, "model": PINNED_MODEL, "accountId": PINNED_ACCOUNT,
+                                          "evalPassRate": 0.5, "evalBasePassRate": 0.125, "evalRunId": "evalrun_pinned"}
     assert run.mocks.of_type(FINE_TUNED) == []
 
 
 def test_a_pinned_model_wins_over_the_stack_reference() -> None:
     """What `aoai-ft promote` (pinned) leaves when a stack file also names a sourceStack."""
-    run = run_program(prod_config(sourceModel=PINNED_MODEL, sourceAccountId=PINNED_ACCOUNT), PromotionMocks(),
+    run = run_program(prod_config(sourceModel=PINNED_MODEL, sourceAccountId=PINNED_ACCOUNT, **PINNED_EVAL),
+                      PromotionMocks(),
                       stack="prod")
     assert run.mocks.of_type(STACK_REFERENCE) == []
     assert run.outputs[envnames.FINE_TUNED_MODEL] == PINNED_MODEL
@@ -161,7 +168,7 @@ def test_missing_or_bad_source_config_fails_before_any_resource(overrides: dict[
 
 
 def test_a_dev_stack_without_a_model_fails_the_up_before_deploying() -> None:
-    mocks = PromotionMocks(dev_outputs={envnames.AZURE_OPENAI_ACCOUNT_ID: DEV_ACCOUNT})
+    mocks = PromotionMocks(dev_outputs={envnames.AZURE_OPENAI_ACCOUNT_ID: DEV_ACCOUNT, **DEV_EVAL})
     with pytest.raises(Exception, match="has no FINE_TUNED_MODEL output"):
         run_program(prod_config(), mocks, stack="prod")
     assert mocks.of_type(DEPLOYMENT) == [] and mocks.of_type(SMOKE) == []

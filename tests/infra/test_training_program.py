@@ -71,8 +71,9 @@ def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def one(mocks: RecordingMocks, typ: str) -> pulumi.runtime.MockResourceArgs:
-    (found,) = mocks.of_type(typ)
+def one(mocks: RecordingMocks, typ: str, name: str | None = None) -> pulumi.runtime.MockResourceArgs:
+    """The one resource of `typ` (named `name` when the stack has several, e.g. the base model's deployment)."""
+    (found,) = [r for r in mocks.of_type(typ) if r.name == name or (name is None and r.name != "base-deployment")]
     return found
 
 
@@ -87,7 +88,7 @@ def test_model_flows_into_deployment_and_answer_into_outputs(register_requests, 
     assert model["base_model"] == "gpt-4o-mini-2024-07-18"
     assert model["account_id"] == run.outputs[envnames.AZURE_OPENAI_ACCOUNT_ID]  # the model belongs to it
 
-    deployment = one(mocks, DEPLOYMENT).inputs
+    deployment = one(mocks, DEPLOYMENT, "deployment").inputs
     assert deployment["properties"]["model"] == {
         "format": "OpenAI", "name": "gpt-4o-mini-2024-07-18.ft-0123456789abcdef", "version": "1"}
     assert deployment["sku"] == {"name": "Standard", "capacity": 1}
@@ -113,7 +114,7 @@ def test_model_flows_into_deployment_and_answer_into_outputs(register_requests, 
             assert "mock-key" not in str(request.object) and not request.additionalSecretOutputs
 
     # deployment after the model, smoke test after the deployment, model after the account's roles
-    by_type = {request.type: request for request in register_requests}
+    by_type = {request.type: request for request in register_requests if request.name != "base-deployment"}
     model_urn, deployment_urn = run.urn_of(FINE_TUNED, "fine-tuned-model"), run.urn_of(DEPLOYMENT, "deployment")
     assert model_urn in by_type[DEPLOYMENT].dependencies
     assert deployment_urn in by_type[SMOKE].dependencies
@@ -173,7 +174,7 @@ def test_settings_reach_the_resources(warnings) -> None:
     model = one(mocks, FINE_TUNED).inputs
     assert model["hyperparameters"] == {"n_epochs": 3} and model["seed"] == 42 and model["suffix"] == "teacher"
     assert model.get("validation_path") is None and model.get("validation_sha256") is None
-    deployment = one(mocks, DEPLOYMENT).inputs
+    deployment = one(mocks, DEPLOYMENT, "deployment").inputs
     assert deployment["sku"] == {"name": "DeveloperTier", "capacity": 2}
     assert deployment["tags"][TTL_HOURS_TAG] == "8" and deployment["tags"][EXPIRES_AT_TAG].endswith("Z")
     assert mocks.of_type(SMOKE) == [] and envnames.SMOKE_TEST_ANSWER not in run.outputs

@@ -33,6 +33,7 @@ DEV_ACCOUNT = ("/subscriptions/11111111-2222-3333-4444-555555555555/resourceGrou
                "Microsoft.CognitiveServices/accounts/aoai-finetune-1a2b3c")
 DEV_OUTPUTS = {
     envnames.FINE_TUNED_MODEL: MODEL,
+    envnames.EVAL_PASS_RATE: 0.75, envnames.EVAL_BASE_PASS_RATE: 0.0, envnames.EVAL_RUN_ID: "evalrun_dev",
     envnames.AZURE_OPENAI_ACCOUNT_ID: DEV_ACCOUNT,
     envnames.AZURE_OPENAI_DEPLOYMENT: "gpt-4o-mini-2024-07-18-ft",
     envnames.SMOKE_TEST_ANSWER: "Artificial intelligence is ...",
@@ -87,9 +88,10 @@ def _apply_to_config(base: dict[str, object], recipe) -> dict[str, object]:
 def test_pinned_recipe_sets_exactly_one_source_and_validates_as_stack_settings() -> None:
     recipe = promotion_recipe(release_from_outputs("dev", DEV_OUTPUTS), "prod")
     assert dict(recipe.values) == {"mode": "promote", "sourceModel": MODEL, "sourceAccountId": DEV_ACCOUNT,
-                                   "sourceStack": ""}
+                                   "sourceStack": "", "sourceEvalPassRate": "0.75", "sourceEvalBasePassRate": "0",
+                                   "sourceEvalRunId": "evalrun_dev"}
     assert recipe.commands()[0] == ["pulumi", "config", "set", "--stack", "prod", "aoai-finetune:mode", "promote"]
-    assert recipe.shell_lines()[-1] == "pulumi config set --stack prod aoai-finetune:sourceStack ''"
+    assert recipe.shell_lines()[3] == "pulumi config set --stack prod aoai-finetune:sourceStack ''"
     # the prod example stack (which names a sourceStack) + the recipe = valid promote-mode settings, pinned
     example = yaml.safe_load((ROOT / "Pulumi.prod.yaml.example").read_text())["config"]
     base = {key.split(":", 1)[1]: value for key, value in example.items()}
@@ -103,7 +105,8 @@ def test_reference_recipe_points_at_the_stack_and_clears_the_pin() -> None:
     assert reference == "my-org/aoai-finetune/dev"
     recipe = promotion_recipe(release_from_outputs("dev", DEV_OUTPUTS), "prod", reference=reference, cwd=Path("/p"))
     assert dict(recipe.values) == {"mode": "promote", "sourceStack": reference, "sourceModel": "",
-                                   "sourceAccountId": ""}
+                                   "sourceAccountId": "", "sourceEvalPassRate": "", "sourceEvalBasePassRate": "",
+                                   "sourceEvalRunId": ""}
     assert recipe.commands()[1][:7] == ["pulumi", "config", "set", "--stack", "prod", "--cwd", "/p"]
     settings = StackSettings.from_mapping(_apply_to_config({}, recipe))
     assert settings.source_stack == reference and not settings.source_model
@@ -126,7 +129,7 @@ def test_apply_runs_every_command_and_stops_at_the_first_failure() -> None:
     recipe = promotion_recipe(release_from_outputs("dev", DEV_OUTPUTS), "prod")
     runner = FakeRunner()
     apply_recipe(recipe, run=runner)
-    assert runner.calls == recipe.commands() and len(runner.calls) == 4
+    assert runner.calls == recipe.commands() and len(runner.calls) == 7
     failing = FakeRunner(fail_on=2)
     with pytest.raises(ServiceError, match="no stack named 'prod'") as exc:
         apply_recipe(recipe, run=failing)
@@ -150,7 +153,7 @@ def test_ledger_records_both_environments_and_keeps_history(tmp_path: Path) -> N
     assert data["environments"]["dev"]["status"] == "observed"
     assert data["environments"]["prod"] == {
         "environment": "prod", "model": newer.model, "account_id": DEV_ACCOUNT, "status": "applied",
-        "promoted_from": "dev", "at": "2026-11-27T21:30:00Z",
+        "promoted_from": "dev", "at": "2026-11-27T21:30:00Z", "evaluation": None,
     }
     assert [(e["environment"], e["model"]) for e in data["history"]] == [
         ("dev", MODEL), ("prod", MODEL), ("dev", newer.model), ("prod", newer.model)]

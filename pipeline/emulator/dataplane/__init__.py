@@ -24,6 +24,7 @@ from pipeline.emulator.dataplane.context import PREFIXES, CallContext, resolve, 
 from pipeline.emulator.dataplane.files import MAX_UPLOAD_BYTES, UPLOAD_PURPOSES, FileStore, file_too_large
 from pipeline.emulator.dataplane.http import CollapseSlashes, int_param, json_body, json_response, list_body, page
 from pipeline.emulator.dataplane.jobs import JobStore
+from pipeline.emulator.dataplane.learning import Learning
 
 __all__ = ["CollapseSlashes", "DataPlane", "build_router"]
 
@@ -41,6 +42,7 @@ class DataPlane:
         self.jobs = JobStore(state, self.files)
         self.catalog = Catalog(state)
         self.chat = ChatResponder()
+        self.chat.generalize = Learning(self).generalize
         state.models.before_lookup = self.jobs.settle_all
         self._training_data: dict[str, Path | None] = {}
 

@@ -16,7 +16,7 @@ import secrets
 import threading
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -81,6 +81,8 @@ class ChatResponder:
         self.tokens = ChatTokenCounter()
         self._indexes: dict[str, NearestAnswer] = {}
         self._lock = threading.Lock()
+        # (model, question) -> a held-out answer the model is simulated to have learned (see learning.py), or None
+        self.generalize: Callable[[str, str], str | None] | None = None
 
     def index_for(self, model: str, training_data: Path) -> NearestAnswer:
         index = self._indexes.get(model)
@@ -94,6 +96,10 @@ class ChatResponder:
 
     def reply_text(self, model: str, messages: list[Any], training_data: Path | None) -> str:
         question = last_user_text(messages)
+        if training_data is not None and self.generalize is not None:
+            learned = self.generalize(model, question)
+            if learned is not None:
+                return learned
         if training_data is not None:
             answer = self.index_for(model, training_data).answer(question)
             if answer is not None:

@@ -49,7 +49,9 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path: Path) -> None:
     # the steps, in order, with what they show
     order = ["1. validate", "Estimated training cost", "OK: 2 file(s) valid", "2. create the Azure OpenAI account",
              "3. upload", "4. fine-tune", "running | step", "succeeded:", "5. deploy", "6. ask both",
-             "What is artificial intelligence?", "7. loss curves", "8. tear down", "summary", "demo finished"]
+             "What is artificial intelligence?", "7. evaluate both", "created eval", "pass rate",
+             "quality gate (at least +10% points over the base model): the fine-tuned model clears it",
+             "8. loss curves", "9. tear down", "ok deleted eval", "summary", "demo finished"]
     positions = [text.index(marker) for marker in order]
     assert positions == sorted(positions)
     assert "base model (demo-base)" in text and "fine-tuned (demo-fine-tuned)" in text
@@ -62,6 +64,8 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path: Path) -> None:
     png = out / "loss.png"
     assert f"loss curves: {png}" in text
     assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 10_000
+    picture = out / "eval.png"
+    assert picture.read_bytes()[:8] == PNG_MAGIC and f"-> {picture}" in text
     assert_emulator_holds_nothing(data)
 
 

@@ -21,6 +21,7 @@ DEV_ACCOUNT = ("/subscriptions/11111111-2222-3333-4444-555555555555/resourceGrou
                "Microsoft.CognitiveServices/accounts/aoai-finetune-1a2b3c")
 DEV_OUTPUTS = {
     envnames.FINE_TUNED_MODEL: MODEL,
+    envnames.EVAL_PASS_RATE: 0.75, envnames.EVAL_BASE_PASS_RATE: 0.0, envnames.EVAL_RUN_ID: "evalrun_dev",
     envnames.AZURE_OPENAI_ACCOUNT_ID: DEV_ACCOUNT,
     envnames.SMOKE_TEST_ANSWER: "Artificial intelligence is the simulation of human intelligence by machines.",
 }
@@ -86,6 +87,9 @@ def test_default_prints_the_recipe_and_records_it_as_pending(tmp_path: Path, no_
         f"pulumi config set --stack prod aoai-finetune:sourceModel {MODEL}",
         f"pulumi config set --stack prod aoai-finetune:sourceAccountId {DEV_ACCOUNT}",
         "pulumi config set --stack prod aoai-finetune:sourceStack ''",
+        "pulumi config set --stack prod aoai-finetune:sourceEvalPassRate 0.75",
+        "pulumi config set --stack prod aoai-finetune:sourceEvalBasePassRate 0",
+        "pulumi config set --stack prod aoai-finetune:sourceEvalRunId evalrun_dev",
     ]
     assert "dev runs" in err and "pulumi up -s prod" in err and "(pending)" in err
     entry = json.loads(ledger.read_text())["environments"]["prod"]
@@ -104,6 +108,9 @@ def test_apply_reads_dev_through_pulumi_and_sets_prod_config(tmp_path: Path, fak
         ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceModel", MODEL],
         ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceAccountId", DEV_ACCOUNT],
         ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceStack", ""],
+        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceEvalPassRate", "0.75"],
+        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceEvalBasePassRate", "0"],
+        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceEvalRunId", "evalrun_dev"],
     ]
     assert json.loads(ledger.read_text())["environments"]["prod"]["status"] == "applied"
 
@@ -177,6 +184,46 @@ def test_esc_apply_sets_the_environment_instead_of_the_stack(tmp_path: Path, fak
     sets = fake_pulumi()[1:]
     assert [c[:5] for c in sets] == [["env", "set", "--string", "acme/aoai-finetune/prod",
                                       f'pulumiConfig["aoai-finetune:{key}"]'] for key in
-                                     ("mode", "sourceModel", "sourceAccountId", "sourceStack")]
+                                     ("mode", "sourceModel", "sourceAccountId", "sourceStack",
+                                      "sourceEvalPassRate", "sourceEvalBasePassRate", "sourceEvalRunId")]
     assert sets[1][5] == MODEL and sets[2][5] == DEV_ACCOUNT
     assert "ESC environment acme/aoai-finetune/prod (imported by stack prod)" in result.output
+
+
+# ----- the quality gate ------------------------------------------------------------------------------------------
+def test_a_source_below_the_bar_is_refused_with_its_figures_and_nothing_changes(tmp_path: Path, fake_pulumi,
+                                                                                capsys) -> None:
+    weak = {**DEV_OUTPUTS, envnames.EVAL_PASS_RATE: 0.125, envnames.EVAL_BASE_PASS_RATE: 0.0625,
+            envnames.EVAL_RUN_ID: "evalrun_weak"}
+    source, ledger = tmp_path / "dev.json", tmp_path / "l.json"
+    source.write_text(json.dumps(weak))
+    code, out, err = _run(["promote", "--from", "dev", "--to", "prod", "--from-json", str(source), "--apply",
+                           "--ledger", str(ledger)], capsys)
+    assert code == 1 and out == ""
+    assert "the model of stack dev is below the quality bar" in err
+    assert "improvement over the base model +6% points (12% vs 6%) is below the minimum +10%" in err
+    assert "evalrun_weak" in err and "hint:" in err and "Traceback" not in err
+    assert fake_pulumi() == [] and not ledger.exists()  # no config set, nothing recorded
+    code, _, err = _run(["promote", "--from", "dev", "--to", "prod", "--from-json", str(source), "--min-improvement",
+                         "0.05", "--min-pass-rate", "0.2", "--ledger", str(ledger)], capsys)
+    assert code == 1 and "pass rate 12% is below the minimum 20%" in err
+
+
+def test_a_source_without_an_evaluation_is_refused(tmp_path: Path, no_pulumi, capsys) -> None:
+    source = tmp_path / "dev.json"
+    source.write_text(json.dumps({k: v for k, v in DEV_OUTPUTS.items() if not k.startswith("EVAL_")}))
+    code, _, err = _run(["promote", "--from", "dev", "--to", "prod", "--from-json", str(source),
+                         "--ledger", str(tmp_path / "l.json")], capsys)
+    assert code == 1 and "has no recorded evaluation" in err
+
+
+def test_the_figures_are_pinned_shown_and_kept_in_the_ledger(tmp_path: Path, no_pulumi, capsys) -> None:
+    source, ledger = tmp_path / "dev.json", tmp_path / "l.json"
+    source.write_text(json.dumps(DEV_OUTPUTS))
+    code, out, err = _run(["promote", "--from", "dev", "--to", "prod", "--from-json", str(source),
+                           "--ledger", str(ledger)], capsys)
+    assert code == 0, err
+    assert "its evaluation: pass rate 75%, base model 0% (+75% points) (eval run evalrun_dev)" in err
+    assert "pulumi config set --stack prod aoai-finetune:sourceEvalPassRate 0.75" in out.splitlines()
+    entry = json.loads(ledger.read_text())["environments"]["prod"]
+    assert entry["evaluation"] == {"evalPassRate": 0.75, "evalBasePassRate": 0.0, "evalRunId": "evalrun_dev"}
