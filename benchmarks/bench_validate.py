@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MAKE_DATASET = Path(os.environ.get("AOAI_FT_MAKE_DATASET") or Path(__file__).resolve().parent.parent.parent / "shared" / "bench" / "make_dataset.py")
+MAKE_DATASET = Path(__file__).resolve().parent / "make_dataset.py"
 CACHE = Path(tempfile.gettempdir()) / "aoai-ft-bench"
 
 # The lab's cell (seed 000, Task 6 step 8), verbatim.

@@ -1,12 +1,12 @@
-"""Where the project's shared reference folder is: `../shared` beside the clone (as on developer machines and in
-CI), or AOAI_FT_SHARED_DIR."""
+"""Test data the suite reads, all inside the repository: the official specs (`tests/specs`, sources in
+SOURCE.txt), the lab's Task 9 (`tests/data`) and the benchmark dataset generator (`benchmarks/make_dataset.py`)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("AOAI_FT_SHARED_DIR") or ROOT.parent / "shared")
-SPECS = SHARED / "reference" / "specs"
-MAKE_DATASET = SHARED / "bench" / "make_dataset.py"
-SEED = SHARED / "seed" / "000_a128679f2ec49d3a.txt"
+SPECS = ROOT / "tests" / "specs"
+DATAPLANE_SPEC = SPECS / "azureopenai-2024-10-21.json"
+ARM_SPEC = SPECS / "cognitiveservices-2026-09-01.json"
+MAKE_DATASET = ROOT / "benchmarks" / "make_dataset.py"
+LAB_TASK9 = ROOT / "tests" / "data" / "lab-task9.md"

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from pipeline.chat import FEW_SHOT_ANSWER, FEW_SHOT_QUESTION, SMOKE_TEST_QUESTION, SYSTEM_MESSAGE, smoke_test_messages
-from tests.paths import SEED
+from tests.paths import LAB_TASK9
 
 
 
@@ -17,10 +17,7 @@ def test_messages_shape() -> None:
 
 
 def test_texts_match_the_lab() -> None:
-    if not SEED.exists():
-        import pytest
-        pytest.skip("lab text not present")
-    lab = re.sub(r"\s+", " ", SEED.read_text(encoding="utf-8"))
+    lab = re.sub(r"\s+", " ", LAB_TASK9.read_text(encoding="utf-8"))
     assert f"**{SYSTEM_MESSAGE}**" in lab
     assert f"**User**: {FEW_SHOT_QUESTION}" in lab
     assert f"**Assistant**: {FEW_SHOT_ANSWER}" in lab

@@ -28,6 +28,4 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
             cache[key] = out
         return cache[key]
 
-    if not MAKE_DATASET.exists():
-        pytest.skip(f"{MAKE_DATASET} not available")
     return make

@@ -9,10 +9,10 @@ from typing import Any, Callable
 import pytest
 
 from pipeline.emulator.deployments import Deployment
-from tests.paths import SPECS
+from tests.paths import DATAPLANE_SPEC
 
 ROOT = Path(__file__).resolve().parents[3]
-SPEC = SPECS / "azureopenai.json"
+SPEC = DATAPLANE_SPEC
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from openapi_schema_validator import OAS30Validator
 
 from pipeline.emulator import EmulatorConfig, EmulatorServer
+from tests.paths import DATAPLANE_SPEC
 
-SPEC_PATH = Path(__file__).parent / "specs" / "azureopenai-2024-10-21.json"
+SPEC_PATH = DATAPLANE_SPEC
 SPEC_SHA256 = "5a7369607eb26a2b993e42b57984f250191dcaf6449a3413067efbe9f06d7d49"
 RAW = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
 SCHEMA = schemathesis.openapi.from_dict(RAW)

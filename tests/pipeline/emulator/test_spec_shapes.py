@@ -1,4 +1,4 @@
-"""Response bodies validated against the GA data-plane spec (`../shared/reference/specs/azureopenai.json`)."""
+"""Response bodies validated against the GA data-plane spec (vendored in `tests/specs/`)."""
 from __future__ import annotations
 
 import httpx

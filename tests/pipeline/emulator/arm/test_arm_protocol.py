@@ -14,9 +14,9 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 
 from pipeline.emulator.armspec import SUBSET_PATH, extract_subset, load_subset, request_errors
-from tests.paths import SPECS
+from tests.paths import ARM_SPEC
 
-FULL_SPEC = SPECS / "cognitiveservices.json"
+FULL_SPEC = ARM_SPEC
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}])
@@ -77,7 +77,6 @@ def test_subscription_get(arm, sub, emu):
     assert body["subscriptionId"] == sub and body["tenantId"] == emu.config.tenant_id
 
 
-@pytest.mark.skipif(not FULL_SPEC.exists(), reason="the full ARM spec is only in the shared reference folder")
 def test_packaged_subset_is_the_official_spec_unchanged():
     expected = extract_subset(json.loads(FULL_SPEC.read_text(encoding="utf-8")))
     assert load_subset() == expected, f"regenerate {SUBSET_PATH} with armspec.extract_subset"
