@@ -99,6 +99,11 @@ def _check_token(state: EmulatorState, request: Request) -> None:
                          "The access token is invalid (the emulator was started with a different --arm-token).")
 
 
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""Any well-formed subscription id is served, each its own namespace of groups, accounts and roles (as LocalStack
+serves any account id); the default subscription also has the default group and account."""
+
+
 def build_router(state: EmulatorState) -> APIRouter:
     groups_registry = ResourceGroups(state.db)
     config = state.config
@@ -132,13 +137,12 @@ def build_router(state: EmulatorState) -> APIRouter:
                              f"The {request.method} method is not allowed here; use {', '.join(allowed)}.",
                              headers={"Allow": ", ".join(allowed)})
         route, match = found
-        sub = match["sub"]
-        if sub.lower() != config.subscription_id.lower():
-            raise AzureError(404, "SubscriptionNotFound",
-                             f"The subscription '{sub}' could not be found. The emulator serves subscription "
-                             f"'{config.subscription_id}' only (EmulatorConfig.subscription_id).")
+        sub = match["sub"].lower()
+        if not _GUID.fullmatch(sub):
+            raise AzureError(400, "InvalidSubscriptionId",
+                             f"The provided subscription identifier '{match['sub']}' is malformed or invalid.")
         ctx = ArmContext(state=state, request=request, body=await request.body())
-        params = {k: v for k, v in match.groupdict().items() if v is not None}
+        params = {k: v for k, v in match.groupdict().items() if v is not None} | {"sub": sub}
         return route.handler(ctx, **params)
 
     return router

@@ -64,9 +64,11 @@ def test_paths_are_case_insensitive(arm, sub, rg):
     assert keys.status_code == 200
 
 
-def test_unknown_subscription_route_and_method(arm, rg):
+def test_unknown_route_method_and_malformed_subscription(arm, rg):
     other = arm.get(f"/subscriptions/99999999-9999-9999-9999-999999999999/resourcegroups/{rg}")
-    assert other.status_code == 404 and other.json()["error"]["code"] == "SubscriptionNotFound"
+    assert other.status_code == 404 and other.json()["error"]["code"] == "ResourceGroupNotFound"  # served, but empty
+    malformed = arm.get(f"/subscriptions/not-a-guid/resourcegroups/{rg}")
+    assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "InvalidSubscriptionId"
     assert arm.get("/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Compute/virtualMachines").status_code == 404
     wrong_method = arm.post(f"/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/{rg}")
     assert wrong_method.status_code == 405 and "PUT" in wrong_method.json()["error"]["message"]
@@ -92,3 +94,26 @@ def test_request_validation_relaxes_extensible_enums_only():
     assert request_errors("Account", {"properties": {"publicNetworkAccess": "SomethingNew"}}) == []
     assert request_errors("RegenerateKeyParameters", {"keyName": "Key3"})  # modelAsString false: closed enum
     assert request_errors("Deployment", {"sku": {"capacity": 1}}) == [("sku", "'name' is a required property")]
+
+
+def test_any_subscription_is_served_as_its_own_namespace(emu):
+    """Like LocalStack's any-account-id: an ARM client naming another subscription gets its own empty one."""
+    from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Sku
+
+    from pipeline.arm import StaticTokenCredential, management_client
+
+    other_sub = "3f1e2d3c-4b5a-4968-8776-655443322110"
+    other = management_client(other_sub, endpoint=emu.url, credential=StaticTokenCredential("t"), polling_interval=0.05)
+    default = management_client(emu.config.subscription_id, endpoint=emu.url, credential=StaticTokenCredential("t"),
+                                polling_interval=0.05)
+    group = httpx.put(f"{emu.url}/subscriptions/{other_sub}/resourcegroups/rg-team?api-version=2021-04-01",
+                      json={"location": "swedencentral"}, headers={"Authorization": "Bearer t"})
+    assert group.status_code == 201, group.text
+    created = other.accounts.begin_create("rg-team", "team-account", Account(
+        kind="OpenAI", sku=Sku(name="S0"), location="swedencentral",
+        properties=AccountProperties(custom_sub_domain_name="team-account"))).result()
+    assert created.id.startswith(f"/subscriptions/{other_sub}/resourceGroups/rg-team/")
+    assert [a.name for a in other.accounts.list()] == ["team-account"]
+    assert "team-account" not in [a.name for a in default.accounts.list()]
+    assert other.accounts.list_keys("rg-team", "team-account").key1
+    assert other.accounts.get("rg-team", "team-account").properties.endpoint  # its data plane is served too
