@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,10 +12,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 
+from pipeline import envnames
+from pipeline.envfile import format_exports
 from pipeline.errors import UsageError
 
 if TYPE_CHECKING:
-    from pipeline.emulator.config import FaultRule
+    from pipeline.emulator.config import EmulatorConfig, FaultRule
 
 
 def parse_fault(text: str) -> "FaultRule":
@@ -50,6 +53,20 @@ def parse_fault(text: str) -> "FaultRule":
             hint="e.g. --fault route=/chat,kind=429,rate=0.5,seconds=1 (kinds: latency, 429, 500, drop) "
                  "or a JSON object with the same keys",
         ) from None
+
+
+def emulator_env(config: "EmulatorConfig", url: str) -> dict[str, str]:
+    """What a shell needs to point every command at this emulator's default account, named like the stack's
+    outputs (so `aoai-ft env` after `pulumi up` and this block set the same variables)."""
+    return {
+        envnames.AZURE_OPENAI_ENDPOINT: f"{url}/",
+        envnames.AZURE_OPENAI_API_KEY: config.api_key,
+        envnames.AZURE_RESOURCE_MANAGER_ENDPOINT: url,
+        envnames.AZURE_RESOURCE_MANAGER_TOKEN: config.arm_token or "emulator",
+        envnames.AZURE_SUBSCRIPTION_ID: config.subscription_id,
+        envnames.AZURE_RESOURCE_GROUP: config.default_resource_group,
+        envnames.AZURE_OPENAI_RESOURCE_NAME: config.default_account,
+    }
 
 
 @click.command("emulator")
@@ -89,13 +106,13 @@ def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training
     logging.getLogger("aoai_ft.emulator").setLevel(logging.INFO)
     url = f"http://{host}:{port}"
     console.print(f"[bold green]Azure OpenAI emulator[/] on [bold]{url}[/]  (Ctrl-C to stop)")
-    console.print(f"  data plane: AZURE_OPENAI_ENDPOINT={url}/  api-key={api_key}")
-    token_note = "the --arm-token value" if arm_token else "any"
-    console.print(f"  ARM:        AZURE_RESOURCE_MANAGER_ENDPOINT={url}  (Bearer token: {token_note})")
-    console.print(f"  state:      {data_dir or 'in memory'}; training takes {training_seconds:g} s"
+    console.print(f"  state: {data_dir or 'in memory'}; training takes {training_seconds:g} s"
                   + (f"; {len(rules)} fault rule(s)" if rules else ""))
-    try:
-        serve_forever(config)
-    except KeyboardInterrupt:
-        pass
+
+    def ready(_: object) -> None:
+        console.print("  settings for every aoai-ft command (data plane and ARM), in another shell:")
+        click.echo(format_exports(emulator_env(config, url)), nl=False)  # stdout, one line each, never wrapped
+        sys.stdout.flush()
+
+    serve_forever(config, on_ready=ready)
     console.print("Emulator stopped.")

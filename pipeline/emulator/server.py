@@ -1,6 +1,8 @@
 """Run the emulator in a background thread (tests, the demo) or in the foreground (`aoai-ft emulator`)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import socket
 import threading
 import time
@@ -81,6 +83,21 @@ class EmulatorServer:
         self.stop()
 
 
-def serve_forever(config: EmulatorConfig) -> None:
-    """Foreground server for the CLI; Ctrl-C stops it cleanly (uvicorn handles the signal)."""
-    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="warning", access_log=False)
+def serve_forever(config: EmulatorConfig, on_ready: Callable[[EmulatorServer], None] | None = None) -> None:
+    """Foreground server for the CLI: `on_ready` runs once it accepts connections (so what it prints is usable at
+    once); Ctrl-C or SIGTERM stops it cleanly."""
+    import signal
+
+    server = EmulatorServer(config).start()
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        if on_ready is not None:
+            on_ready(server)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.stop()
