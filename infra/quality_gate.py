@@ -12,12 +12,12 @@ or read from the source stack's outputs - must clear this stack's bar, or the pr
 """
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, Final
 
 import pulumi
 
 from pipeline import envnames
+from pipeline.deploy import model_reference
 from pipeline.evals.gate import EvalFigures, QualityGateFailed, check_quality, figures_from_outputs
 
 if TYPE_CHECKING:
@@ -26,17 +26,10 @@ if TYPE_CHECKING:
 
 BASE_DEPLOYMENT_RESOURCE: Final = "base-deployment"
 EVALUATION_RESOURCE: Final = "evaluation"
-_VERSIONED = re.compile(r"^(?P<name>.+?)-(?P<version>\d{4}-\d{2}-\d{2}|\d{4})$")
 
 
 class QualityGateError(pulumi.RunError):
     """The model is below the bar; the message names the figures (a clean message, no traceback)."""
-
-
-def base_model_name_and_version(model: str) -> tuple[str, str]:
-    """`gpt-4o-mini-2024-07-18` -> (`gpt-4o-mini`, `2024-07-18`), as a base-model deployment names it."""
-    match = _VERSIONED.match(model)
-    return (match["name"], match["version"]) if match else (model, "1")
 
 
 def gate_dev_figures(settings: StackSettings, stack: str, figures: EvalFigures) -> EvalFigures:
@@ -61,7 +54,7 @@ def add_evaluation(settings: StackSettings, parts: StackParts, *, deployment: An
     validation = settings.validation_path
     if validation is None:
         return {}
-    name, version = base_model_name_and_version(settings.base_model)
+    name, version = model_reference(settings.base_model)
     base = model_deployment(
         BASE_DEPLOYMENT_RESOURCE, account=parts.account, resource_group_name=parts.resource_group_name,
         model_name=name, model_version=version, settings=settings, deployment_name=settings.base_deployment_name,

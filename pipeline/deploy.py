@@ -39,6 +39,22 @@ def check_deployment_name(name: str) -> str:
     return name
 
 
+_DATED_BASE_MODEL = re.compile(r"^(?P<name>.+?)-(?P<version>\d{4}-\d{2}-\d{2}|\d{4})$")
+
+
+def is_fine_tuned(model: str) -> bool:
+    """A fine-tuned model (`<base>.ft-<id>[-suffix]`) or one of its checkpoints (`...:ckpt-step-N`)."""
+    return ".ft-" in model or ":ckpt-step-" in model
+
+
+def model_reference(model: str) -> tuple[str, str]:
+    """(name, version) as a deployment names the model: a fine-tuned model as itself, version "1"; a base model
+    by family and date, `gpt-4o-mini-2024-07-18` -> (`gpt-4o-mini`, `2024-07-18`)."""
+    if not is_fine_tuned(model) and (match := _DATED_BASE_MODEL.match(model)):
+        return match["name"], match["version"]
+    return model, "1"
+
+
 class DeploymentStillProvisioning(ServiceError):
     """ARM accepted the deployment, then waiting for it failed; it goes on in Azure."""
 

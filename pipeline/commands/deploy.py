@@ -10,7 +10,8 @@ from pipeline.deploy import SKUS
 
 @click.command("deploy")
 @click.option("--model", envvar=envnames.FINE_TUNED_MODEL, show_envvar=True, metavar="MODEL",
-              help="Fine-tuned model name (the job's fine_tuned_model).")
+              help="Fine-tuned model (the job's fine_tuned_model), a checkpoint, or a base model such as "
+                   "gpt-4o-mini-2024-07-18 (deployed as name gpt-4o-mini, version 2024-07-18).")
 @click.option("--deployment", envvar=envnames.AZURE_OPENAI_DEPLOYMENT, show_envvar=True, required=True,
               metavar="NAME", help="Deployment name to create or update.")
 @click.option("--sku", type=click.Choice(SKUS), default="Standard", show_default=True,
@@ -25,7 +26,7 @@ from pipeline.deploy import SKUS
 @click.option("--delete", "delete", is_flag=True, help="Delete the deployment instead of creating it.")
 def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscription: str, resource_group: str,
            account: str, source: str | None, arm_endpoint: str | None, timeout: float, delete: bool) -> None:
-    """Create or update deployment NAME of a fine-tuned model and wait until it has Succeeded.
+    """Create or update deployment NAME of a model (fine-tuned, checkpoint or base) and wait until it has Succeeded.
 
     Signs in with azure-identity (az login, environment, managed identity); no token to paste.
     Deployment writes on one account are serialised by ARM: a 409 RequestConflict is retried.
@@ -38,7 +39,7 @@ def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscrip
       aoai-ft deploy --deployment teacher --delete
     """
     from pipeline.arm import arm_endpoint as resolve_arm_endpoint, management_client
-    from pipeline.deploy import DeploymentSpec, check_deployment_name, delete_deployment, deploy_model
+    from pipeline.deploy import DeploymentSpec, check_deployment_name, delete_deployment, deploy_model, model_reference
     from pipeline.errors import UsageError
 
     out = console()
@@ -52,8 +53,10 @@ def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscrip
         return
     if not model:
         raise UsageError("no model to deploy", hint=f"pass --model or set {envnames.FINE_TUNED_MODEL}")
+    name, version = model_reference(model)
     spec = DeploymentSpec(subscription_id=subscription, resource_group=resource_group, account_name=account,
-                          deployment_name=deployment, model=model, sku_name=sku, capacity=capacity, source=source)
+                          deployment_name=deployment, model=name, model_version=version, sku_name=sku,
+                          capacity=capacity, source=source)
     with out.status(f"deploying {model} as {deployment} ({sku}, capacity {capacity}) ..."):
         result = deploy_model(arm, spec, timeout=timeout, arm_url=arm_url)
     state = result.get("properties", {}).get("provisioning_state", "Succeeded")

@@ -76,3 +76,15 @@ def test_delete_deployment_then_model(fast_emulator, client, arm, trained) -> No
     assert delete_deployment(arm, rg, account, "teacher", timeout=30) is True
     assert delete_deployment(arm, rg, account, "teacher", timeout=30) is False
     assert delete_fine_tuned_model(client, trained).model_deleted is True
+
+
+def test_model_reference_names_base_models_by_family_and_date() -> None:
+    from pipeline.deploy import is_fine_tuned, model_reference
+
+    assert model_reference("gpt-4o-mini-2024-07-18") == ("gpt-4o-mini", "2024-07-18")
+    assert model_reference("gpt-35-turbo-0125") == ("gpt-35-turbo", "0125")
+    tuned = "gpt-4o-mini-2024-07-18.ft-0123456789abcdef-teacher"
+    assert model_reference(tuned) == (tuned, "1") and is_fine_tuned(tuned)
+    checkpoint = f"{tuned}:ckpt-step-20"
+    assert model_reference(checkpoint) == (checkpoint, "1") and is_fine_tuned(checkpoint)
+    assert not is_fine_tuned("gpt-4o-mini-2024-07-18")
