@@ -84,10 +84,10 @@ def arm_account_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def console() -> Console:
-    """A rich console on the current stdout (so click's CliRunner captures it); when stdout is not a terminal
-    (CI logs, pipes) tables get a wide fixed width instead of 80 columns, so ids and model names are not cut."""
-    out = Console(highlight=False, soft_wrap=True)
+def console(stderr: bool = False) -> Console:
+    """A rich console on the current stdout (so click's CliRunner captures it), or stderr; when it is not a
+    terminal (CI logs, pipes) tables get a wide fixed width instead of 80 columns, so ids and model names are not cut."""
+    out = Console(highlight=False, soft_wrap=True, stderr=stderr)
     if not out.is_terminal and "COLUMNS" not in os.environ:
-        out = Console(highlight=False, soft_wrap=True, width=200)
+        out = Console(highlight=False, soft_wrap=True, width=200, stderr=stderr)
     return out

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import click
 
+from pipeline import envnames
 from pipeline.commands._options import connection_options, console
+from pipeline.envfile import format_exports
 from pipeline.jobs import DEFAULT_MODEL
 
 
@@ -42,13 +44,16 @@ def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | No
 @click.option("--seed", type=int, help="Seed for reproducible training.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=6 * 3600, show_default=True,
               help="Seconds to wait for the job; it keeps running on the service after that.")
-@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=10, show_default=True,
-              help="Seconds between status checks (backs off while nothing changes).")
+@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=2, show_default=True,
+              help="Seconds between status checks (backs off to 6x while nothing changes, at most 60 s).")
 @click.option("--detach", is_flag=True, help="Start (or adopt) the job and return without waiting.")
+@click.option("--export", "export", is_flag=True,
+              help="When the job succeeds, print `export FINE_TUNING_JOB_ID=… FINE_TUNED_MODEL=…` on stdout (all "
+                   "else on stderr), for `eval \"$(aoai-ft train … --export)\"`; the names `aoai-ft env` sets.")
 @connection_options
 def train(training_file: str, validation_file: str | None, model: str, suffix: str | None, n_epochs: int | None,
           batch_size: int | None, learning_rate_multiplier: float | None, seed: int | None, timeout: float,
-          poll_interval: float, detach: bool, client_factory) -> None:
+          poll_interval: float, detach: bool, export: bool, client_factory) -> None:
     """Start a fine-tuning job, or adopt the existing one for the same files and settings, and wait for it.
 
     Shows status, step, train/validation loss, elapsed and estimated remaining time. Ctrl-C stops waiting
@@ -59,6 +64,7 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
       aoai-ft train -t datasets/training_set.jsonl -v datasets/validation_set.jsonl
       aoai-ft train -t file-abc123 --suffix teacher --n-epochs 3 --seed 42
       aoai-ft train -t datasets/training_set.jsonl --detach && aoai-ft status
+      eval "$(aoai-ft train -t datasets/training_set.jsonl --export)" && aoai-ft status "$FINE_TUNING_JOB_ID"
     """
     from pydantic import ValidationError
 
@@ -66,7 +72,7 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
     from pipeline.jobs import JobStillRunning, TrainingSpec, start_or_adopt, wait_for_job
     from pipeline.progress import JobProgressDisplay
 
-    out = console()
+    out = console(stderr=export)  # with --export, stdout carries only the export lines
     client = client_factory()
     training_id = _resolve_file(client, training_file, timeout=min(timeout, 1800), out=out)
     validation_id = _resolve_file(client, validation_file, timeout=min(timeout, 1800), out=out)
@@ -89,3 +95,6 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
     out.print(f"[green]succeeded[/]: fine-tuned model [bold]{job.fine_tuned_model}[/]"
               f" ({job.trained_tokens or '?'} trained tokens)")
     out.print(f"next: aoai-ft deploy --model {job.fine_tuned_model} --deployment <name>")
+    if export:
+        click.echo(format_exports({envnames.FINE_TUNING_JOB_ID: job.id, envnames.FINE_TUNED_MODEL: job.fine_tuned_model}),
+                   nl=False)
