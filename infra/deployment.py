@@ -21,7 +21,6 @@ from pipeline.sweep import EXPIRES_AT_TAG, expiry_tag  # the tag `aoai-ft sweep`
 __all__ = ["EXPIRES_AT_TAG", "TTL_HOURS_TAG", "deployment_tags", "model_deployment"]
 
 TTL_HOURS_TAG: Final = "aoai-ft-ttl-hours"
-MODEL_TAG: Final = "aoai-ft-model"
 BILLING_WARNING: Final = (
     "deployment {name} ({sku}): a fine-tuned model deployment is billed for hosting every hour it exists, whether "
     "or not it gets any traffic, and Azure deletes a deployment that has had no calls for 15 days (the fine-tuned "

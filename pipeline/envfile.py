@@ -11,12 +11,10 @@ import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 
 from pipeline import envnames
 from pipeline.errors import UsageError
 
-Shell = Literal["sh", "fish", "powershell"]
 SHELLS: tuple[str, ...] = ("sh", "fish", "powershell")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 

@@ -107,14 +107,9 @@ def delete_fine_tuned_model(client: openai.AzureOpenAI, result: FineTuneResult) 
         model_deleted = True
     except openai.NotFoundError:
         model_deleted = False  # already gone
-    except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+    except openai.APIStatusError as exc:
         if exc.status_code in (400, 405, 422):
             model_deleted = None  # the api-version has no model delete: leave the model, as the docs allow
-        else:
-            raise
-    except openai.APIStatusError as exc:
-        if exc.status_code == 405:
-            model_deleted = None
         elif exc.status_code == 409:
             raise ServiceError(f"model {result.fine_tuned_model} cannot be deleted: {describe_api_error(exc)}",
                                hint="delete its deployments first (`aoai-ft deploy --delete ...`)") from exc

@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 import click
 from rich.table import Table
 
-from pipeline import envnames
 from pipeline.commands._options import arm_account_options, console
 
 
