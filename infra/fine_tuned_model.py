@@ -18,13 +18,14 @@ says so, and the next `pulumi up` adopts the job instead of training again.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from infra.provider_process import ProviderStopping, arm_stop_signal, sleep_unless_stopping
+from pipeline.training_settings import TrainingSettings
 
 TRAINING_KEYS: Final = (
     "training_sha256", "validation_sha256", "base_model", "hyperparameters", "suffix", "seed",
@@ -181,13 +182,10 @@ class FineTunedModelArgs:
     account_id: pulumi.Input[str]
     training_path: str
     training_sha256: str
-    base_model: str
+    training: TrainingSettings
     timeout_minutes: int
     validation_path: str | None = None
     validation_sha256: str | None = None
-    hyperparameters: dict[str, int | float] = field(default_factory=dict)
-    suffix: str | None = None
-    seed: int | None = None
     api_version: str | None = None
     poll_seconds: float = 10.0
 
@@ -210,10 +208,11 @@ class FineTunedModel(Resource, module="aoai-finetune", name="FineTunedModel"):
             "training_sha256": args.training_sha256,
             "validation_path": args.validation_path,
             "validation_sha256": args.validation_sha256,
-            "base_model": args.base_model,
-            "hyperparameters": dict(args.hyperparameters),
-            "suffix": args.suffix or None,
-            "seed": args.seed,
+            # the training settings, flat, under the names the provider and existing state use
+            "base_model": args.training.model,
+            "hyperparameters": args.training.hyperparameters(),
+            "suffix": args.training.suffix,
+            "seed": args.training.seed,
             "timeout_minutes": args.timeout_minutes,
             "poll_seconds": args.poll_seconds,
             **{key: None for key in RESULT_KEYS},

@@ -16,8 +16,10 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from pipeline.dataset.billing import MAX_N_EPOCHS
 from pipeline.errors import UsageError
+from pipeline.training_settings import (
+    DEFAULT_MODEL, BatchSize, Epochs, LearningRateMultiplier, Seed, Suffix, TrainingSettings,
+)
 from pipeline.evals.criteria import DEFAULT_CRITERIA
 from pipeline.evals.gate import DEFAULT_MIN_IMPROVEMENT, EvalFigures, QualityBar
 
@@ -34,8 +36,9 @@ _ACCOUNT_ID_RE = re.compile(
 )
 _STACK_REF_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _RESOURCE_GROUP_RE = re.compile(r"^[-\w._()]{1,90}$")
-_OPTIONAL_NUMBERS = (
-    "n_epochs", "batch_size", "learning_rate_multiplier", "seed", "max_training_cost_usd", "deployment_ttl_hours",
+_OPTIONAL_VALUES = (
+    "n_epochs", "batch_size", "learning_rate_multiplier", "seed", "suffix", "max_training_cost_usd",
+    "deployment_ttl_hours",
     "min_eval_pass_rate", "min_improvement_over_base", "source_eval_pass_rate", "source_eval_base_pass_rate",
 )
 STRUCTURED_KEYS: Final = frozenset({"tags", "allowedIpRanges"})
@@ -68,12 +71,12 @@ class StackSettings(BaseModel):
     # --- fine-tuning ---
     training_file: str = Field("datasets/training_set.jsonl", min_length=1)
     validation_file: str = "datasets/validation_set.jsonl"
-    base_model: str = Field("gpt-4o-mini-2024-07-18", min_length=1)
-    suffix: str = Field("", pattern=r"^[A-Za-z0-9_-]{0,40}$")
-    n_epochs: int | None = Field(None, ge=1, le=MAX_N_EPOCHS)
-    batch_size: int | None = Field(None, ge=1)
-    learning_rate_multiplier: float | None = Field(None, gt=0)
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    base_model: str = Field(DEFAULT_MODEL, min_length=1)
+    suffix: Suffix | None = None
+    n_epochs: Epochs | None = None
+    batch_size: BatchSize | None = None
+    learning_rate_multiplier: LearningRateMultiplier | None = None
+    seed: Seed | None = None
     training_timeout_minutes: int = Field(720, ge=1)
     max_training_cost_usd: float | None = Field(None, gt=0)
     prices_file: str = ""
@@ -110,10 +113,10 @@ class StackSettings(BaseModel):
             raise ValueError("must be an Azure region name such as northcentralus or swedencentral")
         return value
 
-    @field_validator(*_OPTIONAL_NUMBERS, mode="before")
+    @field_validator(*_OPTIONAL_VALUES, mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
-        """Pulumi.yaml declares optional numbers as strings defaulting to "" (= not set)."""
+        """Pulumi.yaml declares optional numbers (and the suffix) as strings defaulting to "" (= not set)."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("resource_group_name")
@@ -255,14 +258,11 @@ class StackSettings(BaseModel):
         return f"{self.base_model}-base"[:64]
 
     @property
-    def hyperparameters(self) -> dict[str, int | float]:
-        """Only the hyperparameters that were set, named as the fine-tuning API expects."""
-        values = {
-            "n_epochs": self.n_epochs,
-            "batch_size": self.batch_size,
-            "learning_rate_multiplier": self.learning_rate_multiplier,
-        }
-        return {name: value for name, value in values.items() if value is not None}
+    def training(self) -> TrainingSettings:
+        """The training settings these config keys make (the rules live in `pipeline.training_settings`)."""
+        return TrainingSettings(model=self.base_model, n_epochs=self.n_epochs, batch_size=self.batch_size,
+                                learning_rate_multiplier=self.learning_rate_multiplier, suffix=self.suffix,
+                                seed=self.seed)
 
     # ----- construction -----
     @classmethod

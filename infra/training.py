@@ -93,10 +93,7 @@ def add_fine_tuning(settings: StackSettings, parts: StackParts) -> dict[str, Any
             training_sha256=content_hash(settings.training_path),
             validation_path=str(validation) if validation else None,
             validation_sha256=content_hash(validation) if validation else None,
-            base_model=settings.base_model,
-            hyperparameters=settings.hyperparameters,
-            suffix=settings.suffix or None,
-            seed=settings.seed,
+            training=settings.training,
             timeout_minutes=settings.training_timeout_minutes,
         ),
         # keyless mode trains with the runner's Entra identity: it needs its role assignments first

@@ -10,34 +10,24 @@ from pathlib import Path
 
 import openai
 from openai.types.fine_tuning import FineTuningJob
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from pipeline.clients import describe_api_error, service_errors
 from pipeline.errors import ServiceError
 from pipeline.files import delete_file, upload_training_file
-from pipeline.jobs import DEFAULT_MODEL, JobProgress, TrainingSpec, start_or_adopt, wait_for_job
+from pipeline.jobs import JobProgress, TrainingSpec, start_or_adopt, wait_for_job
+from pipeline.training_settings import TrainingSettings
 
 
-class FineTuneRequest(BaseModel):
-    """Local dataset paths plus the training settings (`TrainingSpec` minus the file ids)."""
-
-    model_config = ConfigDict(frozen=True)
+class FineTuneRequest(TrainingSettings):
+    """The training settings plus local dataset paths (uploaded, content-deduplicated, by the call)."""
 
     training_path: Path
     validation_path: Path | None = None
-    model: str = DEFAULT_MODEL
-    n_epochs: int | None = Field(None, ge=1)
-    batch_size: int | None = Field(None, ge=1)
-    learning_rate_multiplier: float | None = Field(None, gt=0)
-    suffix: str | None = None
-    seed: int | None = None
 
     def spec(self, training_file: str, validation_file: str | None) -> TrainingSpec:
-        return TrainingSpec(
-            model=self.model, training_file=training_file, validation_file=validation_file,
-            n_epochs=self.n_epochs, batch_size=self.batch_size,
-            learning_rate_multiplier=self.learning_rate_multiplier, suffix=self.suffix, seed=self.seed,
-        )
+        return TrainingSpec(**self.training_settings().model_dump(), training_file=training_file,
+                            validation_file=validation_file)
 
 
 class FineTuneResult(BaseModel):

@@ -5,50 +5,27 @@ has not failed or been cancelled (a succeeded one included) is reused instead of
 """
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 
 import openai
 from openai.types.fine_tuning import FineTuningJob
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel
 
 from pipeline.clients import describe_api_error, service_errors
 from pipeline.errors import PipelineError, ServiceError
+from pipeline.training_settings import TrainingSettings
 
-DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 NOT_ADOPTABLE = frozenset({"failed", "cancelled"})
 ADOPTION_SCAN_LIMIT = 100  # the service keeps at most 100 jobs per resource (Learn: quotas and limits)
-_SUFFIX = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
-class TrainingSpec(BaseModel):
-    """What to train: base model, uploaded file ids and the settings that make two jobs the same job."""
+class TrainingSpec(TrainingSettings):
+    """What to train: the settings plus the uploaded file ids; two jobs with equal specs are the same job."""
 
-    model_config = ConfigDict(frozen=True)
-
-    model: str = DEFAULT_MODEL
     training_file: str
     validation_file: str | None = None
-    n_epochs: int | None = Field(None, ge=1)
-    batch_size: int | None = Field(None, ge=1)
-    learning_rate_multiplier: float | None = Field(None, gt=0)
-    suffix: str | None = None
-    seed: int | None = None
-
-    @field_validator("suffix")
-    @classmethod
-    def _suffix_rule(cls, value: str | None) -> str | None:
-        if value is not None and not _SUFFIX.match(value):
-            raise ValueError("suffix must be 1-40 characters of a-z A-Z 0-9 - _")
-        return value
-
-    def hyperparameters(self) -> dict[str, int | float]:
-        """Only the hyperparameters that were set; the service picks the others."""
-        values = {"n_epochs": self.n_epochs, "batch_size": self.batch_size,
-                  "learning_rate_multiplier": self.learning_rate_multiplier}
-        return {k: v for k, v in values.items() if v is not None}
 
 
 class JobProgress(BaseModel):

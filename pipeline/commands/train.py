@@ -8,7 +8,7 @@ import click
 from pipeline import envnames
 from pipeline.commands._options import connection_options, console
 from pipeline.envfile import format_exports
-from pipeline.jobs import DEFAULT_MODEL
+from pipeline.training_settings import DEFAULT_MODEL
 
 
 def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | None:
@@ -81,7 +81,10 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
                             n_epochs=n_epochs, batch_size=batch_size,
                             learning_rate_multiplier=learning_rate_multiplier, seed=seed)
     except ValidationError as exc:
-        raise UsageError(f"invalid training settings: {exc.errors()[0]['msg']}", hint="see `aoai-ft train --help`")
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"invalid training settings: {where}: {message}", hint="see `aoai-ft train --help`") from None
     job, adopted = start_or_adopt(client, spec)
     out.print(f"{'adopted existing' if adopted else 'started'} job [bold]{job.id}[/] ({job.status})")
     if detach:

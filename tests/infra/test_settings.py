@@ -62,7 +62,7 @@ def test_strings_from_pulumi_are_coerced_and_empty_means_unset() -> None:
         {"nEpochs": "3", "learningRateMultiplier": "0.5", "seed": "", "smokeTest": "false", "location": "North Central US"}
     )
     assert settings.n_epochs == 3 and settings.seed is None and settings.smoke_test is False
-    assert settings.hyperparameters == {"n_epochs": 3, "learning_rate_multiplier": 0.5}
+    assert settings.training.hyperparameters() == {"n_epochs": 3, "learning_rate_multiplier": 0.5}
     assert settings.location == "northcentralus"
     assert StackSettings.from_mapping({"allowedIpRanges": "1.2.3.4, 10.0.0.0/8"}).allowed_ip_ranges == ("1.2.3.4", "10.0.0.0/8")
 
