@@ -16,7 +16,9 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from pipeline.connection import ACCOUNT_ID_PATTERN
 from pipeline.errors import UsageError
+from pipeline.promotion import FULL_STACK_PATTERN
 from pipeline.training_settings import (
     DEFAULT_MODEL, BatchSize, Epochs, LearningRateMultiplier, Seed, Suffix, TrainingSettings,
 )
@@ -30,11 +32,6 @@ PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
 """The folder holding Pulumi.yaml; dataset paths in config are relative to it."""
 
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_ACCOUNT_ID_RE = re.compile(
-    rf"^/subscriptions/{_GUID}/resourceGroups/[^/]+/providers/Microsoft\.CognitiveServices/accounts/[^/]+$",
-    re.IGNORECASE,
-)
-_STACK_REF_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _RESOURCE_GROUP_RE = re.compile(r"^[-\w._()]{1,90}$")
 _OPTIONAL_VALUES = (
     "n_epochs", "batch_size", "learning_rate_multiplier", "seed", "suffix", "max_training_cost_usd",
@@ -172,14 +169,14 @@ class StackSettings(BaseModel):
     @field_validator("source_stack")
     @classmethod
     def _check_source_stack(cls, value: str) -> str:
-        if value and not _STACK_REF_RE.match(value):
+        if value and not FULL_STACK_PATTERN.match(value):
             raise ValueError("must be a stack reference org/project/stack")
         return value
 
     @field_validator("source_account_id")
     @classmethod
     def _check_account_id(cls, value: str) -> str:
-        if value and not _ACCOUNT_ID_RE.match(value):
+        if value and not ACCOUNT_ID_PATTERN.match(value):
             raise ValueError(
                 "must be an ARM account id /subscriptions/<guid>/resourceGroups/<rg>/providers/"
                 "Microsoft.CognitiveServices/accounts/<name>"

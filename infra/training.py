@@ -20,7 +20,8 @@ from infra.settings import StackSettings
 from infra.smoke_test import SmokeTest, SmokeTestArgs
 from pipeline import envnames
 from pipeline.chat import SMOKE_TEST_QUESTION
-from pipeline.errors import PipelineError
+from pipeline.dataset.budget import check_budget
+from pipeline.errors import BudgetExceeded, PipelineError
 
 REPORT_WIDTH: Final = 110
 
@@ -66,16 +67,13 @@ def check_datasets(settings: StackSettings) -> Any:
         pulumi.log.info(f"dataset check: reused the cached report of {', '.join(reused)} (same content, model, "
                         "epochs and rules; only its hash was computed)")
     pulumi.log.info(f"dataset check passed:\n{text}")
-    estimate = report.estimate
-    ceiling = settings.max_training_cost_usd
-    if ceiling is not None and estimate is not None and estimate.usd > ceiling:
-        raise DatasetGateError(
-            f"estimated training cost ${estimate.usd:,.2f} is above maxTrainingCostUsd ${ceiling:,.2f}: "
-            f"{estimate.billed_tokens:,} billed tokens ({estimate.epochs} epochs) x ${estimate.price_per_million:,.2f}"
-            f" per 1M for {estimate.model} (prices as of {estimate.as_of}, {estimate.source}); nothing was created.\n"
-            "  hint: raise it with `pulumi config set aoai-finetune:maxTrainingCostUsd <usd>`, or train on fewer "
-            "tokens/epochs (nEpochs)"
-        )
+    try:
+        if report.estimate is not None:
+            check_budget(report.estimate, settings.max_training_cost_usd, limit_name="maxTrainingCostUsd",
+                         hint="raise it with `pulumi config set aoai-finetune:maxTrainingCostUsd <usd>`, or train "
+                              "on fewer tokens/epochs (nEpochs)")
+    except BudgetExceeded as exc:
+        raise DatasetGateError(f"{exc.message}; nothing was created.\n  hint: {exc.hint}") from None
     return report
 
 

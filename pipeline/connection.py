@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 
 ACCOUNT_ID_PATTERN: Final = re.compile(
-    r"^/subscriptions/(?P<subscription>[0-9a-fA-F-]{36})/resourceGroups/(?P<group>[^/]+)"
+    r"^/subscriptions/(?P<subscription>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+    r"/resourceGroups/(?P<group>[^/]+)"
     r"/providers/Microsoft\.CognitiveServices/accounts/(?P<name>[^/]+)$",
     re.IGNORECASE,
 )

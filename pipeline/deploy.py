@@ -18,6 +18,7 @@ from azure.core.exceptions import (
 )
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipeline.arm import describe_arm_error
 from pipeline.errors import PipelineError, ServiceError, UsageError
 
 if TYPE_CHECKING:
@@ -90,12 +91,6 @@ def _error_code(exc: HttpResponseError) -> str | None:
     return getattr(getattr(exc, "error", None), "code", None)
 
 
-def _error_text(exc: HttpResponseError) -> str:
-    code = _error_code(exc)
-    message = getattr(getattr(exc, "error", None), "message", None) or exc.message
-    return f"HTTP {exc.status_code} {code}: {message}" if code else f"HTTP {exc.status_code}: {message}"
-
-
 def _first_line(text: str) -> str:
     return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
 
@@ -133,7 +128,7 @@ def _retry_conflicts(action: Callable[[], T], *, what: str, deadline: float,
             if exc.status_code != 409 or (_error_code(exc) not in CONFLICT_CODES and _error_code(exc) is not None):
                 raise _service_error(exc, what) from exc
             if time.monotonic() + delay > deadline:
-                raise ServiceError(f"could not {what}: another operation kept the account busy ({_error_text(exc)})",
+                raise ServiceError(f"could not {what}: another operation kept the account busy ({describe_arm_error(exc)})",
                                    hint="wait for the other deployment change to finish, then retry") from exc
             sleep(delay)
             delay = min(delay * 2, max_delay)
@@ -150,7 +145,7 @@ def _service_error(exc: HttpResponseError, what: str) -> ServiceError:
         hint = "check --subscription, --resource-group and --account"
     elif exc.status_code == 400:
         hint = "check --model (the fine_tuned_model of a succeeded job), --sku and --capacity"
-    text = _error_text(exc) if exc.status_code is not None else _first_line(exc.message or str(exc))
+    text = describe_arm_error(exc) if exc.status_code is not None else _first_line(exc.message or str(exc))
     return ServiceError(f"could not {what}: {text}", hint=hint)
 
 

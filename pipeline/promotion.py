@@ -39,6 +39,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline import envnames
+from pipeline.connection import ACCOUNT_ID_PATTERN
 from pipeline.errors import PipelineError, ServiceError, UsageError
 from pipeline.evals.gate import EvalFigures, QualityBar, check_quality, figures_from_outputs
 
@@ -49,12 +50,9 @@ PROMOTED_FROM: Final = envnames.PROMOTED_FROM
 DEFAULT_LEDGER: Final = Path(".aoai-ft") / "promotions.json"
 """Ledger path, relative to the working directory (commit it, or keep it as a CI artifact)."""
 
-_ACCOUNT_ID_RE = re.compile(
-    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[^/]+/providers/Microsoft\.CognitiveServices/accounts/[^/]+$",
-    re.IGNORECASE,
-)
 _STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
-_FULL_STACK_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+FULL_STACK_PATTERN: Final = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+"""A fully qualified stack reference, org/project/stack (what a StackReference needs)."""
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -102,7 +100,7 @@ def release_from_outputs(stack: str, outputs: Mapping[str, Any]) -> Release:
     # A promoted stack (prod -> prod-eu) does not own its model: the account that trained it does.
     owner = (promoted_from or {}).get("accountId")
     account_id = owner if owner else outputs.get(envnames.AZURE_OPENAI_ACCOUNT_ID)
-    if not isinstance(account_id, str) or not _ACCOUNT_ID_RE.match(account_id):
+    if not isinstance(account_id, str) or not ACCOUNT_ID_PATTERN.match(account_id):
         raise PromotionError(
             f"stack {stack} has no usable {envnames.AZURE_OPENAI_ACCOUNT_ID} output (got {account_id!r})",
             hint="the target deploys the model by `source` = the ARM id of the account that trained it; "
@@ -151,7 +149,7 @@ class ConfigRecipe(BaseModel):
 
 def qualified_stack(stack: str, *, org: str | None, project: str = CONFIG_NAMESPACE) -> str:
     """`org/project/stack` as a StackReference needs it; `stack` may already be qualified."""
-    if _FULL_STACK_RE.match(stack):
+    if FULL_STACK_PATTERN.match(stack):
         return stack
     parts = stack.split("/")
     if len(parts) == 2:  # org/stack

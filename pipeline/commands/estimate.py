@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from pipeline.commands.validate import epochs_option, load_price_table, model_option, prices_option
-from pipeline.errors import BudgetExceeded
+from pipeline.dataset.budget import check_budget
 
 
 @click.command("estimate")
@@ -44,6 +44,5 @@ def estimate(train: Path, model: str, prices_file: Path | None, n_epochs: int | 
         click.secho(f"{est.training_file} has {len(report.files[0].errors)} error(s); run `aoai-ft validate {train}`.",
                     fg="red", err=True)
         sys.exit(1)  # not click's Exit: pipeline.cli.main runs click with standalone_mode=False, which swallows it
-    if max_usd is not None and est.usd > max_usd:
-        raise BudgetExceeded(f"estimated ${est.usd:,.2f} is over --max-usd ${max_usd:,.2f}",
-                             hint="use fewer examples or epochs, a cheaper model, or raise the budget")
+    check_budget(est, max_usd, limit_name="--max-usd",
+                 hint="use fewer examples or epochs, a cheaper model, or raise the budget")
