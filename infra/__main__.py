@@ -22,11 +22,7 @@ from infra.settings import StackConfigError, StackSettings
 def main() -> None:
     """Read and validate every setting first: a bad value stops here, before any resource is registered."""
     try:
-        settings = StackSettings.from_pulumi_config()
-        if settings.mode == "promote":
-            from infra.promotion import check_promotion_settings
-
-            check_promotion_settings(settings)  # bad promotion settings stop here too
+        settings = StackSettings.from_pulumi_config()  # every rule, promotion's included
     except StackConfigError as exc:
         raise pulumi.RunError(str(exc)) from None  # a clean message, no traceback
     if settings.mode == "train":

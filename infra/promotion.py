@@ -51,26 +51,6 @@ class PromotionSource:
         return self.release.apply(lambda r: r.account_id)
 
 
-def check_promotion_settings(settings: StackSettings) -> None:
-    """Rules of promote mode beyond `StackSettings`; call it before the first resource."""
-    from infra.settings import PROJECT_NAME, StackConfigError
-
-    if settings.mode != "promote":
-        raise StackConfigError(f"{PROJECT_NAME}:mode is {settings.mode!r}, not 'promote'",
-                               hint=f"pulumi config set {PROJECT_NAME}:mode promote")
-    if not (settings.source_model and settings.source_account_id) and not settings.source_stack:
-        raise StackConfigError(
-            "mode promote needs a source: sourceStack, or both sourceModel and sourceAccountId",
-            hint="aoai-ft promote --from dev --to <this stack> --apply   (prints the config it sets)",
-        )
-    if not settings.smoke_test:
-        raise StackConfigError(
-            f"{PROJECT_NAME}:smokeTest is false, but a promoted deployment must pass the smoke test before the "
-            "stack reports success",
-            hint=f"pulumi config set {PROJECT_NAME}:smokeTest true",
-        )
-
-
 def promotion_source(settings: StackSettings) -> PromotionSource:
     """The release to deploy: pinned config if set, else the source stack's outputs (validated when read)."""
     if settings.source_model:
@@ -115,7 +95,6 @@ def add_promotion(settings: StackSettings, parts: StackParts, source: PromotionS
     from infra.deployment import model_deployment
     from infra.smoke_test import SmokeTest, SmokeTestArgs
 
-    check_promotion_settings(settings)
     source = source or promotion_source(settings)
     model = source.model
     deployment = model_deployment(

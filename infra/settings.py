@@ -195,7 +195,11 @@ class StackSettings(BaseModel):
         if self.source_eval_base_pass_rate is not None and self.source_eval_pass_rate is None:
             raise ValueError("sourceEvalBasePassRate is set without sourceEvalPassRate")
         if self.mode == "promote" and not (self.source_stack or self.source_model):
-            raise ValueError("mode promote needs sourceStack, or both sourceModel and sourceAccountId")
+            raise ValueError("mode promote needs a source: sourceStack, or both sourceModel and sourceAccountId "
+                             "(`aoai-ft promote --from dev --to <this stack> --apply` sets them)")
+        if self.mode == "promote" and not self.smoke_test:
+            raise ValueError(f"smokeTest is false, but a promoted deployment must pass the smoke test before the stack "
+                             f"reports success (pulumi config set {PROJECT_NAME}:smokeTest true)")
         return self
 
     # ----- derived values the program and later steps use -----

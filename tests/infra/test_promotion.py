@@ -153,7 +153,7 @@ def test_a_pinned_model_wins_over_the_stack_reference() -> None:
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"sourceStack": ""}, "mode promote needs sourceStack, or both sourceModel and sourceAccountId"),
+    ({"sourceStack": ""}, "mode promote needs a source: sourceStack, or both sourceModel and sourceAccountId"),
     ({"sourceStack": "", "sourceModel": PINNED_MODEL}, "sourceModel and sourceAccountId go together"),
     ({"sourceStack": "dev"}, f"{PROJECT_NAME}:sourceStack: must be a stack reference org/project/stack"),
     ({"sourceStack": "", "sourceModel": PINNED_MODEL, "sourceAccountId": "aoai-train"},
