@@ -102,7 +102,7 @@ def runner_role_grants(settings: StackSettings) -> tuple[naming.RoleGrant, ...]:
         return ()
     if settings.mode == "train":
         return (naming.OPENAI_CONTRIBUTOR,)
-    return (naming.OPENAI_USER,) if settings.smoke_test else ()
+    return (naming.OPENAI_USER,)  # promote mode always smoke-tests
 
 
 def runner_grant(grant: naming.RoleGrant) -> naming.RoleGrant:

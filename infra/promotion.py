@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Final
 import pulumi
 
 from pipeline import envnames
-from pipeline.chat import SMOKE_TEST_QUESTION
 from pipeline.evals.gate import EvalFigures
 from pipeline.promotion import PROMOTED_FROM, Release, promoted_from_record, release_from_outputs
 
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
 SOURCE_STACK_RESOURCE: Final = "source-stack"
 DEPLOYMENT_RESOURCE: Final = "promoted-deployment"
 SMOKE_TEST_RESOURCE: Final = "smoke-test"
+SERVED_RESOURCE: Final = "promoted-model-served"
 
 
 @dataclass(frozen=True)
@@ -92,37 +92,22 @@ def checked_promotion_source(settings: StackSettings) -> PromotionSource:
 
 def add_promotion(settings: StackSettings, parts: StackParts, source: PromotionSource | None = None) -> dict[str, Any]:
     """Deploy the source model to this stack's account by `source`, smoke-test it; returns the outputs to export."""
-    from infra.deployment import model_deployment
-    from infra.smoke_test import SmokeTest, SmokeTestArgs
+    from infra.deployment import ServedModel, ServedModelArgs
 
     source = source or promotion_source(settings)
     model = source.model
-    deployment = model_deployment(
-        DEPLOYMENT_RESOURCE,
-        account=parts.account,
-        resource_group_name=parts.resource_group_name,
-        model_name=model,
-        settings=settings,
-        source_account_id=source.account_id,
-    )
-    smoke = SmokeTest(
-        SMOKE_TEST_RESOURCE,
-        SmokeTestArgs(
-            account_id=parts.account_id,  # key read through ARM at call time; keyless accounts use Entra ID
-            deployment_name=deployment.name,
-            question=SMOKE_TEST_QUESTION,
-            model=model,
-        ),
-        # asks as the identity running `pulumi up` (keyless prod): after its role assignments exist
-        opts=pulumi.ResourceOptions(depends_on=[deployment, *parts.account.role_assignments.values()]),
-    )
+    served = ServedModel(SERVED_RESOURCE, ServedModelArgs(
+        account=parts.account, account_id=parts.account_id, resource_group_name=parts.resource_group_name,
+        model_name=model, settings=settings, source_account_id=source.account_id, smoke_test=True,
+        deployment_resource=DEPLOYMENT_RESOURCE, smoke_test_resource=SMOKE_TEST_RESOURCE,
+    ))
     evaluation = source.figures.record() if source.figures is not None else None
     promoted_from = pulumi.Output.all(model, source.account_id).apply(
         lambda values: promoted_from_record(stack=source.stack, model=values[0], account_id=values[1],
                                             evaluation=evaluation))
     return {
-        envnames.AZURE_OPENAI_DEPLOYMENT: deployment.name,
+        envnames.AZURE_OPENAI_DEPLOYMENT: served.deployment_name,
         envnames.FINE_TUNED_MODEL: model,
-        envnames.SMOKE_TEST_ANSWER: smoke.answer,
+        envnames.SMOKE_TEST_ANSWER: served.answer,
         PROMOTED_FROM: promoted_from,
     }

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pulumi
 
+from infra.deployment import ServedModel, ServedModelArgs
 from pipeline import envnames
 from pipeline.deploy import model_reference
 from pipeline.evals.gate import EvalFigures, QualityGateFailed, check_quality, figures_from_outputs
@@ -44,10 +45,9 @@ def gate_dev_figures(settings: StackSettings, stack: str, figures: EvalFigures) 
     return figures
 
 
-def add_evaluation(settings: StackSettings, parts: StackParts, *, deployment: Any, model: pulumi.Input[str],
-                   after: list[pulumi.Resource]) -> dict[str, Any]:
+def add_evaluation(settings: StackSettings, parts: StackParts, *, served: ServedModel,
+                   model: pulumi.Input[str]) -> dict[str, Any]:
     """Base deployment + Evaluation of both on the validation set; returns the (gated) EVAL_* outputs."""
-    from infra.deployment import model_deployment
     from infra.evaluation import Evaluation, EvaluationArgs
     from pipeline.files import content_hash
 
@@ -55,19 +55,22 @@ def add_evaluation(settings: StackSettings, parts: StackParts, *, deployment: An
     if validation is None:
         return {}
     name, version = model_reference(settings.base_model)
-    base = model_deployment(
-        BASE_DEPLOYMENT_RESOURCE, account=parts.account, resource_group_name=parts.resource_group_name,
+    base = ServedModel("base-model-served", ServedModelArgs(
+        account=parts.account, account_id=parts.account_id, resource_group_name=parts.resource_group_name,
         model_name=name, model_version=version, settings=settings, deployment_name=settings.base_deployment_name,
-        sku_name="GlobalStandard" if settings.deployment_sku == "DeveloperTier" else None, billing_note=False)
+        sku_name="GlobalStandard" if settings.deployment_sku == "DeveloperTier" else None, billing_note=False,
+        deployment_resource=BASE_DEPLOYMENT_RESOURCE,
+    ), opts=pulumi.ResourceOptions(depends_on=[served]))  # ARM takes one deployment write per account at a time
     evaluation = Evaluation(
         EVALUATION_RESOURCE,
         EvaluationArgs(
-            account_id=parts.account_id, deployment_name=deployment.name, base_deployment_name=base.name,
-            dataset_path=str(validation), dataset_sha256=content_hash(validation),
-            criteria=settings.eval_testing_criteria, model=model, base_model=settings.base_model,
+            account_id=parts.account_id, deployment_name=served.deployment_name,
+            base_deployment_name=base.deployment_name, dataset_path=str(validation),
+            dataset_sha256=content_hash(validation), criteria=settings.eval_testing_criteria, model=model,
+            base_model=settings.base_model,
         ),
-        # asks as the identity running `pulumi up` when keyless: after its role assignments exist
-        opts=pulumi.ResourceOptions(depends_on=[*after, base, *parts.account.role_assignments.values()]),
+        # after the smoke test; asks as the identity running `pulumi up` when keyless: after its role assignments
+        opts=pulumi.ResourceOptions(depends_on=[served, base, *parts.account.role_assignments.values()]),
     )
     stack = pulumi.get_stack()
     figures = pulumi.Output.all(evaluation.pass_rate, evaluation.base_pass_rate, evaluation.run_id).apply(

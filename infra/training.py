@@ -13,13 +13,11 @@ from typing import Any, Final
 
 import pulumi
 
-from infra.deployment import model_deployment
+from infra.deployment import ServedModel, ServedModelArgs
 from infra.fine_tuned_model import FineTunedModel, FineTunedModelArgs
 from infra.program import StackParts
 from infra.settings import StackSettings
-from infra.smoke_test import SmokeTest, SmokeTestArgs
 from pipeline import envnames
-from pipeline.chat import SMOKE_TEST_QUESTION
 from pipeline.dataset.budget import check_budget
 from pipeline.errors import BudgetExceeded, PipelineError
 
@@ -78,7 +76,8 @@ def check_datasets(settings: StackSettings) -> Any:
 
 
 def add_fine_tuning(settings: StackSettings, parts: StackParts) -> dict[str, Any]:
-    """FineTunedModel (upload + train) -> Deployment -> SmokeTest; returns the outputs to merge into the stack's."""
+    """FineTunedModel (upload + train) -> ServedModel (deployment + smoke test) -> evaluation; returns the outputs
+    to merge into the stack's."""
     from pipeline.files import content_hash
 
     account = parts.account
@@ -97,34 +96,18 @@ def add_fine_tuning(settings: StackSettings, parts: StackParts) -> dict[str, Any
         # keyless mode trains with the runner's Entra identity: it needs its role assignments first
         opts=pulumi.ResourceOptions(depends_on=[account.account, *account.role_assignments.values()]),
     )
-    deployment = model_deployment(
-        "deployment",
-        account=account,
-        resource_group_name=parts.resource_group_name,
-        model_name=model.fine_tuned_model,
-        settings=settings,
-    )
-    deployment_name = deployment.name
+    served = ServedModel("fine-tuned-model-served", ServedModelArgs(
+        account=account, account_id=parts.account_id, resource_group_name=parts.resource_group_name,
+        model_name=model.fine_tuned_model, settings=settings, smoke_test=settings.smoke_test,
+    ))
     outputs: dict[str, Any] = {
-        envnames.AZURE_OPENAI_DEPLOYMENT: deployment_name,
+        envnames.AZURE_OPENAI_DEPLOYMENT: served.deployment_name,
         envnames.FINE_TUNED_MODEL: model.fine_tuned_model,
         envnames.FINE_TUNING_JOB_ID: model.job_id,
     }
-    if settings.smoke_test:
-        smoke = SmokeTest(
-            "smoke-test",
-            SmokeTestArgs(
-                account_id=parts.account_id,
-                deployment_name=deployment_name,
-                question=SMOKE_TEST_QUESTION,
-                model=model.fine_tuned_model,
-            ),
-            # asks as the identity running `pulumi up` when keyless: after its role assignments exist
-            opts=pulumi.ResourceOptions(depends_on=[deployment, *account.role_assignments.values()]),
-        )
-        outputs[envnames.SMOKE_TEST_ANSWER] = smoke.answer
+    if served.answer is not None:
+        outputs[envnames.SMOKE_TEST_ANSWER] = served.answer
     from infra.quality_gate import add_evaluation
 
-    outputs.update(add_evaluation(settings, parts, deployment=deployment, model=model.fine_tuned_model,
-                                  after=[smoke] if settings.smoke_test else [deployment]))
+    outputs.update(add_evaluation(settings, parts, served=served, model=model.fine_tuned_model))
     return outputs

@@ -61,7 +61,6 @@ def test_runner_grants_only_for_keyless_steps() -> None:
     assert runner_role_grants(settings(disableLocalAuth=True)) == (naming.OPENAI_CONTRIBUTOR,)
     promote = dict(mode="promote", sourceStack="o/p/dev", disableLocalAuth=True)
     assert runner_role_grants(settings(**promote)) == (naming.OPENAI_USER,)
-    assert runner_role_grants(settings(**promote, smokeTest=False)) == ()
 
 
 def test_ci_service_principal_with_user_type_stops_before_any_resource(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -120,7 +120,15 @@ def test_model_flows_into_deployment_and_answer_into_outputs(register_requests, 
     assert deployment_urn in by_type[SMOKE].dependencies
     assert run.urn_of("azure-native:authorization:RoleAssignment", "openai-openai-contributor") in by_type[FINE_TUNED].dependencies
     assert run.urn_of("azure-native:authorization:RoleAssignment", "openai-openai-user") in by_type[SMOKE].dependencies
-    assert deployment_urn.endswith("aoai-finetune:index:OpenAIAccount$azure-native:cognitiveservices:Deployment::deployment")
+    # model -> deployment -> smoke test as one component under the account; aliases keep the resources that earlier
+    # versions declared under the account (deployment) and at the root (smoke test), so nothing is replaced
+    assert deployment_urn.endswith("aoai-finetune:index:ServedModel$azure-native:cognitiveservices:Deployment::deployment")
+    served_urn = run.urn_of("aoai-finetune:index:ServedModel", "fine-tuned-model-served")
+    assert "aoai-finetune:index:OpenAIAccount$aoai-finetune:index:ServedModel" in served_urn
+    account_urn = run.urn_of("aoai-finetune:index:OpenAIAccount", "openai")
+    assert account_urn in [alias.spec.parentUrn for alias in by_type[DEPLOYMENT].aliases]
+    assert any(alias.spec.noParent for alias in by_type[SMOKE].aliases)
+    assert by_type[DEPLOYMENT].parent == by_type[SMOKE].parent == served_urn
     assert any("15 days" in w and "every hour" in w for w in warnings)
 
 
@@ -242,33 +250,14 @@ def test_budget_counts_every_epoch_that_will_be_billed(epochs: int) -> None:
 
 
 def test_deployments_on_one_account_are_chained(register_requests) -> None:
-    """A second deployment (e.g. promotion's) on the same account waits for the first: ARM serialises writes."""
-    from infra.deployment import model_deployment
-    from infra.program import build_stack
-    from infra.settings import StackSettings
-    from tests.infra.pulumi_harness import reset_pulumi
-
-    mocks = TrainingMocks()
-    reset_pulumi(mocks, stack_config("dev"))
-
-    def program() -> None:
-        settings = StackSettings.from_pulumi_config()
-        parts = build_stack(settings)
-        kwargs = dict(account=parts.account, resource_group_name=parts.resource_group_name, settings=settings)
-        model_deployment("first", model_name="m1", **kwargs)
-        model_deployment("second", model_name="m2", deployment_name="other",
-                         source_account_id="/subscriptions/s/resourceGroups/g/providers/Microsoft.CognitiveServices/accounts/a",
-                         **kwargs)
-
-    pulumi.runtime.test(program)()
-    first, second = (r for r in register_requests if r.type == DEPLOYMENT)
-    assert first.name == "first" and second.name == "second"
-    first_urn = next(urn for urn in pulumi.runtime.settings.get_monitor().get_registered_resources() if urn.endswith("::first"))
-    assert first_urn in second.dependencies
-    assert not any(urn.endswith("Deployment::second") for urn in first.dependencies)
-    inputs = {r.name: r.inputs for r in mocks.of_type(DEPLOYMENT)}
-    assert inputs["second"]["deploymentName"] == "other"
-    assert inputs["second"]["properties"]["model"]["source"].endswith("/accounts/a")
+    """The base model's deployment waits for the fine-tuned one (and its smoke test): ARM serialises writes."""
+    run = run_program(stack_config("dev"), TrainingMocks())
+    deployments = {r.name: r for r in register_requests if r.type == DEPLOYMENT}
+    base_component = next(r for r in register_requests if r.name == "base-model-served")
+    # depending on the fine-tuned ServedModel component means waiting for all its children
+    assert set(base_component.dependencies) >= {run.urn_of(DEPLOYMENT, "deployment"), run.urn_of(SMOKE, "smoke-test")}
+    assert deployments["base-deployment"].parent == run.urn_of("aoai-finetune:index:ServedModel", "base-model-served")
+    assert not any("base" in urn for urn in deployments["deployment"].dependencies)
 
 
 def test_an_unchanged_dataset_is_validated_once_across_previews(monkeypatch: pytest.MonkeyPatch) -> None:
