@@ -114,6 +114,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             props["provisioningState"] = "Succeeded"
             outputs.update(name=name, properties=props)
             return naming.account_resource_id(self.subscription_id, inputs["resourceGroupName"], name), outputs
+        if args.typ == "azure-native:cognitiveservices:Deployment":
+            outputs["name"] = inputs["deploymentName"]
+            return f"{inputs['deploymentName']}-id", outputs
         if args.typ == "azure-native:authorization:RoleAssignment":
             outputs["name"] = inputs["roleAssignmentName"]
             return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{inputs['roleAssignmentName']}", outputs
