@@ -2,11 +2,12 @@
 processing and the Pulumi program's pre-flight check.
 
 A large file is split at a line boundary into two halves: the parent process scans the first, one forked
-child scans the second and sends back its compact result through a pipe (2 cores, and the vocabulary is
+worker (concurrent.futures, fork context) scans the second and sends back its compact result (2 cores, and the vocabulary is
 shared copy-on-write). Small files, or platforms without fork, are scanned in one pass.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pickle
 import shutil
@@ -14,6 +15,8 @@ import stat as stat_module
 import tempfile
 import threading
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,31 +93,24 @@ def _line_start_after(path: Path, offset: int) -> int:
         return stream.tell()
 
 
-def _scan_forked(path: Path, size: int, scan: Callable[[int, int], ScanResult]) -> ScanResult:
-    """Scan [0, mid) here and [mid, size) in a forked child; fall back to scanning it here if the child fails."""
+def _scan_part(path: str, start: int, end: int, encoding: str, token_limit: int) -> ScanResult:
+    """One half of a file, in a worker process (forked: the tokenizer the parent loaded is already there)."""
+    return scan_range(path, start, end, get_counter(encoding), token_limit)
+
+
+def _scan_in_two(path: Path, size: int, scan: Callable[[int, int], ScanResult], encoding: str,
+                 token_limit: int) -> ScanResult:
+    """Scan [0, mid) here and [mid, size) in a forked worker; scan it here too if the worker fails."""
     mid = _line_start_after(path, size // 2)
     if mid <= 0 or mid >= size:
         return scan(0, size)
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: never return into the caller's stack (pytest, click...), always _exit
-        status = 1
-        try:
-            os.close(read_fd)
-            payload = pickle.dumps(scan(mid, size), protocol=pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(write_fd, "wb") as out:
-                out.write(payload)
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    try:
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
+        second_half = pool.submit(_scan_part, str(path), mid, size, encoding, token_limit)
         first = scan(0, mid)
-    finally:
-        with os.fdopen(read_fd, "rb") as inp:
-            payload = inp.read()
-        _, status = os.waitpid(pid, 0)
-    second = pickle.loads(payload) if status == 0 and payload else scan(mid, size)
+        try:
+            second = second_half.result()
+        except (BrokenProcessPool, OSError, pickle.PicklingError):
+            second = scan(mid, size)
     first.extend(second)
     return first
 
@@ -135,7 +131,7 @@ def scan_file(path: str | Path, *, model: str = DEFAULT_MODEL, parallel: bool | 
     if parallel is None:
         parallel = size >= PARALLEL_MIN_BYTES and threading.active_count() == 1
     if parallel and hasattr(os, "fork"):
-        return _scan_forked(path, size, scan)
+        return _scan_in_two(path, size, scan, info.encoding, info.token_limit)
     return scan(0, size)
 
 
