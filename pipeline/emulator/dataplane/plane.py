@@ -11,7 +11,7 @@ from pipeline.emulator.clock import Clock
 from pipeline.emulator.config import EmulatorConfig
 from pipeline.emulator.db import Database
 from pipeline.emulator.deployments import Deployments
-from pipeline.emulator.evals.store import EvalStore
+from pipeline.emulator.dataplane.evals.store import EvalStore
 from pipeline.emulator.models import FineTunedModels, ModelCatalog
 from pipeline.emulator.dataplane.catalog import Catalog
 from pipeline.emulator.dataplane.chat import ChatResponder

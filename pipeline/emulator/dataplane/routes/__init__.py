@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI
 
 from pipeline.emulator.dataplane.context import PREFIXES
 from pipeline.emulator.dataplane.routes import chat, files, jobs, models
-from pipeline.emulator.evals import routes as evals
+from pipeline.emulator.dataplane.evals import routes as evals
 
 __all__ = ["include_dataplane"]
 

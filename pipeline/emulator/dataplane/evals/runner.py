@@ -15,8 +15,8 @@ from typing import Any, Final
 import orjson
 
 from pipeline.emulator.errors import AzureError
-from pipeline.emulator.evals import graders, templates
-from pipeline.emulator.evals.schema import check_item
+from pipeline.emulator.dataplane.evals import graders, templates
+from pipeline.emulator.dataplane.evals.schema import check_item
 from pipeline.emulator.dataplane.plane import DataPlane
 
 MAX_ITEMS: Final = 10_000

@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from pipeline.emulator.dataplane.dependencies import Context, Plane
 from pipeline.emulator.dataplane.http import json_body, json_response, paged
 from pipeline.emulator.errors import AzureError
-from pipeline.emulator.evals.graders import check_criteria
-from pipeline.emulator.evals.runner import execute, plan_run
-from pipeline.emulator.evals.schema import check_data_source_config, item_properties
+from pipeline.emulator.dataplane.evals.graders import check_criteria
+from pipeline.emulator.dataplane.evals.runner import execute, plan_run
+from pipeline.emulator.dataplane.evals.schema import check_data_source_config, item_properties
 
 __all__ = ["router"]
 
