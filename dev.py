@@ -4,7 +4,8 @@
     python3 dev.py demo    # set up, then run the offline end-to-end demo
     python3 dev.py test    # set up, then run the whole test suite (what CI runs)
 
-Set-up is idempotent: a virtualenv in .venv with the project installed editable, and a second one in
+Set-up is idempotent: a virtualenv in .venv with the project installed editable (with its dev and emulator
+extras), and a second one in
 .venv-legacy with the lab's openai==0.28.1, which the emulator's compatibility tests drive.
 """
 from __future__ import annotations
@@ -59,7 +60,7 @@ def setup() -> Path:
     if sys.version_info < (3, 11):
         sys.exit(f"aoai-finetune needs Python 3.11+, this is {sys.version.split()[0]}")
     pyproject = (ROOT / "pyproject.toml").read_text()
-    py = _ensure_venv(VENV, ["-e", ".[dev]"], pyproject)
+    py = _ensure_venv(VENV, ["-e", ".[dev,emulator]"], pyproject)
     _ensure_program_venv_link()
     _ensure_venv(LEGACY_VENV, LEGACY_REQUIREMENTS, " ".join(LEGACY_REQUIREMENTS))
     return py

@@ -9,9 +9,11 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipeline.emulator import arm, dataplane, evals, identity
+from pipeline.emulator import arm, identity
 from pipeline.emulator.clock import Clock
 from pipeline.emulator.config import EmulatorConfig, FaultRule
+from pipeline.emulator.dataplane.http import CollapseSlashes
+from pipeline.emulator.dataplane.routes import include_dataplane
 from pipeline.emulator.errors import (
     AzureError, InternalErrors, azure_error_handler, http_exception_handler, validation_error_handler,
 )
@@ -75,11 +77,10 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None, state: Emulat
 
     app.include_router(identity.build_router(state))
     app.include_router(arm.build_router(state))
-    app.include_router(dataplane.build_router(state))
-    app.include_router(evals.build_router(state))  # after the data plane: it samples through its chat
+    include_dataplane(app)
     # Outermost: faults apply before anything else, including auth.
     app.add_middleware(FaultMiddleware, injector=injector)
     install_log_filter()
     # Outside even that: `//openai/...` (legacy SDK with an endpoint ending in "/") is routed like `/openai/...`.
-    app.add_middleware(dataplane.CollapseSlashes)
+    app.add_middleware(CollapseSlashes)
     return app

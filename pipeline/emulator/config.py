@@ -17,7 +17,9 @@ class FaultRule(BaseModel):
     """Inject a failure into requests whose path matches `route` (a regular expression, searched).
 
     kinds: `latency` (sleep `seconds` then serve), `429` (throttled, with Retry-After = `seconds`),
-    `500` (internal error), `drop` (connection closed mid-response). `rate` is the probability per
+    `500` (internal error), `drop` (connection closed mid-response), `error` (answer `status` with Azure's
+    envelope and `code`: e.g. 403 AuthorizationFailed for a missing role, or 404 ResourceNotFound for the moment
+    ARM has not yet replicated a change). `rate` is the probability per
     matching request; `count` limits how many times the rule fires (None = forever). Values are checked
     (a regex that compiles, at most 300 s, known HTTP methods, no unknown keys) so a typo is an error, not a
     rule that hangs a route or never fires.
@@ -26,11 +28,13 @@ class FaultRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     route: str = Field(".*", max_length=1000)
-    kind: Literal["latency", "429", "500", "drop"]
+    kind: Literal["latency", "429", "500", "drop", "error"]
     rate: float = Field(1.0, ge=0.0, le=1.0)
     count: int | None = Field(None, ge=1)
     seconds: float = Field(1.0, ge=0.0, le=MAX_FAULT_SECONDS, allow_inf_nan=False)
     methods: list[str] | None = None
+    status: int = Field(400, ge=400, le=599)  # kind `error` only
+    code: str = Field("InjectedError", min_length=1, max_length=100)  # kind `error` only
 
     @field_validator("route")
     @classmethod

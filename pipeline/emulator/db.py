@@ -40,6 +40,10 @@ class Database:
         with self._lock:
             return self._conn.execute(sql, params).fetchone()
 
+    def has_column(self, table: str, column: str) -> bool:
+        """Whether `table` has `column` (what a store checks to bring an older data dir's table up to date)."""
+        return any(row["name"] == column for row in self.query(f'PRAGMA table_info("{table}")'))
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Hold the lock across several statements and commit them together."""

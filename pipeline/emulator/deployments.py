@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS deployments (
     tags TEXT NOT NULL,
     created_at REAL NOT NULL,
     ready_at REAL NOT NULL,
+    model_name TEXT NOT NULL DEFAULT '',  -- properties.model.name, what `/models` delete looks up
     PRIMARY KEY (account, name)
 );
 """
@@ -47,6 +48,9 @@ class Deployments:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db, self.clock = db, clock
         db.ensure_schema(SCHEMA)
+        if not db.has_column("deployments", "model_name"):  # a data dir of an emulator before the column
+            db.execute("ALTER TABLE deployments ADD COLUMN model_name TEXT NOT NULL DEFAULT ''")
+            db.execute("UPDATE deployments SET model_name=coalesce(json_extract(properties, '$.model.name'), '')")
 
     def get(self, account: str, name: str) -> Deployment | None:
         row = self.db.query_one(
@@ -60,11 +64,17 @@ class Deployments:
 
     def put(self, deployment: Deployment) -> Deployment:
         self.db.execute(
-            "INSERT OR REPLACE INTO deployments VALUES (?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO deployments (account,name,sku,properties,tags,created_at,ready_at,model_name) "
+            "VALUES (?,?,?,?,?,?,?,?)",
             (deployment.account, deployment.name, to_json(deployment.sku), to_json(deployment.properties),
-             to_json(deployment.tags), deployment.created_at, deployment.ready_at),
+             to_json(deployment.tags), deployment.created_at, deployment.ready_at, deployment.model_name),
         )
         return deployment
+
+    def using_model(self, model: str) -> list[str]:
+        """`account/name` of every deployment (on any account) that serves `model`."""
+        rows = self.db.query("SELECT * FROM deployments WHERE model_name=? ORDER BY rowid", (model,))
+        return [f"{r['account']}/{r['name']}" for r in rows]
 
     def delete(self, account: str, name: str) -> bool:
         cur = self.db.execute("DELETE FROM deployments WHERE lower(account)=lower(?) AND name=?", (account, name))

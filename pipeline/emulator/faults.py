@@ -1,4 +1,4 @@
-"""Fault injection: latency, 429 with Retry-After, 500s and dropped connections, by route and rate.
+"""Fault injection: latency, 429 with Retry-After, 500s, any error status, dropped connections, by route and rate.
 
 Rules come from the config at start and can be changed at run time through `/admin/faults`. Implemented
 as plain ASGI middleware so it sits in front of every route, including ones that stream.
@@ -106,6 +106,8 @@ class FaultMiddleware:
                 (b"retry-after-ms", str(int(retry * 1000)).encode())])
         elif rule.kind == "500":
             await _send_json(send, 500, {"error": {"code": "internalFailure", "message": "Injected internal error."}})
+        elif rule.kind == "error":
+            await _send_json(send, rule.status, {"error": {"code": rule.code, "message": f"Injected {rule.code}."}})
         else:  # drop: promise a body, send part of it, return unfinished -> the server closes the connection
             _dropping.set(True)
             await send({"type": "http.response.start", "status": 200,

@@ -1,4 +1,7 @@
-"""Everything one emulator instance knows, handed to each plane's router."""
+"""Everything one emulator instance knows, built in one place (`EmulatorState.create`) and handed to each plane.
+
+The two planes meet here and nowhere else: the ARM plane writes `accounts` and `deployments` and reads `models`;
+the data plane (`dataplane`) reads the accounts and deployments and keeps `models` up to date."""
 from __future__ import annotations
 
 import random
@@ -13,6 +16,7 @@ from pipeline.emulator.db import Database
 from pipeline.emulator.deployments import Deployments
 from pipeline.emulator.identity import TokenIssuer
 from pipeline.emulator.models import ModelCatalog
+from pipeline.emulator.dataplane.plane import DataPlane
 
 
 @dataclass
@@ -24,16 +28,19 @@ class EmulatorState:
     deployments: Deployments
     models: ModelCatalog
     tokens: TokenIssuer
+    dataplane: DataPlane
     rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
     def create(cls, config: EmulatorConfig, clock: Clock | None = None) -> "EmulatorState":
         clock = clock or Clock()
         db = Database(config.data_dir)
+        deployments = Deployments(db, clock)
+        dataplane = DataPlane.create(db, clock, config, deployments)
         state = cls(
-            config=config, db=db, clock=clock, accounts=Accounts(db, clock),
-            deployments=Deployments(db, clock), models=ModelCatalog(db, clock),
-            tokens=TokenIssuer(db, config.tenant_id), rng=random.Random(config.seed),
+            config=config, db=db, clock=clock, accounts=Accounts(db, clock), deployments=deployments,
+            models=dataplane.models, tokens=TokenIssuer(db, config.tenant_id), dataplane=dataplane,
+            rng=random.Random(config.seed),
         )
         state.ensure_default_account()
         return state

@@ -1,11 +1,12 @@
-"""The soft-delete guard's provider (create/diff/delete) against the fake ARM endpoint, as Pulumi would call it."""
+"""The soft-delete guard's provider (create/diff/delete) against the emulator's ARM plane, as Pulumi would call it
+(see tests/infra/emulated_arm.py)."""
 from __future__ import annotations
 
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
 from infra.soft_delete import SoftDeleteProvider
-from tests.infra.arm_fake import FakeArm, fake_arm  # noqa: F401  (fixture)
+from tests.infra.emulated_arm import EmulatedArm, emulated_arm  # noqa: F401  (fixture)
 
 SUB = "11111111-2222-3333-4444-555555555555"
 PROPS = {
@@ -18,8 +19,6 @@ PROPS = {
     "purged_stale": None,
 }
 WHERE = (SUB, "northcentralus", "rg-aoai-ft-dev", "aoai-ft-1234abcd")
-
-
 @pytest.fixture(autouse=True)
 def _fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     from pipeline import arm
@@ -28,37 +27,38 @@ def _fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("infra.soft_delete.PURGE_POLL_SECONDS", 0.01)
 
 
-def test_create_on_a_free_name_changes_nothing(fake_arm: FakeArm) -> None:
+def test_create_on_a_free_name_changes_nothing(emulated_arm: EmulatedArm) -> None:
     result = SoftDeleteProvider().create(dict(PROPS))
     assert result.outs["restore"] is False and result.outs["purged_stale"] is False
     assert result.id == "softdelete/" + "/".join(WHERE)
-    assert [r.method for r in fake_arm.requests] == ["GET"]
+    assert [r.method for r in emulated_arm.requests] == ["GET"]
 
 
-def test_create_purges_a_stale_soft_deleted_account(fake_arm: FakeArm) -> None:
-    fake_arm.soft_delete(*WHERE)
+def test_create_purges_a_stale_soft_deleted_account(emulated_arm: EmulatedArm) -> None:
+    emulated_arm.soft_delete(*WHERE)
     result = SoftDeleteProvider().create(dict(PROPS))
     assert result.outs["purged_stale"] is True and result.outs["restore"] is False
-    assert fake_arm.purged == [WHERE]
+    assert emulated_arm.purged == [WHERE] and not emulated_arm.is_soft_deleted(*WHERE)
 
 
-def test_create_restores_when_purging_is_off(fake_arm: FakeArm) -> None:
-    fake_arm.soft_delete(*WHERE)
+def test_create_restores_when_purging_is_off(emulated_arm: EmulatedArm) -> None:
+    emulated_arm.soft_delete(*WHERE)
     result = SoftDeleteProvider().create({**PROPS, "purge_on_destroy": False})
     assert result.outs["restore"] is True
-    assert fake_arm.purged == [] and fake_arm.is_soft_deleted(*WHERE)
+    assert emulated_arm.purged == [] and emulated_arm.is_soft_deleted(*WHERE)
 
 
-def test_destroy_purges_the_account_pulumi_just_deleted(fake_arm: FakeArm) -> None:
-    fake_arm.soft_delete(*WHERE, visible_after_gets=1)  # Azure lists the deleted account a moment later
+def test_destroy_purges_the_account_pulumi_just_deleted(emulated_arm: EmulatedArm) -> None:
+    emulated_arm.soft_delete(*WHERE, visible_after_gets=1)  # Azure lists the deleted account a moment later
     SoftDeleteProvider().delete("id", dict(PROPS))
-    assert fake_arm.purged == [WHERE]
+    assert emulated_arm.purged == [WHERE]
+    assert emulated_arm.fired() == [1]  # it did wait out the 404
 
 
-def test_destroy_keeps_it_when_purging_is_off(fake_arm: FakeArm) -> None:
-    fake_arm.soft_delete(*WHERE)
+def test_destroy_keeps_it_when_purging_is_off(emulated_arm: EmulatedArm) -> None:
+    emulated_arm.soft_delete(*WHERE)
     SoftDeleteProvider().delete("id", {**PROPS, "purge_on_destroy": False})
-    assert fake_arm.requests == [] and fake_arm.is_soft_deleted(*WHERE)
+    assert emulated_arm.requests == [] and emulated_arm.is_soft_deleted(*WHERE)
 
 
 def test_diff_replaces_on_identity_and_updates_the_flag() -> None:
@@ -81,28 +81,13 @@ def test_provider_serializes_by_reference() -> None:
     assert b"infra.soft_delete" in base64.b64decode(blob)
 
 
-@pytest.fixture
-def emulator_arm(monkeypatch: pytest.MonkeyPatch):
-    """The project's emulator (its ARM plane implements soft delete, purge and restore like Azure)."""
-    from pipeline import arm, envnames
-    from pipeline.emulator import EmulatorConfig, EmulatorServer
-
-    server = EmulatorServer(EmulatorConfig(port=0, log_requests=False, arm_token="emu-token")).start()
-    monkeypatch.setenv(envnames.AZURE_RESOURCE_MANAGER_ENDPOINT, server.url)
-    monkeypatch.setenv(arm.ARM_TOKEN_ENV, "emu-token")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def test_destroy_then_up_again_against_the_emulator(emulator_arm) -> None:
+def test_destroy_then_up_again_against_the_emulator(emulated_arm: EmulatedArm) -> None:
     """Account deleted by Pulumi -> guard purges it -> the same name can be created again at once."""
     from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Sku
 
     from pipeline import arm
 
-    sub, rg = emulator_arm.config.subscription_id, emulator_arm.config.default_resource_group
+    sub, rg = emulated_arm.server.config.subscription_id, emulated_arm.server.config.default_resource_group
     props = {**PROPS, "subscription_id": sub, "resource_group_name": rg}
     client = arm.management_client(sub, polling_interval=0)
     body = Account(location="northcentralus", kind="OpenAI", sku=Sku(name="S0"),
@@ -118,12 +103,12 @@ def test_destroy_then_up_again_against_the_emulator(emulator_arm) -> None:
     client.accounts.begin_create(rg, PROPS["account_name"], body).result()  # `pulumi up` again: name is free
 
 
-def test_restore_path_against_the_emulator(emulator_arm) -> None:
+def test_restore_path_against_the_emulator(emulated_arm: EmulatedArm) -> None:
     from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Sku
 
     from pipeline import arm
 
-    sub, rg = emulator_arm.config.subscription_id, emulator_arm.config.default_resource_group
+    sub, rg = emulated_arm.server.config.subscription_id, emulated_arm.server.config.default_resource_group
     props = {**PROPS, "subscription_id": sub, "resource_group_name": rg, "purge_on_destroy": False}
     client = arm.management_client(sub, polling_interval=0)
     name = PROPS["account_name"]

@@ -1,4 +1,4 @@
-"""pipeline.arm against a local fake ARM endpoint: what the real management SDK sends, and the purge logic."""
+"""pipeline.arm against the emulator's ARM plane: what the real management SDK sends, and the purge logic."""
 from __future__ import annotations
 
 import time
@@ -7,7 +7,7 @@ import pytest
 
 from pipeline import arm, envnames
 from pipeline.errors import ServiceError, UsageError
-from tests.infra.arm_fake import FakeArm, fake_arm  # noqa: F401  (fixture)
+from tests.infra.emulated_arm import TOKEN, EmulatedArm, emulated_arm  # noqa: F401  (fixture)
 
 SUB = "11111111-2222-3333-4444-555555555555"
 WHERE = dict(location="northcentralus", resource_group="rg-a", account_name="aoai-ft-1234abcd")
@@ -17,56 +17,54 @@ def _client() -> object:
     return arm.management_client(SUB, polling_interval=0)
 
 
-def test_find_deleted_account_none_then_found(fake_arm: FakeArm) -> None:
+def test_find_deleted_account_none_then_found(emulated_arm: EmulatedArm) -> None:
     client = _client()
     assert arm.find_deleted_account(client, **WHERE) is None
-    fake_arm.soft_delete(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd")
+    emulated_arm.soft_delete(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd")
     found = arm.find_deleted_account(client, **WHERE)
     assert found is not None and found.name == "aoai-ft-1234abcd" and found.kind == "OpenAI"
-    request = fake_arm.requests[-1]
-    assert request.method == "GET"
+    request = emulated_arm.requests[-1]
+    assert request.method == "GET" and request.status == 200
     assert request.path == (
         f"/subscriptions/{SUB}/providers/Microsoft.CognitiveServices/locations/northcentralus"
         "/resourceGroups/rg-a/deletedAccounts/aoai-ft-1234abcd"
     )
-    assert request.query["api-version"] == ["2025-09-01"]
-    assert request.headers["Authorization"] == f"Bearer {fake_arm.token}"  # sent over http thanks to AllowHttpPolicy
+    # The emulator requires an api-version and exactly this bearer token (sent over http thanks to AllowHttpPolicy).
+    assert emulated_arm.server.config.arm_token == TOKEN
 
 
-def test_purge_deletes_and_follows_the_operation(fake_arm: FakeArm) -> None:
-    fake_arm.soft_delete(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd")
+def test_purge_deletes_the_account(emulated_arm: EmulatedArm) -> None:
+    emulated_arm.soft_delete(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd")
     started = time.monotonic()
     assert arm.purge_deleted_account(_client(), **WHERE, wait_seconds=0) is True
-    assert time.monotonic() - started < 10  # honours retry-after-ms instead of the SDK's 30 s default
-    assert not fake_arm.is_soft_deleted(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd")
-    methods = [(r.method, r.path.rsplit("/", 2)[-2]) for r in fake_arm.requests]
-    assert ("DELETE", "deletedAccounts") in methods
-    assert ("GET", "fake-operations") in methods  # the LRO poll of the Location header
+    assert time.monotonic() - started < 10
+    assert not emulated_arm.is_soft_deleted(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd")
+    assert emulated_arm.purged == [(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd")]
 
 
-def test_purge_waits_for_the_delete_to_surface(fake_arm: FakeArm) -> None:
-    fake_arm.soft_delete(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd", visible_after_gets=2)
+def test_purge_waits_for_the_delete_to_surface(emulated_arm: EmulatedArm) -> None:
+    emulated_arm.soft_delete(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd", visible_after_gets=2)
     naps: list[float] = []
     assert arm.purge_deleted_account(_client(), **WHERE, wait_seconds=30, poll_seconds=0.5, sleep=naps.append) is True
     assert naps == [0.5, 0.5]
-    assert fake_arm.purged == [(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd")]
+    assert emulated_arm.purged == [(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd")]
 
 
-def test_purge_of_nothing_returns_false_without_deleting(fake_arm: FakeArm) -> None:
+def test_purge_of_nothing_returns_false_without_deleting(emulated_arm: EmulatedArm) -> None:
     assert arm.purge_deleted_account(_client(), **WHERE, wait_seconds=0) is False
-    assert [r.method for r in fake_arm.requests] == ["GET"]
+    assert [r.method for r in emulated_arm.requests] == ["GET"]
 
 
-def test_forbidden_purge_is_a_service_error_with_a_hint(fake_arm: FakeArm) -> None:
-    fake_arm.soft_delete(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd")
-    fake_arm.fail_purge_with = 403
+def test_forbidden_purge_is_a_service_error_with_a_hint(emulated_arm: EmulatedArm) -> None:
+    emulated_arm.soft_delete(SUB, "northcentralus", "rg-a", "aoai-ft-1234abcd")
+    emulated_arm.refuse("DELETE", "/deletedAccounts/", 403, "AuthorizationFailed")
     with pytest.raises(ServiceError) as info:
         arm.purge_deleted_account(_client(), **WHERE, wait_seconds=0)
     assert "403" in info.value.message and "AuthorizationFailed" in info.value.message
     assert "Contributor" in (info.value.hint or "")
 
 
-def test_wrong_token_is_reported(fake_arm: FakeArm, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_token_is_reported(emulated_arm: EmulatedArm, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(arm.ARM_TOKEN_ENV, "wrong")
     with pytest.raises(ServiceError, match="401"):
         arm.find_deleted_account(_client(), **WHERE)
@@ -99,7 +97,7 @@ def test_default_credential_for_azure(monkeypatch: pytest.MonkeyPatch) -> None:
         arm.StaticTokenCredential("")
 
 
-def test_missing_azure_login_gets_an_az_login_hint(fake_arm: FakeArm) -> None:
+def test_missing_azure_login_gets_an_az_login_hint(emulated_arm: EmulatedArm) -> None:
     from azure.core.exceptions import ClientAuthenticationError
 
     class NoLogin:

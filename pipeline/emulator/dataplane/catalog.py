@@ -7,10 +7,10 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from pipeline.emulator.db import from_json
+from pipeline.emulator.clock import Clock
+from pipeline.emulator.deployments import Deployments
 from pipeline.emulator.errors import AzureError
-from pipeline.emulator.models import FINE_TUNABLE_BASE_MODELS
-from pipeline.emulator.state import EmulatorState
+from pipeline.emulator.models import FINE_TUNABLE_BASE_MODELS, FineTunedModel, ModelCatalog
 
 YEAR = 365 * 24 * 3600
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})$")
@@ -40,12 +40,12 @@ def base_model_body(model: str) -> dict[str, Any]:
     }
 
 
-def fine_tuned_body(row: Any) -> dict[str, Any]:
-    created = int(row["created_at"])
+def fine_tuned_body(model: FineTunedModel) -> dict[str, Any]:
+    created = int(model.created_at)
     return {
-        "object": "model", "id": row["id"], "created_at": created, "created": created,
-        "owned_by": "organization-owner", "status": "succeeded", "model": row["base_model"],
-        "fine_tune": row["job_id"],
+        "object": "model", "id": model.id, "created_at": created, "created": created,
+        "owned_by": "organization-owner", "status": "succeeded", "model": model.base_model,
+        "fine_tune": model.job_id,
         "capabilities": {"fine_tune": True, "inference": True, "completion": False, "chat_completion": True,
                          "embeddings": False},
         "lifecycle_status": "generally-available",
@@ -58,54 +58,36 @@ def model_not_found(model: str) -> AzureError:
 
 
 class Catalog:
-    def __init__(self, state: EmulatorState) -> None:
-        self.state = state
+    """The `/models` bodies of an account over the shared `ModelCatalog`."""
 
-    def fine_tuned_row(self, model: str, account: str | None = None, *, include_checkpoints: bool = True) -> Any:
-        """The live `fine_tuned_models` row of `model` (any account unless given: ids are globally unique)."""
-        self.state.models.fine_tuned_exists(account or "", model)  # runs the settle hook
-        sql = "SELECT * FROM fine_tuned_models WHERE id=? AND deleted_at IS NULL"
-        params: tuple = (model,)
-        if account is not None:
-            sql += " AND lower(account)=lower(?)"
-            params += (account,)
-        if not include_checkpoints:
-            sql += " AND kind='model'"
-        return self.state.db.query_one(sql, params)
+    def __init__(self, models: ModelCatalog, deployments: Deployments, clock: Clock) -> None:
+        self.models, self.deployments, self.clock = models, deployments, clock
 
     def list(self, account: str) -> list[dict[str, Any]]:
-        self.state.models.fine_tuned_exists(account, "")  # settle finished jobs first
-        rows = self.state.db.query(
-            "SELECT * FROM fine_tuned_models WHERE lower(account)=lower(?) AND deleted_at IS NULL AND kind='model' "
-            "ORDER BY created_at", (account,))
-        return [base_model_body(m) for m in FINE_TUNABLE_BASE_MODELS] + [fine_tuned_body(r) for r in rows]
+        return ([base_model_body(m) for m in FINE_TUNABLE_BASE_MODELS]
+                + [fine_tuned_body(m) for m in self.models.list_fine_tuned(account)])
 
     def get(self, account: str, model: str) -> dict[str, Any]:
         if model in FINE_TUNABLE_BASE_MODELS:
             return base_model_body(model)
-        row = self.fine_tuned_row(model, account, include_checkpoints=False)
-        if row is None:
-            raise model_not_found(model)
-        return fine_tuned_body(row)
+        return fine_tuned_body(self._require_fine_tuned(account, model))
 
     def delete(self, account: str, model: str) -> dict[str, Any]:
         if model in FINE_TUNABLE_BASE_MODELS:
             raise AzureError(400, "invalidPayload", f"'{model}' is a base model; only fine-tuned models can be deleted.")
-        row = self.fine_tuned_row(model, account, include_checkpoints=False)
-        if row is None:
-            raise model_not_found(model)
-        users = self.deployments_using(model)
+        self._require_fine_tuned(account, model)
+        users = self.deployments.using_model(model)
         if users:
             raise AzureError(
                 409, "conflict",
                 f"The model '{model}' is used by deployment(s) {', '.join(users)}; delete them first.",
                 headers={"x-should-retry": "false"},
             )
-        self.state.db.execute("UPDATE fine_tuned_models SET deleted_at=? WHERE lower(account)=lower(?) AND id=?",
-                              (self.state.clock.now(), account, model))
+        self.models.fine_tuned.delete(account, model, self.clock.now())
         return {"id": model, "object": "model", "deleted": True}
 
-    def deployments_using(self, model: str) -> list[str]:
-        rows = self.state.db.query("SELECT account, name, properties FROM deployments")
-        return [f"{r['account']}/{r['name']}" for r in rows
-                if (from_json(r["properties"]).get("model") or {}).get("name") == model]
+    def _require_fine_tuned(self, account: str, model: str) -> FineTunedModel:
+        found = self.models.get_fine_tuned(model, account, include_checkpoints=False)
+        if found is None:
+            raise model_not_found(model)
+        return found

@@ -77,12 +77,13 @@ def generic_answer(model: str, question: str) -> str:
 
 
 class ChatResponder:
-    def __init__(self) -> None:
+    def __init__(self, generalize: Callable[[str, str], str | None] | None = None) -> None:
+        """`generalize(model, question)`: a held-out answer the model is simulated to have learned
+        (see learning.py), or None."""
         self.tokens = ChatTokenCounter()
         self._indexes: dict[str, NearestAnswer] = {}
         self._lock = threading.Lock()
-        # (model, question) -> a held-out answer the model is simulated to have learned (see learning.py), or None
-        self.generalize: Callable[[str, str], str | None] | None = None
+        self.generalize = generalize
 
     def index_for(self, model: str, training_data: Path) -> NearestAnswer:
         index = self._indexes.get(model)

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pipeline.emulator.clock import Clock
+from pipeline.emulator.config import EmulatorConfig
+from pipeline.emulator.db import Database
 from pipeline.emulator.errors import AzureError
-from pipeline.emulator.state import EmulatorState
 from pipeline.emulator.dataplane.training import DataCheck, check_training_file
 
 PARTIAL_SUFFIX = ".partial"
@@ -102,12 +104,12 @@ def file_not_found(file_id: str) -> AzureError:
 
 
 class FileStore:
-    def __init__(self, state: EmulatorState) -> None:
-        self.state = state
-        self.db = state.db
+    def __init__(self, db: Database, clock: Clock, config: EmulatorConfig) -> None:
+        self.db, self.clock = db, clock
+        self.processing_seconds = config.file_processing_seconds
         self.db.ensure_schema(SCHEMA)
-        if state.config.data_dir is not None:
-            self.root = Path(state.config.data_dir) / "files"
+        if config.data_dir is not None:
+            self.root = Path(config.data_dir) / "files"
             self.root.mkdir(parents=True, exist_ok=True)
         else:  # in-memory emulator: files live in a temp dir removed with the store
             self.root = Path(tempfile.mkdtemp(prefix="aoai-ft-emulator-"))
@@ -145,10 +147,10 @@ class FileStore:
         return [_row(r) for r in self.db.query(sql + " ORDER BY created_at DESC, rowid DESC", tuple(params))]
 
     def to_api(self, record: FileRecord) -> dict[str, Any]:
-        return record.to_api(self.state.clock.now(), self.state.config.file_processing_seconds)
+        return record.to_api(self.clock.now(), self.processing_seconds)
 
     def status(self, record: FileRecord) -> str:
-        return record.status(self.state.clock.now(), self.state.config.file_processing_seconds)
+        return record.status(self.clock.now(), self.processing_seconds)
 
     def wait_for_check(self, file_id: str, timeout: float = 60.0) -> None:
         """Block until a pending check of `file_id` finished (tests and job creation on a just-uploaded file)."""
@@ -187,7 +189,7 @@ class FileStore:
     def _insert(self, account: str, file_id: str, filename: str, purpose: str, size: int, path: Path) -> FileRecord:
         self.db.execute(
             "INSERT INTO files (account,id,filename,purpose,bytes,created_at,path) VALUES (?,?,?,?,?,?,?)",
-            (account, file_id, filename, purpose, size, self.state.clock.now(), str(path)),
+            (account, file_id, filename, purpose, size, self.clock.now(), str(path)),
         )
         if purpose == TRAINING_PURPOSE:
             self._schedule_check(file_id)

@@ -47,6 +47,14 @@ def list_body(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
             "first_id": items[0]["id"] if items else None, "last_id": items[-1]["id"] if items else None}
 
 
+def paged(request: Request, items: Sequence[dict[str, Any]], default_limit: int, *,
+          maximum: int = 10_000) -> Response:
+    """A list response of the page the request's `after` and `limit` ask for."""
+    chunk, more = page(items, request.query_params.get("after"),
+                       int_param(request, "limit", default_limit, maximum=maximum))
+    return json_response(list_body(chunk, more))
+
+
 async def json_body(request: Request) -> dict[str, Any]:
     try:
         body = orjson.loads(await request.body())

@@ -24,9 +24,12 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
+from pipeline.emulator.models import ModelCatalog
 from pipeline.emulator.dataplane.chat import words
+from pipeline.emulator.dataplane.files import FileStore
+from pipeline.emulator.dataplane.jobs import JobStore
 from pipeline.emulator.dataplane.training import question_answer_pairs
 
 STOP_WORDS: Final = frozenset(
@@ -90,8 +93,8 @@ def _key(question: str) -> str:
 class Learning:
     """`generalize(model, question)` for the chat responder; computed once per model and cached."""
 
-    def __init__(self, plane: Any) -> None:
-        self.plane = plane
+    def __init__(self, models: ModelCatalog, jobs: JobStore, files: FileStore) -> None:
+        self.models, self.jobs, self.files = models, jobs, files
         self._cache: dict[str, Learned | None] = {}
         self._lock = threading.Lock()
 
@@ -108,18 +111,18 @@ class Learning:
             return self._cache[model]
 
     def _compute(self, model: str) -> Learned | None:
-        training = self.plane.training_data_of(model)
-        row = self.plane.catalog.fine_tuned_row(model) if training is not None else None
-        if training is None or row is None or not training.exists():
+        training = self.models.training_data_of(model)
+        found = self.models.get_fine_tuned(model) if training is not None else None
+        if training is None or found is None or not training.exists():
             return None
-        job = self.plane.jobs.get(row["account"], row["job_id"])
-        validation = self.plane.files.get(row["account"], job["validation_file"]) if job and job.get("validation_file") else None
+        job = self.jobs.get(found.account, found.job_id)
+        validation = self.files.get(found.account, job.validation_file) if job and job.validation_file else None
         if validation is None or not Path(validation.path).exists():
             return None
         progress = 1.0
         step = CHECKPOINT.search(model)
         if step is not None and job is not None:
-            progress = min(1.0, int(step.group(1)) / max(1, self.plane.jobs.run(job).total_steps))
+            progress = min(1.0, int(step.group(1)) / max(1, job.run().total_steps))
         held_out = {_key(q): a for q, a in question_answer_pairs(Path(validation.path))}
         learned = max(0.0, (coherence(question_answer_pairs(training)) - CHANCE) / (1 - CHANCE))
         return Learned(held_out=held_out, skill=learned * progress)

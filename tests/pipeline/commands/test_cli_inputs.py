@@ -115,7 +115,7 @@ def test_train_that_cannot_poll_until_timeout_says_the_job_runs_on(fast_emulator
     assert proc.returncode == 3, proc.stderr
     error, hint = error_lines(proc)
     (job,) = fast_emulator.state.dataplane.jobs.list(fast_emulator.config.default_account)
-    assert error.startswith(f"Error: fine-tuning job {job['id']} could not be checked (waited 2 s; the last check "
+    assert error.startswith(f"Error: fine-tuning job {job.id} could not be checked (waited 2 s; the last check "
                             "failed: internalFailure: Injected internal error.)")
     assert "keeps running on the service" in error
-    assert f"aoai-ft status {job['id']}" in hint
+    assert f"aoai-ft status {job.id}" in hint

@@ -50,3 +50,20 @@ def test_latency_and_rules_from_the_config(training_path):
         started = time.monotonic()
         assert httpx.get(f"{emu.url}/openai/files?api-version=2024-10-21", headers=key).status_code == 200
         assert time.monotonic() - started < 0.3  # other routes are not slowed down
+
+
+def test_an_error_fault_answers_its_status_in_azures_envelope(emulator, openai_client):
+    """kind `error`: any status and code (a refused purge, ARM's replication lag), not retried by the SDK."""
+    import openai
+
+    _add(emulator, route="/openai/models$", kind="error", status=403, code="AuthorizationFailed", count=1)
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        openai_client.models.list()
+    assert info.value.body == {"code": "AuthorizationFailed", "message": "Injected AuthorizationFailed."}
+    assert openai_client.models.list().data and _fired(emulator) == [1]
+
+
+@pytest.mark.parametrize("rule", [{"kind": "error", "status": 302}, {"kind": "error", "code": ""}])
+def test_an_error_fault_needs_an_error_status_and_a_code(emulator, rule):
+    r = httpx.post(f"{emulator.url}/admin/faults", json={"route": "/x", **rule}, headers={"api-key": emulator.api_key})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalidPayload"

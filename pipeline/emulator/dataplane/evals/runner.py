@@ -15,8 +15,9 @@ from typing import Any, Final
 import orjson
 
 from pipeline.emulator.errors import AzureError
-from pipeline.emulator.evals import graders, templates
-from pipeline.emulator.evals.schema import check_item
+from pipeline.emulator.dataplane.evals import graders, templates
+from pipeline.emulator.dataplane.evals.schema import check_item
+from pipeline.emulator.dataplane.plane import DataPlane
 
 MAX_ITEMS: Final = 10_000
 DEPLOYMENT_MISSING: Final = ("The API deployment '{name}' for this resource does not exist. If you created the "
@@ -38,7 +39,7 @@ class RunPlan:
     sampling: dict[str, Any]
 
 
-def plan_run(data_source: Any, eval_body: dict[str, Any], plane: Any, account: str) -> RunPlan:
+def plan_run(data_source: Any, eval_body: dict[str, Any], plane: DataPlane, account: str) -> RunPlan:
     """Validate `data_source` against the eval; 400 naming the problem."""
     if not isinstance(data_source, dict):
         raise _bad("'data_source' is required.", "data_source")
@@ -62,7 +63,7 @@ def plan_run(data_source: Any, eval_body: dict[str, Any], plane: Any, account: s
     return RunPlan(kind, model if kind == "completions" else None, rows, input_messages, sampling)
 
 
-def _rows(source: Any, plane: Any, account: str) -> list[dict[str, Any]]:
+def _rows(source: Any, plane: DataPlane, account: str) -> list[dict[str, Any]]:
     if not isinstance(source, dict):
         raise _bad("data_source.source is required ({'type': 'file_content', 'content': [...]} or "
                    "{'type': 'file_id', 'id': ...}).", "data_source.source")
@@ -127,11 +128,11 @@ def _check_input_messages(input_messages: Any, schema: dict[str, Any]) -> None:
 
 
 # ----- executing ---------------------------------------------------------------------------------------------------
-def execute(plan: RunPlan, criteria: list[dict[str, Any]], plane: Any, state: Any, account: str,
+def execute(plan: RunPlan, criteria: list[dict[str, Any]], plane: DataPlane, account: str,
             now: float) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
     """(output items, run error): every item sampled and graded, or the error that stops the run."""
     if plan.kind == "completions":
-        problem = _serving_problem(state, account, str(plan.model), now)
+        problem = _serving_problem(plane, account, str(plan.model), now)
         if problem is not None:
             return [], {"code": "DeploymentNotFound", "message": problem}
     items = []
@@ -139,7 +140,7 @@ def execute(plan: RunPlan, criteria: list[dict[str, Any]], plane: Any, state: An
         item = row["item"]
         if plan.kind == "completions":
             messages = _messages(plan.input_messages or {}, item)
-            sample = _complete(plane, state, account, str(plan.model), messages, plan.sampling, now)
+            sample = _complete(plane, account, str(plan.model), messages, plan.sampling, now)
         else:
             messages, sample = [], _given_sample(row.get("sample"))
         scope = {"item": item, "sample": {**sample, "output_text": _output_text(sample)}}
@@ -149,10 +150,10 @@ def execute(plan: RunPlan, criteria: list[dict[str, Any]], plane: Any, state: An
             usage[plan.model] = {**sample["usage"], "invocation_count": 1}
 
         def judge(deployment: str, grader_messages: list[dict[str, str]]) -> str | None:
-            problem = _serving_problem(state, account, deployment, now)
+            problem = _serving_problem(plane, account, deployment, now)
             if problem is not None:
                 return f"grader deployment: {problem}"
-            answer = _complete(plane, state, account, deployment, grader_messages, {}, now)
+            answer = _complete(plane, account, deployment, grader_messages, {}, now)
             entry = usage.setdefault(deployment, {"invocation_count": 0, "prompt_tokens": 0, "completion_tokens": 0,
                                                   "total_tokens": 0})
             entry["invocation_count"] += 1
@@ -172,8 +173,8 @@ def execute(plan: RunPlan, criteria: list[dict[str, Any]], plane: Any, state: An
     return items, None
 
 
-def _serving_problem(state: Any, account: str, name: str, now: float) -> str | None:
-    deployment = state.deployments.get(account, name)
+def _serving_problem(plane: DataPlane, account: str, name: str, now: float) -> str | None:
+    deployment = plane.deployments.get(account, name)
     if deployment is None or deployment.provisioning_state(now) != "Succeeded":
         return DEPLOYMENT_MISSING.format(name=name)
     if deployment.paused:
@@ -190,12 +191,12 @@ def _messages(input_messages: dict[str, Any], item: dict[str, Any]) -> list[dict
             for m in input_messages["template"]]
 
 
-def _complete(plane: Any, state: Any, account: str, deployment_name: str, messages: list[dict[str, str]],
+def _complete(plane: DataPlane, account: str, deployment_name: str, messages: list[dict[str, str]],
               sampling: dict[str, Any], now: float) -> dict[str, Any]:
     """One chat completion through the emulator's own chat, as an output item's `sample`."""
-    model = state.deployments.get(account, deployment_name).model_name
+    model = plane.deployments.get(account, deployment_name).model_name
     body = {"messages": messages, "max_completion_tokens": sampling.get("max_completion_tokens")}
-    completion = plane.chat.completion(model, body, plane.training_data_of(model), now)
+    completion = plane.chat.completion(model, body, plane.models.training_data_of(model), now)
     choice = completion["choices"][0]
     usage = {**completion["usage"], "cached_tokens": 0}
     return {"input": messages, "output": [{"role": "assistant", "content": choice["message"]["content"]}],

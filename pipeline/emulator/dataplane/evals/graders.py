@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any, Callable, Final
 
 from pipeline.emulator.errors import AzureError
-from pipeline.emulator.evals import templates
+from pipeline.emulator.dataplane.evals import templates
 
 STRING_OPERATIONS: Final = ("eq", "ne", "like", "ilike")
 ROUGE: Final = {"rouge_1": "rouge1", "rouge_2": "rouge2", "rouge_3": "rouge3", "rouge_4": "rouge4",
