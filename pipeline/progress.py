@@ -40,7 +40,11 @@ class JobProgressDisplay:
     """`with JobProgressDisplay(console) as show: wait_for_job(..., on_update=show)`."""
 
     def __init__(self, console: Console | None = None, *, title: str = "fine-tuning") -> None:
-        self.console = console or Console()
+        if console is None:
+            from pipeline.commands._options import console as make_console
+
+            console = make_console()
+        self.console = console
         self.title = title
         self._live = self.console.is_terminal
         self._progress: Progress | None = None

@@ -31,10 +31,9 @@ def estimate(train: Path, model: str, prices_file: Path | None, n_epochs: int | 
     if as_json:
         click.echo(est.model_dump_json())
     else:
-        from rich.console import Console
+        from pipeline.commands._options import console
 
-        console = Console(file=sys.stdout)
-        console.print(
+        console().print(
             f"{est.training_file}: {report.files[0].examples:,} examples, {est.billed_tokens // est.epochs:,} tokens"
             f" x {est.epochs} epochs = {est.billed_tokens:,} billed tokens\n"
             f"[bold]${est.usd:,.2f}[/] at ${est.price_per_million:,.2f} per 1M training tokens for {est.model}\n"
