@@ -1,12 +1,20 @@
-"""Show a fine-tuning job's progress: a live rich bar on a terminal, one plain line per change elsewhere (CI logs)."""
+"""Show progress while the service works (a job training, a file being processed): live on a terminal, one plain
+line per change elsewhere (CI logs, pipes)."""
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
 from pipeline.jobs import JobProgress
+
+if TYPE_CHECKING:
+    from openai.types import FileObject
+    from rich.status import Status
 
 
 def format_duration(seconds: float | None) -> str:
@@ -77,3 +85,37 @@ class JobProgressDisplay:
                  tb: TracebackType | None) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+class FileProgressDisplay:
+    """`with FileProgressDisplay(console, path) as show: upload_file(..., on_status=show)`.
+
+    Processing an upload takes from seconds to minutes; without this the command is silent meanwhile. On a
+    terminal a spinner names the file id, its status and the time waited; elsewhere one line per status change
+    (the command's own closing line reports `processed`)."""
+
+    def __init__(self, console: Console, path: Path | str) -> None:
+        self.console, self.path = console, path
+        self._status: Status | None = None
+        self._started = time.monotonic()
+        self._last: tuple[str, str] | None = None
+
+    def __enter__(self) -> "FileProgressDisplay":
+        if self.console.is_terminal:
+            self._status = self.console.status(f"uploading {self.path} ...")
+            self._status.start()
+        return self
+
+    def __call__(self, file: "FileObject") -> None:
+        text = f"{self.path}: {file.id} is {file.status}, waiting for the service to process it"
+        if self._status is not None:
+            self._status.update(f"{text} ({format_duration(time.monotonic() - self._started)})")
+            return
+        if (file.id, file.status) != self._last and file.status != "processed":
+            self.console.print(text, highlight=False, soft_wrap=True)
+        self._last = (file.id, file.status)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._status is not None:
+            self._status.stop()
