@@ -5,12 +5,13 @@ import click
 
 from pipeline import envnames
 from pipeline.commands._options import arm_account_options, console
-from pipeline.deploy import SKUS
+from pipeline.deploy import SKUS, is_fine_tuned
 
 
 @click.command("deploy")
 @click.option("--model", envvar=envnames.FINE_TUNED_MODEL, show_envvar=True, metavar="MODEL",
-              help="Fine-tuned model name (the job's fine_tuned_model).")
+              help="Model to deploy: a fine-tuned model (the job's fine_tuned_model), one of its checkpoints, "
+                   "or a base model such as gpt-4o-mini-2024-07-18.")
 @click.option("--deployment", envvar=envnames.AZURE_OPENAI_DEPLOYMENT, show_envvar=True, required=True,
               metavar="NAME", help="Deployment name to create or update.")
 @click.option("--sku", type=click.Choice(SKUS), default="Standard", show_default=True,
@@ -25,7 +26,8 @@ from pipeline.deploy import SKUS
 @click.option("--delete", "delete", is_flag=True, help="Delete the deployment instead of creating it.")
 def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscription: str, resource_group: str,
            account: str, source: str | None, arm_endpoint: str | None, timeout: float, delete: bool) -> None:
-    """Create or update deployment NAME of a fine-tuned model and wait until it has Succeeded.
+    """Create or update deployment NAME of a model (fine-tuned, a checkpoint, or base) and wait until it has
+    Succeeded.
 
     Signs in with azure-identity (az login, environment, managed identity); no token to paste.
     Deployment writes on one account are serialised by ARM: a 409 RequestConflict is retried.
@@ -58,7 +60,9 @@ def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscrip
         result = deploy_model(arm, spec, timeout=timeout, arm_url=arm_url)
     state = result.get("properties", {}).get("provisioning_state", "Succeeded")
     out.print(f"deployment [bold]{deployment}[/] of {model}: {state}")
-    if sku != "DeveloperTier":
+    if not is_fine_tuned(model):
+        out.print("note: a base model deployment is billed per token it serves; it has no hourly hosting fee.")
+    elif sku != "DeveloperTier":
         out.print("[yellow]note[/]: a fine-tuned deployment is billed hourly whether or not it is used, and is "
                   "deleted after 15 days without calls (the model stays). Remove it with --delete.")
     out.print(f"next: aoai-ft chat --deployment {deployment}")
