@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from pipeline.commands.validate import epochs_option, load_price_table, model_option, prices_option
-from pipeline.errors import BudgetExceeded
+from pipeline.errors import BudgetExceeded, DatasetInvalid
 
 
 @click.command("estimate")
@@ -27,7 +27,9 @@ def estimate(train: Path, model: str, prices_file: Path | None, n_epochs: int | 
 
     report = validate_files([train], model=model, prices=load_price_table(prices_file), n_epochs=n_epochs)
     est = report.estimate
-    assert est is not None
+    if est is None:
+        raise DatasetInvalid(f"no estimate: {report.no_estimate}", report=report,
+                             hint=f"add chat examples to it (`aoai-ft validate {train}` shows what is wrong)")
     if as_json:
         click.echo(est.model_dump_json())
     else:

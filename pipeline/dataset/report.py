@@ -60,6 +60,8 @@ class ValidationReport(BaseModel):
     ok: bool
     files: list[FileReport]
     estimate: TrainingEstimate | None = None
+    no_estimate: str | None = None
+    """Why there is no estimate (the training file has nothing to train on), so no one reads a missing one as $0."""
 
 
 def _fmt(value: float) -> str:
@@ -107,6 +109,8 @@ def render_report(report: ValidationReport, console: Console) -> None:
             f"= {est.billed_tokens:,} tokens ({est.epochs} epochs) x ${est.price_per_million:,.2f}/1M. "
             f"[dim]Estimate only; prices as of {est.as_of} from: {est.source}[/]"
         )
+    elif report.no_estimate:
+        console.print(f"No cost estimate: {report.no_estimate}.")
     if report.ok:
         console.print(f"[bold green]OK[/]: {len(report.files)} file(s) valid.")
     else:

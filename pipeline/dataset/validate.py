@@ -197,9 +197,13 @@ def validate_files(
         _check_path(Path(path))
     files = [_validate_with(cache, Path(p), model=model, n_epochs=n_epochs, parallel=parallel) for p in paths]
     training = files[0]
+    ok = all(f.ok for f in files)
+    if training.billing.billed_tokens == 0:  # a $0.00 "estimate" would read as "training is free"
+        what = "it holds no examples" if training.examples == 0 else "none of its lines is a usable example"
+        return ValidationReport(ok=ok, files=files, no_estimate=f"{training.path} has nothing to train on: {what}")
     cost = estimate_training_cost(training.billing.billed_tokens, model, prices or default_prices())
     estimate = TrainingEstimate(**cost.model_dump(), training_file=training.path, epochs=training.billing.epochs)
-    return ValidationReport(ok=all(f.ok for f in files), files=files, estimate=estimate)
+    return ValidationReport(ok=ok, files=files, estimate=estimate)
 
 
 def _validate_with(cache: ReportCache | None, path: Path, *, model: str, n_epochs: int | None,
