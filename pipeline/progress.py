@@ -31,7 +31,7 @@ def describe(p: JobProgress) -> str:
     """One line: status, step, losses, elapsed, remaining."""
     parts = [p.status]
     if p.step is not None:
-        parts.append(f"step {p.step}/{p.total_steps}" if p.total_steps else f"step {p.step}")
+        parts.append(f"step {p.step:,}/{p.total_steps:,}" if p.total_steps else f"step {p.step:,}")
     if p.train_loss is not None:
         parts.append(f"train_loss {p.train_loss:.4f}")
     if p.valid_loss is not None:

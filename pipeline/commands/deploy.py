@@ -56,7 +56,7 @@ def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscrip
         raise UsageError("no model to deploy", hint=f"pass --model or set {envnames.FINE_TUNED_MODEL}")
     spec = DeploymentSpec(subscription_id=subscription, resource_group=resource_group, account_name=account,
                           deployment_name=deployment, model=model, sku_name=sku, capacity=capacity, source=source)
-    with out.status(f"deploying {model} as {deployment} ({sku}, capacity {capacity}) ..."):
+    with out.status(f"deploying {model} as {deployment} ({sku}, capacity {capacity:,}) ..."):
         result = deploy_model(arm, spec, timeout=timeout, arm_url=arm_url)
     state = result.get("properties", {}).get("provisioning_state", "Succeeded")
     out.print(f"deployment [bold]{deployment}[/] of {model}: {state}")

@@ -63,6 +63,6 @@ def env(from_json, stack: str | None, cwd: Path | None, shell: str, dotenv: Path
     values = outputs_to_env(parse_outputs_json(text, source=source), include_secrets=show_secrets)
     if dotenv is not None:
         write_dotenv(values, dotenv)
-        click.echo(f"wrote {len(values)} variables to {dotenv}", err=True)
+        click.echo(f"wrote {len(values):,} variables to {dotenv}", err=True)
     else:
         click.echo(format_exports(values, shell), nl=False)

@@ -42,7 +42,7 @@ def estimate(train: Path, model: str, prices_file: Path | None, n_epochs: int | 
             f"[dim]Estimate only; prices as of {est.as_of} from: {est.source}[/]"
         )
     if not report.ok:
-        click.secho(f"{est.training_file} has {len(report.files[0].errors)} error(s); run `aoai-ft validate {train}`.",
+        click.secho(f"{est.training_file} has {len(report.files[0].errors):,} error(s); run `aoai-ft validate {train}`.",
                     fg="red", err=True)
         sys.exit(1)  # not click's Exit: pipeline.cli.main runs click with standalone_mode=False, which swallows it
     if max_usd is not None and est.usd > max_usd:

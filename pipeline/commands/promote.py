@@ -90,7 +90,7 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
     how = f"by reference to {reference}" if reference else "pinned to this model"
     where = f"ESC environment {esc_environment} (imported by stack {target})" if esc_environment else f"stack {target}"
     if apply:
-        err.print(f"set {len(recipe.values)} config values on {where} ({how}):")
+        err.print(f"set {len(recipe.values):,} config values on {where} ({how}):")
     else:
         err.print(f"to point {where} at it ({how}), run (or re-run with --apply):")
     click.echo("\n".join(recipe.shell_lines()))

@@ -160,7 +160,7 @@ def validate_file(
     if size > MAX_FILE_BYTES:
         file_level.append((None, "file_too_large", f"{size / 2**20:,.0f} MB, over the 512 MB upload limit; split the file"))
     if scan.examples < MIN_EXAMPLES:
-        file_level.append((None, "too_few_examples", f"{scan.examples} example(s); fine-tuning needs at least {MIN_EXAMPLES}"))
+        file_level.append((None, "too_few_examples", f"{scan.examples:,} example(s); fine-tuning needs at least {MIN_EXAMPLES:,}"))
     errors = file_level + scan.errors
     epochs = n_epochs or default_epochs(scan.examples)
     return FileReport(
