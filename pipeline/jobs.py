@@ -72,15 +72,18 @@ class JobStillRunning(PipelineError):
     exit_code = 3
 
     def __init__(self, job_id: str, status: str | None, reason: str, *, exit_code: int | None = None) -> None:
+        if exit_code is not None:
+            self.exit_code = exit_code
         state = f"is still {status}" if status else "could not be checked"
+        # on Ctrl-C the CLI itself says that waiting stopped; the reason would only repeat it
+        message = (f"fine-tuning job {job_id} {state} on the service" if self.interrupted
+                   else f"fine-tuning job {job_id} {state} ({reason}); it keeps running on the service")
         super().__init__(
-            f"fine-tuning job {job_id} {state} ({reason}); it keeps running on the service",
+            message,
             hint=f"follow it with `aoai-ft status {job_id}`, or run the same `aoai-ft train ...` command again "
                  "to adopt it and wait for the result",
         )
         self.job_id, self.status = job_id, status
-        if exit_code is not None:
-            self.exit_code = exit_code
 
 
 def _same(wanted: object, actual: object) -> bool:
