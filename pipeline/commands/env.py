@@ -11,6 +11,8 @@ import click
 from pipeline import envnames
 from pipeline.envfile import SHELLS
 
+PULUMI_INSTALL = "https://www.pulumi.com/docs/install/"
+
 
 def _pulumi_outputs(stack: str | None, cwd: Path | None) -> str:
     from pipeline.errors import ServiceError
@@ -52,15 +54,18 @@ def env(from_json, stack: str | None, cwd: Path | None, shell: str, dotenv: Path
     from pipeline.envfile import format_exports, outputs_to_env, parse_outputs_json, write_dotenv
     from pipeline.errors import PipelineError, UsageError
 
+    how = (f"pipe the stack's outputs in (`pulumi stack output --json --show-secrets | aoai-ft env` on a machine "
+           f"with Pulumi), pass a saved copy with --from-json FILE, or install the Pulumi CLI: {PULUMI_INSTALL}")
     if from_json is not None:
         text, source = from_json.read(), from_json.name
     elif shutil.which("pulumi"):
         text, source = _pulumi_outputs(stack, cwd), "pulumi stack output"
     elif not sys.stdin.isatty():
         text, source = sys.stdin.read(), "stdin"
+        if not text.strip():  # e.g. run from a script or CI step with nothing piped in
+            raise UsageError("the Pulumi CLI is not installed and nothing came on stdin", hint=how)
     else:
-        raise UsageError("pulumi is not installed and no outputs were given",
-                         hint="pass --from-json FILE, or pipe `pulumi stack output --json --show-secrets` in")
+        raise UsageError("the Pulumi CLI is not installed and no outputs were given", hint=how)
     outputs = parse_outputs_json(text, source=source)
     values = outputs_to_env(outputs, include_secrets=show_secrets)
     left_out = [] if show_secrets else sorted(k for k in envnames.SECRET_OUTPUTS if outputs.get(k) is not None)

@@ -102,3 +102,17 @@ def test_only_the_secret_without_show_secrets_is_an_error(tmp_path) -> None:
     assert proc.returncode == 2 and proc.stdout == "" and "k3y" not in proc.stderr
     assert proc.stderr.splitlines() == [f"Error: the only output in stdin is the secret {envnames.AZURE_OPENAI_API_KEY}",
                                         "  hint: add --show-secrets to include it"]
+
+
+def test_an_empty_pipe_without_pulumi_says_how_to_get_the_outputs(tmp_path) -> None:
+    proc = run_env([], tmp_path, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and proc.stdout == ""
+    error, hint = proc.stderr.strip().splitlines()
+    assert error == "Error: the Pulumi CLI is not installed and nothing came on stdin"
+    assert "pulumi stack output --json --show-secrets | aoai-ft env" in hint and "install the Pulumi CLI" in hint
+    assert "JSON" not in error
+
+
+def test_an_empty_from_json_is_called_empty(tmp_path) -> None:
+    proc = run_env(["--from-json", "-"], tmp_path, input="")
+    assert proc.returncode == 2 and proc.stderr.splitlines()[0] == "Error: <stdin> is empty"
