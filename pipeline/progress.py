@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
 from pipeline.jobs import JobProgress
@@ -102,16 +103,17 @@ class FileProgressDisplay:
 
     def __enter__(self) -> "FileProgressDisplay":
         if self.console.is_terminal:
-            self._status = self.console.status(f"uploading {self.path} ...")
+            self._status = self.console.status(f"uploading {escape(str(self.path))} ...")
             self._status.start()
         return self
 
     def __call__(self, file: "FileObject") -> None:
-        text = f"{self.path}: {file.id} is {file.status}, waiting for the service to process it"
+        if file.status == "processed":  # done waiting: the command's closing line says so
+            return
+        text = escape(f"{self.path}: {file.id} is {file.status}, waiting for the service to process it")
         if self._status is not None:
             self._status.update(f"{text} ({format_duration(time.monotonic() - self._started)})")
-            return
-        if (file.id, file.status) != self._last and file.status != "processed":
+        elif (file.id, file.status) != self._last:
             self.console.print(text, highlight=False, soft_wrap=True)
         self._last = (file.id, file.status)
 

@@ -62,7 +62,7 @@ def test_on_a_terminal_the_spinner_names_the_file_and_its_status() -> None:
     term = Console(file=screen, force_terminal=True, width=200)
     file = FileObject(id="file-0123", object="file", bytes=1, created_at=0, filename="t.jsonl",
                       purpose="fine-tune", status="uploaded")
-    with FileProgressDisplay(term, "t.jsonl") as show:
+    with FileProgressDisplay(term, "data[bold].jsonl") as show:  # brackets are text, not rich markup
         show(file)
         show.console.print("after the update")  # forces a refresh that shows the spinner's new text
-    assert "t.jsonl: file-0123 is uploaded, waiting for the service to process it" in screen.getvalue()
+    assert "data[bold].jsonl: file-0123 is uploaded, waiting for the service to process it" in screen.getvalue()
