@@ -85,9 +85,14 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except PipelineError as exc:
-        click.secho(f"Error: {exc.message}", fg="red", err=True)
-        if exc.hint:
-            click.echo(f"  hint: {exc.hint}", err=True)
+        if exc.interrupted:  # a deliberate Ctrl-C that left work going on (a job training): not an error
+            click.secho(f"Stopped waiting (Ctrl-C): {exc.message}.", fg="yellow", err=True)
+            if exc.hint:
+                click.echo(f"  to resume: {exc.hint}", err=True)
+        else:
+            click.secho(f"Error: {exc.message}", fg="red", err=True)
+            if exc.hint:
+                click.echo(f"  hint: {exc.hint}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:
         if not _is_sdk_error(exc):

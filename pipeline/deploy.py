@@ -30,6 +30,12 @@ CONFLICT_CODES = frozenset({"RequestConflict", "Conflict", "AnotherOperationInPr
 DEPLOYMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+def is_fine_tuned(model: str) -> bool:
+    """A fine-tuned model or one of its checkpoints (`<base>.ft-<id>[-suffix][:ckpt-step-N]` on Azure, `ft:...` on
+    OpenAI) rather than a base model: only those deployments carry an hourly hosting fee."""
+    return ".ft-" in model or ":ckpt-step-" in model or model.startswith("ft:")
+
+
 def check_deployment_name(name: str) -> str:
     """ARM's rule for deployment names, checked before any request: a name like `..` would otherwise become a
     path segment that HTTP clients normalise away, addressing the account itself."""
@@ -41,11 +47,6 @@ def check_deployment_name(name: str) -> str:
 
 
 _DATED_BASE_MODEL = re.compile(r"^(?P<name>.+?)-(?P<version>\d{4}-\d{2}-\d{2}|\d{4})$")
-
-
-def is_fine_tuned(model: str) -> bool:
-    """A fine-tuned model (`<base>.ft-<id>[-suffix]`) or one of its checkpoints (`...:ckpt-step-N`)."""
-    return ".ft-" in model or ":ckpt-step-" in model
 
 
 def model_reference(model: str) -> tuple[str, str]:

@@ -67,6 +67,8 @@ def write_dotenv(env: Mapping[str, str], path: Path | str) -> Path:
 
 def parse_outputs_json(text: str, *, source: str = "input") -> dict[str, object]:
     """The JSON object `pulumi stack output --json` prints; anything else is a usage error."""
+    if not text.strip():
+        raise UsageError(f"{source} is empty", hint="give the output of `pulumi stack output --json --show-secrets`")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -16,6 +16,12 @@ class PipelineError(Exception):
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
 
+    @property
+    def interrupted(self) -> bool:
+        """The user stopped us with Ctrl-C (exit code 130, as the shell reports SIGINT): said as what happened
+        and how to go on, not as an error."""
+        return self.exit_code == 130
+
 
 class UsageError(PipelineError):
     """Bad arguments or a missing input file (exit code 2, like click's own usage errors)."""

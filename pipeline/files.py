@@ -6,6 +6,7 @@ name with `files.list` and reuses the file instead of storing (and paying for pr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import openai
@@ -19,6 +20,8 @@ from pipeline.hashing import content_hash
 HASH_CHARS = 12
 _READY = "processed"
 _FAILED = {"error", "deleted", "deleting"}
+OnFileStatus = Callable[[FileObject], None]
+"""Called with the file at every status check while waiting, so a caller can show which file it waits for."""
 
 
 class UploadResult(BaseModel):
@@ -64,19 +67,21 @@ def upload_file(
     purpose: str = "fine-tune",
     timeout: float = 1800,
     poll_interval: float = 2.0,
+    on_status: OnFileStatus | None = None,
 ) -> UploadResult:
-    """Upload `path` unless the same content is already there, then wait until the service has processed it."""
+    """Upload `path` unless the same content is already there, then wait until the service has processed it;
+    `on_status` sees the file at each check of that wait (processing takes seconds to minutes)."""
     path = Path(path)
     check_local_file(path)
     name = uploaded_name(path)
     existing = find_uploaded(client, name, purpose=purpose)
     if existing is not None:
-        return UploadResult(file=wait_for_file(client, existing.id, timeout=timeout, poll_interval=poll_interval),
-                            reused=True)
+        return UploadResult(file=wait_for_file(client, existing.id, timeout=timeout, poll_interval=poll_interval,
+                                               on_status=on_status), reused=True)
     with service_errors(f"uploading {path}"), path.open("rb") as fh:
         created = client.files.create(file=(name, fh), purpose=purpose)  # type: ignore[arg-type]
-    return UploadResult(file=wait_for_file(client, created.id, timeout=timeout, poll_interval=poll_interval),
-                        reused=False)
+    return UploadResult(file=wait_for_file(client, created.id, timeout=timeout, poll_interval=poll_interval,
+                                           on_status=on_status), reused=False)
 
 
 def upload_training_file(
@@ -92,12 +97,17 @@ def upload_training_file(
 
 
 def wait_for_file(client: openai.AzureOpenAI, file_id: str, *, timeout: float = 1800,
-                  poll_interval: float = 2.0) -> FileObject:
-    """Poll until `processed`; a file in `error` raises `ServiceError` with the service's `status_details`."""
+                  poll_interval: float = 2.0, on_status: OnFileStatus | None = None) -> FileObject:
+    """Poll until `processed`; a file in `error` raises `ServiceError` with the service's `status_details`.
+
+    Our own loop rather than the SDK's `files.wait_for_processing`, which reports nothing until it returns:
+    `on_status` gets the file after every check."""
     deadline = time.monotonic() + timeout
     while True:
         with service_errors(f"checking file {file_id}"):
             file = client.files.retrieve(file_id)
+        if on_status is not None:
+            on_status(file)
         if file.status == _READY:
             return file
         if file.status in _FAILED:

@@ -37,8 +37,8 @@ class JobProgress(BaseModel):
     total_steps: int | None = None
     train_loss: float | None = None
     valid_loss: float | None = None
-    elapsed: float = 0.0  # seconds since the job was created
-    remaining: float | None = None  # seconds until the service's estimated_finish
+    elapsed: float = 0.0  # seconds since the job was created; for a finished job, how long it ran
+    remaining: float | None = None  # seconds until the service's estimated_finish; None once finished
     fine_tuned_model: str | None = None
     note: str | None = None  # e.g. "connection lost, still polling"
 
@@ -49,15 +49,18 @@ class JobStillRunning(PipelineError):
     exit_code = 3
 
     def __init__(self, job_id: str, status: str | None, reason: str, *, exit_code: int | None = None) -> None:
+        if exit_code is not None:
+            self.exit_code = exit_code
         state = f"is still {status}" if status else "could not be checked"
+        # on Ctrl-C the CLI itself says that waiting stopped; the reason would only repeat it
+        message = (f"fine-tuning job {job_id} {state} on the service" if self.interrupted
+                   else f"fine-tuning job {job_id} {state} ({reason}); it keeps running on the service")
         super().__init__(
-            f"fine-tuning job {job_id} {state} ({reason}); it keeps running on the service",
+            message,
             hint=f"follow it with `aoai-ft status {job_id}`, or run the same `aoai-ft train ...` command again "
                  "to adopt it and wait for the result",
         )
         self.job_id, self.status = job_id, status
-        if exit_code is not None:
-            self.exit_code = exit_code
 
 
 def _same(wanted: object, actual: object) -> bool:
@@ -141,18 +144,22 @@ def latest_metrics(client: openai.AzureOpenAI, job_id: str, *, limit: int = 20) 
 
 
 def progress_of(job: FineTuningJob, metrics: dict[str, float], now: float, note: str | None = None) -> JobProgress:
-    """A `JobProgress` from a job, its latest metrics event data and the current unix time."""
+    """A `JobProgress` from a job, its latest metrics event data and the current unix time.
+
+    A finished job's clock stops at its `finished_at`: its elapsed time is how long it ran, however long ago
+    that was, and nothing remains."""
     def number(key: str) -> float | None:
         value = metrics.get(key)
         return float(value) if isinstance(value, (int, float)) else None
 
     step, total = number("step"), number("total_steps")
+    finished = job.finished_at if job.status in TERMINAL_STATUSES and job.finished_at else None
     return JobProgress(
         job_id=job.id, status=job.status, step=int(step) if step is not None else None,
         total_steps=int(total) if total is not None else None,
         train_loss=number("train_loss"), valid_loss=number("valid_loss"),
-        elapsed=max(0.0, now - job.created_at),
-        remaining=max(0.0, job.estimated_finish - now) if job.estimated_finish else None,
+        elapsed=max(0.0, (finished if finished is not None else now) - job.created_at),
+        remaining=max(0.0, job.estimated_finish - now) if job.estimated_finish and finished is None else None,
         fine_tuned_model=job.fine_tuned_model, note=note,
     )
 

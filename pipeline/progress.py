@@ -1,12 +1,21 @@
-"""Show a fine-tuning job's progress: a live rich bar on a terminal, one plain line per change elsewhere (CI logs)."""
+"""Show progress while the service works (a job training, a file being processed): live on a terminal, one plain
+line per change elsewhere (CI logs, pipes)."""
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
 from pipeline.jobs import JobProgress
+
+if TYPE_CHECKING:
+    from openai.types import FileObject
+    from rich.status import Status
 
 
 def format_duration(seconds: float | None) -> str:
@@ -23,7 +32,7 @@ def describe(p: JobProgress) -> str:
     """One line: status, step, losses, elapsed, remaining."""
     parts = [p.status]
     if p.step is not None:
-        parts.append(f"step {p.step}/{p.total_steps}" if p.total_steps else f"step {p.step}")
+        parts.append(f"step {p.step:,}/{p.total_steps:,}" if p.total_steps else f"step {p.step:,}")
     if p.train_loss is not None:
         parts.append(f"train_loss {p.train_loss:.4f}")
     if p.valid_loss is not None:
@@ -40,7 +49,11 @@ class JobProgressDisplay:
     """`with JobProgressDisplay(console) as show: wait_for_job(..., on_update=show)`."""
 
     def __init__(self, console: Console | None = None, *, title: str = "fine-tuning") -> None:
-        self.console = console or Console()
+        if console is None:
+            from pipeline.commands._options import console as make_console
+
+            console = make_console()
+        self.console = console
         self.title = title
         self._live = self.console.is_terminal
         self._progress: Progress | None = None
@@ -73,3 +86,38 @@ class JobProgressDisplay:
                  tb: TracebackType | None) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+class FileProgressDisplay:
+    """`with FileProgressDisplay(console, path) as show: upload_file(..., on_status=show)`.
+
+    Processing an upload takes from seconds to minutes; without this the command is silent meanwhile. On a
+    terminal a spinner names the file id, its status and the time waited; elsewhere one line per status change
+    (the command's own closing line reports `processed`)."""
+
+    def __init__(self, console: Console, path: Path | str) -> None:
+        self.console, self.path = console, path
+        self._status: Status | None = None
+        self._started = time.monotonic()
+        self._last: tuple[str, str] | None = None
+
+    def __enter__(self) -> "FileProgressDisplay":
+        if self.console.is_terminal:
+            self._status = self.console.status(f"uploading {escape(str(self.path))} ...")
+            self._status.start()
+        return self
+
+    def __call__(self, file: "FileObject") -> None:
+        if file.status == "processed":  # done waiting: the command's closing line says so
+            return
+        text = escape(f"{self.path}: {file.id} is {file.status}, waiting for the service to process it")
+        if self._status is not None:
+            self._status.update(f"{text} ({format_duration(time.monotonic() - self._started)})")
+        elif (file.id, file.status) != self._last:
+            self.console.print(text, highlight=False, soft_wrap=True)
+        self._last = (file.id, file.status)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._status is not None:
+            self._status.stop()

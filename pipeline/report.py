@@ -193,7 +193,7 @@ def write_report(out_dir: Path | str, *, job_id: str, rows: list[MetricRow],
     if fine_tuned_model:
         lines += [f"Model: `{fine_tuned_model}`", ""]
     lines += ["![loss curves](loss.png)", "", "| metric | final value |", "|---|---|"]
-    lines += [f"| {name} | {_fmt(value) if name != 'steps' else value} |" for name, value in final.model_dump().items()]
+    lines += [f"| {name} | {_fmt(value) if name != 'steps' else f'{value:,}'} |" for name, value in final.model_dump().items()]
     if comparisons:
         lines += ["", "## Base vs fine-tuned", "", "| question | base | fine-tuned |", "|---|---|---|"]
         cell = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731

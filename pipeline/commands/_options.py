@@ -1,4 +1,5 @@
-"""Options shared by the commands that talk to the service: connection settings and the ARM target.
+"""Options shared by the commands that talk to the service (connection settings, the ARM target), and the one
+console factory every command prints through.
 
 Settings are built here, at the edge; the library below takes explicit values only.
 """
@@ -14,7 +15,6 @@ import click
 from rich.console import Console
 
 from pipeline import envnames
-from pipeline.clients import ConnectionSettings, openai_client
 
 
 SDK_RETRY_LOGGER = "openai._base_client"  # logs "Retrying request in %f seconds (retry %i of %s)" at INFO
@@ -55,6 +55,8 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, endpoint: str | None, api_key: str | None, api_version: str | None,
                 max_retries: int, **kwargs: Any) -> Any:
         def client_factory():  # lazy: `--help` and usage errors never build a client
+            from pipeline.clients import ConnectionSettings, openai_client  # openai only when a command needs it
+
             announce_retries()
             settings = ConnectionSettings.from_env(
                 {}, endpoint=endpoint, api_key=api_key, api_version=api_version, max_retries=max_retries)
@@ -84,10 +86,20 @@ def arm_account_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+WIDE_COLUMNS = 200  # tables off a terminal: wide enough that ids, model names and URLs are not cut
+
+
+def output_width(stderr: bool = False) -> int | None:
+    """The one width rule: None (the terminal's own width) on a terminal; otherwise `$COLUMNS` when it is set
+    to a number, else `WIDE_COLUMNS` - rich would assume 80 columns and cut tables in CI logs and pipes."""
+    if Console(stderr=stderr).is_terminal:
+        return None
+    columns = os.environ.get("COLUMNS", "").strip()
+    return int(columns) if columns.isdigit() and int(columns) > 0 else WIDE_COLUMNS
+
+
 def console(stderr: bool = False) -> Console:
-    """A rich console on the current stdout (so click's CliRunner captures it), or stderr; when it is not a
-    terminal (CI logs, pipes) tables get a wide fixed width instead of 80 columns, so ids and model names are not cut."""
-    out = Console(highlight=False, soft_wrap=True, stderr=stderr)
-    if not out.is_terminal and "COLUMNS" not in os.environ:
-        out = Console(highlight=False, soft_wrap=True, width=200, stderr=stderr)
-    return out
+    """The rich console every command prints through, on stdout (or stderr) as it is at print time, so click's
+    CliRunner captures it. Width follows `output_width`; text lines are never broken (soft wrap), so a URL, a
+    key or a path can be copied from a log in one piece, whatever the width."""
+    return Console(stderr=stderr, width=output_width(stderr), highlight=False, soft_wrap=True)

@@ -14,7 +14,8 @@ from pipeline.commands._options import connection_options
               metavar="NAME", help="Deployment to ask.")
 @click.option("--few-shot/--no-few-shot", default=True, show_default=True,
               help="Include the lab's example (types of AI) before the question.")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=400, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=400, show_default=True,
+              help="Most tokens the answer may use; the service cuts the answer off there.")
 @connection_options
 def chat(question: str, deployment: str, few_shot: bool, max_tokens: int, client_factory) -> None:
     """Ask QUESTION (default: "What is artificial intelligence?") with the AI-teacher system message.

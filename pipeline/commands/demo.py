@@ -253,7 +253,7 @@ def _plot(run: DemoRun, client: Any, job_id: str, out_dir: Path) -> None:
     png = plot_losses(rows, out_dir / "loss.png", title=f"Fine-tuning loss ({job_id}, emulated)")
     final = final_metrics(rows)
     run.ids["loss curves"] = str(png)
-    run.out.print(f"wrote {png} ({final.steps} steps, final train loss {final.train_loss:.4f}"
+    run.out.print(f"wrote {png} ({final.steps:,} steps, final train loss {final.train_loss:.4f}"
                   + (f", valid loss {final.valid_loss:.4f})" if final.valid_loss is not None else ")"))
 
 
@@ -318,6 +318,6 @@ def _summary(run: DemoRun, total: float, out_dir: Path) -> None:
     out.print(table)
     for key, value in run.ids.items():
         out.print(f"{key}: {value}")
-    out.print(f"torn down: {len(run.teardown)} item(s); emulator left with nothing from the demo")
+    out.print(f"torn down: {len(run.teardown):,} item(s); emulator left with nothing from the demo")
     out.print(f"[bold green]demo finished[/] in {format_duration(total)}. Next, on Azure: `pulumi up` "
               f"(see README), or step by step: aoai-ft validate / upload / train / deploy / chat / report.")

@@ -5,7 +5,7 @@ import click
 
 from pipeline import envnames
 from pipeline.commands._options import arm_account_options, console
-from pipeline.deploy import SKUS
+from pipeline.deploy import SKUS, is_fine_tuned
 
 
 @click.command("deploy")
@@ -26,7 +26,8 @@ from pipeline.deploy import SKUS
 @click.option("--delete", "delete", is_flag=True, help="Delete the deployment instead of creating it.")
 def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscription: str, resource_group: str,
            account: str, source: str | None, arm_endpoint: str | None, timeout: float, delete: bool) -> None:
-    """Create or update deployment NAME of a model (fine-tuned, checkpoint or base) and wait until it has Succeeded.
+    """Create or update deployment NAME of a model (fine-tuned, a checkpoint, or base) and wait until it has
+    Succeeded.
 
     Signs in with azure-identity (az login, environment, managed identity); no token to paste.
     Deployment writes on one account are serialised by ARM: a 409 RequestConflict is retried.
@@ -57,11 +58,13 @@ def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscrip
     spec = DeploymentSpec(subscription_id=subscription, resource_group=resource_group, account_name=account,
                           deployment_name=deployment, model=name, model_version=version, sku_name=sku,
                           capacity=capacity, source=source)
-    with out.status(f"deploying {model} as {deployment} ({sku}, capacity {capacity}) ..."):
+    with out.status(f"deploying {model} as {deployment} ({sku}, capacity {capacity:,}) ..."):
         result = deploy_model(arm, spec, timeout=timeout, arm_url=arm_url)
     state = result.get("properties", {}).get("provisioning_state", "Succeeded")
     out.print(f"deployment [bold]{deployment}[/] of {model}: {state}")
-    if sku != "DeveloperTier":
+    if not is_fine_tuned(model):
+        out.print("note: a base model deployment is billed per token it serves; it has no hourly hosting fee.")
+    elif sku != "DeveloperTier":
         out.print("[yellow]note[/]: a fine-tuned deployment is billed hourly whether or not it is used, and is "
                   "deleted after 15 days without calls (the model stays). Remove it with --delete.")
     out.print(f"next: aoai-ft chat --deployment {deployment}")

@@ -101,7 +101,8 @@ def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training
     config = EmulatorConfig(host=host, port=port, api_key=api_key, data_dir=data_dir,
                             training_seconds=training_seconds, faults=rules, arm_token=arm_token,
                             log_requests=not quiet)
-    console = Console(stderr=True)
+    from pipeline.commands._options import console as make_console  # the output rule every command follows
+    console = make_console(stderr=True)
     logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
     logging.getLogger("aoai_ft.emulator").setLevel(logging.INFO)
     url = f"http://{host}:{port}"

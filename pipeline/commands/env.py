@@ -8,7 +8,10 @@ from pathlib import Path
 
 import click
 
+from pipeline import envnames
 from pipeline.envfile import SHELLS
+
+PULUMI_INSTALL = "https://www.pulumi.com/docs/install/"
 
 
 def _pulumi_outputs(stack: str | None, cwd: Path | None) -> str:
@@ -49,20 +52,36 @@ def env(from_json, stack: str | None, cwd: Path | None, shell: str, dotenv: Path
       pulumi stack output --json --show-secrets | aoai-ft env --from-json - --write .env --show-secrets
     """
     from pipeline.envfile import format_exports, outputs_to_env, parse_outputs_json, write_dotenv
-    from pipeline.errors import UsageError
+    from pipeline.errors import PipelineError, UsageError
 
+    how = (f"pipe the stack's outputs in (`pulumi stack output --json --show-secrets | aoai-ft env` on a machine "
+           f"with Pulumi), pass a saved copy with --from-json FILE, or install the Pulumi CLI: {PULUMI_INSTALL}")
     if from_json is not None:
         text, source = from_json.read(), from_json.name
     elif shutil.which("pulumi"):
         text, source = _pulumi_outputs(stack, cwd), "pulumi stack output"
     elif not sys.stdin.isatty():
         text, source = sys.stdin.read(), "stdin"
+        if not text.strip():  # e.g. run from a script or CI step with nothing piped in
+            raise UsageError("the Pulumi CLI is not installed and nothing came on stdin", hint=how)
     else:
-        raise UsageError("pulumi is not installed and no outputs were given",
-                         hint="pass --from-json FILE, or pipe `pulumi stack output --json --show-secrets` in")
-    values = outputs_to_env(parse_outputs_json(text, source=source), include_secrets=show_secrets)
+        raise UsageError("the Pulumi CLI is not installed and no outputs were given", hint=how)
+    outputs = parse_outputs_json(text, source=source)
+    values = outputs_to_env(outputs, include_secrets=show_secrets)
+    left_out = [] if show_secrets else sorted(k for k in envnames.SECRET_OUTPUTS if outputs.get(k) is not None)
+    if not values and left_out:
+        raise UsageError(f"the only output in {source} is the secret {', '.join(left_out)}",
+                         hint="add --show-secrets to include it")
+    if not values:
+        what = "no stack outputs" if not outputs else "no outputs named like environment variables"
+        hint = ("run `pulumi up` first (a new stack has no outputs), or pick another stack with --stack"
+                if source == "pulumi stack output" else
+                "give the output of `pulumi stack output --json --show-secrets` for a stack after `pulumi up`")
+        raise PipelineError(f"{source} has {what}", hint=hint)
+    if left_out:
+        click.echo(f"note: left out the secret {', '.join(left_out)}; add --show-secrets to include it", err=True)
     if dotenv is not None:
         write_dotenv(values, dotenv)
-        click.echo(f"wrote {len(values)} variables to {dotenv}", err=True)
+        click.echo(f"wrote {len(values):,} variables to {dotenv}", err=True)
     else:
         click.echo(format_exports(values, shell), nl=False)

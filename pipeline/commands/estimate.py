@@ -8,6 +8,7 @@ import click
 
 from pipeline.commands.validate import epochs_option, load_price_table, model_option, prices_option
 from pipeline.dataset.budget import check_budget
+from pipeline.errors import DatasetInvalid
 
 
 @click.command("estimate")
@@ -27,21 +28,22 @@ def estimate(train: Path, model: str, prices_file: Path | None, n_epochs: int | 
 
     report = validate_files([train], model=model, prices=load_price_table(prices_file), n_epochs=n_epochs)
     est = report.estimate
-    assert est is not None
+    if est is None:
+        raise DatasetInvalid(f"no estimate: {report.no_estimate}", report=report,
+                             hint=f"add chat examples to it (`aoai-ft validate {train}` shows what is wrong)")
     if as_json:
         click.echo(est.model_dump_json())
     else:
-        from rich.console import Console
+        from pipeline.commands._options import console
 
-        console = Console(file=sys.stdout)
-        console.print(
+        console().print(
             f"{est.training_file}: {report.files[0].examples:,} examples, {est.billed_tokens // est.epochs:,} tokens"
             f" x {est.epochs} epochs = {est.billed_tokens:,} billed tokens\n"
             f"[bold]${est.usd:,.2f}[/] at ${est.price_per_million:,.2f} per 1M training tokens for {est.model}\n"
             f"[dim]Estimate only; prices as of {est.as_of} from: {est.source}[/]"
         )
     if not report.ok:
-        click.secho(f"{est.training_file} has {len(report.files[0].errors)} error(s); run `aoai-ft validate {train}`.",
+        click.secho(f"{est.training_file} has {len(report.files[0].errors):,} error(s); run `aoai-ft validate {train}`.",
                     fg="red", err=True)
         sys.exit(1)  # not click's Exit: pipeline.cli.main runs click with standalone_mode=False, which swallows it
     check_budget(est, max_usd, limit_name="--max-usd",

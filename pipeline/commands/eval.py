@@ -53,8 +53,6 @@ def eval_command(held_out: Path, deployments: tuple[str, ...], criteria: str, na
     """
     import os
 
-    from rich.console import Console
-
     from pipeline.errors import UsageError
     from pipeline.evals import evaluate, load_eval_dataset, parse_criteria
     from pipeline.evals.client import evals_client_for
@@ -70,7 +68,7 @@ def eval_command(held_out: Path, deployments: tuple[str, ...], criteria: str, na
         raise UsageError("a deployment is named twice", hint="name each deployment once")
     dataset = load_eval_dataset(held_out)
     testing_criteria = parse_criteria(criteria)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = console(stderr=True)
     client = evals_client_for(client_factory())
     with _Progress(err, len(dataset.items)) as progress:
         report = evaluate(client, dataset, testing_criteria, deployments, name=name, fresh=fresh,

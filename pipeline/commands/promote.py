@@ -5,9 +5,9 @@ import shutil
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from pipeline.commands._options import console
 from pipeline.evals.gate import DEFAULT_MIN_IMPROVEMENT
 from pipeline.promotion import DEFAULT_LEDGER
 
@@ -59,7 +59,7 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
     from pipeline.promotion import load_ledger, parse_outputs, promote as run_promotion, qualified_stack
     from pipeline.promotion import read_stack_outputs
 
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = console(stderr=True)
     if list_only:
         _print_ledger(load_ledger(ledger), ledger)
         return
@@ -90,7 +90,7 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
     how = f"by reference to {reference}" if reference else "pinned to this model"
     where = f"ESC environment {esc_environment} (imported by stack {target})" if esc_environment else f"stack {target}"
     if apply:
-        err.print(f"set {len(recipe.values)} config values on {where} ({how}):")
+        err.print(f"set {len(recipe.values):,} config values on {where} ({how}):")
     else:
         err.print(f"to point {where} at it ({how}), run (or re-run with --apply):")
     click.echo("\n".join(recipe.shell_lines()))
@@ -103,8 +103,6 @@ def _print_ledger(ledger, path: Path) -> None:
         click.echo(f"no promotions recorded in {path} yet")
         return
     widest_model = max(len(entry.model) for entry in ledger.environments.values())
-    # wide enough that a model id is never cut short, even when piped (rich assumes 80 columns then)
-    console = Console(highlight=False, width=max(Console().width, widest_model + 60))
     table = Table(title=f"environments ({path})")
     table.add_column("environment")
     table.add_column("model", no_wrap=True, min_width=widest_model)  # never cut a model id short
@@ -113,4 +111,4 @@ def _print_ledger(ledger, path: Path) -> None:
     for name, entry in sorted(ledger.environments.items()):
         table.add_row(name, entry.model, entry.status, entry.promoted_from or "-",
                       entry.at.strftime("%Y-%m-%d %H:%M"))
-    console.print(table)
+    console().print(table)

@@ -47,13 +47,13 @@ def report(job_id: str, out_dir: Path, base_deployment: str | None, ft_deploymen
     comparisons = None
     if base_deployment and ft_deployment:
         questions = validation_questions(validation_file, limit=max_questions)
-        with out.status(f"asking {len(questions)} questions to {base_deployment} and {ft_deployment} ..."):
+        with out.status(f"asking {len(questions):,} questions to {base_deployment} and {ft_deployment} ..."):
             comparisons = compare_answers(client, base_deployment, ft_deployment, questions)
     files = write_report(out_dir, job_id=job_id, rows=rows, comparisons=comparisons,
                          fine_tuned_model=job.fine_tuned_model)
-    table = Table("metric", "final value", title=f"{job_id} ({len(rows)} steps)")
+    table = Table("metric", "final value", title=f"{job_id} ({len(rows):,} steps)")
     for name, value in final_metrics(rows).model_dump().items():
-        table.add_row(name, "-" if value is None else (str(value) if name == "steps" else f"{value:.4f}"))
+        table.add_row(name, "-" if value is None else (f"{value:,}" if name == "steps" else f"{value:.4f}"))
     out.print(table)
     if comparisons:
         side = Table("question", base_deployment, ft_deployment, title="base vs fine-tuned")

@@ -54,7 +54,7 @@ def status(job_id: str | None, n_events: int, checkpoints: bool, client_factory)
             ("training file", job.training_file), ("validation file", job.validation_file or "-"),
             ("hyperparameters", f"n_epochs={hp.n_epochs} batch_size={hp.batch_size} "
                                 f"learning_rate_multiplier={hp.learning_rate_multiplier}"),
-            ("seed", str(job.seed)), ("trained tokens", str(job.trained_tokens or "-")),
+            ("seed", str(job.seed)), ("trained tokens", f"{job.trained_tokens:,}" if job.trained_tokens else "-"),
             ("result files", ", ".join(job.result_files) or "-"),
             ("created", _when(job.created_at)), ("finished", _when(job.finished_at))]
     if job.error and (job.error.code or job.error.message):
@@ -77,6 +77,6 @@ def status(job_id: str | None, n_events: int, checkpoints: bool, client_factory)
             table = Table("checkpoint", "step", "deployable model", "train_loss", title="checkpoints")
             for point in points:
                 loss = getattr(point.metrics, "train_loss", None)
-                table.add_row(point.id, str(point.step_number), point.fine_tuned_model_checkpoint,
+                table.add_row(point.id, f"{point.step_number:,}", point.fine_tuned_model_checkpoint,
                               f"{loss:.4f}" if loss is not None else "-")
             out.print(table)

@@ -56,7 +56,7 @@ def sweep(subscription: str, resource_group: str, account: str, dry_run: bool, n
         table.add_row(item.deployment, item.model or "-", item.sku or "-", expires, item.action)
     out.print(table)
     verb = "would delete" if dry_run else "deleted"
-    out.print(f"{verb} {len(report.removed)} of {len(report.items)} deployment(s)")
+    out.print(f"{verb} {len(report.removed):,} of {len(report.items):,} deployment(s)")
     for item in report.items:
         if item.action == "bad-tag":
             out.print(f"[yellow]warning[/]: {item.deployment}: {item.detail}")

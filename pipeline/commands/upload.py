@@ -13,7 +13,8 @@ from pipeline.commands._options import connection_options, console
 @click.argument("validation", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--timeout", type=click.FloatRange(min=1), default=1800, show_default=True,
               help="Seconds to wait for the service to process each file.")
-@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=2.0, show_default=True, hidden=True)
+@click.option("--poll-interval", type=click.FloatRange(min=0.05), default=2.0, show_default=True, hidden=True,
+              help="Seconds between checks of a file's processing status.")
 @connection_options
 def upload(train: Path, validation: Path | None, timeout: float, poll_interval: float, client_factory) -> None:
     """Upload TRAIN and optional VALIDATION (chat JSONL) and wait until they are processed.
@@ -27,11 +28,12 @@ def upload(train: Path, validation: Path | None, timeout: float, poll_interval: 
       aoai-ft upload data.jsonl --endpoint http://127.0.0.1:8765 --api-key emulator-key
     """
     from pipeline.files import upload_file
+    from pipeline.progress import FileProgressDisplay
 
     out = console()
     client = client_factory()
     for path in (p for p in (train, validation) if p is not None):
-        with out.status(f"uploading {path} ..."):
-            result = upload_file(client, path, timeout=timeout, poll_interval=poll_interval)
+        with FileProgressDisplay(out, path) as show:
+            result = upload_file(client, path, timeout=timeout, poll_interval=poll_interval, on_status=show)
         verb = "already uploaded" if result.reused else "uploaded"
         out.print(f"{path}: {verb} as [bold]{result.file.id}[/] ({result.file.filename}, {result.file.status})")

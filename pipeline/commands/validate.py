@@ -58,8 +58,8 @@ def validate(train: Path, validation: tuple[Path, ...], model: str, as_json: boo
     if as_json:
         click.echo(report.model_dump_json())
     else:
-        from rich.console import Console
+        from pipeline.commands._options import console
 
-        render_report(report, Console(file=sys.stdout))
+        render_report(report, console())
     if not report.ok:
         sys.exit(1)  # not click's Exit: pipeline.cli.main runs click with standalone_mode=False, which swallows it

@@ -60,6 +60,8 @@ class ValidationReport(BaseModel):
     ok: bool
     files: list[FileReport]
     estimate: TrainingEstimate | None = None
+    no_estimate: str | None = None
+    """Why there is no estimate (the training file has nothing to train on), so no one reads a missing one as $0."""
 
 
 def _fmt(value: float) -> str:
@@ -69,9 +71,9 @@ def _fmt(value: float) -> str:
 def _render_file(file: FileReport, console: Console) -> None:
     from rich.table import Table
 
-    verdict = "[green]valid[/]" if file.ok else f"[red]{len(file.errors)} error(s)[/]"
+    verdict = "[green]valid[/]" if file.ok else f"[red]{len(file.errors):,} error(s)[/]"
     console.print(f"[bold]{file.path}[/]: {file.examples:,} examples, {verdict}"
-                  + (f", {len(file.warnings)} warning(s)" if file.warnings else ""))
+                  + (f", {len(file.warnings):,} warning(s)" if file.warnings else ""))
     if file.tokens.total:
         table = Table("tokens", "min", "max", "mean", "median", "p10", "p90", title_justify="left")
         for name, dist in (("total", file.tokens.total), ("assistant", file.tokens.assistant)):
@@ -107,8 +109,10 @@ def render_report(report: ValidationReport, console: Console) -> None:
             f"= {est.billed_tokens:,} tokens ({est.epochs} epochs) x ${est.price_per_million:,.2f}/1M. "
             f"[dim]Estimate only; prices as of {est.as_of} from: {est.source}[/]"
         )
+    elif report.no_estimate:
+        console.print(f"No cost estimate: {report.no_estimate}.")
     if report.ok:
-        console.print(f"[bold green]OK[/]: {len(report.files)} file(s) valid.")
+        console.print(f"[bold green]OK[/]: {len(report.files):,} file(s) valid.")
     else:
         bad = [f.path for f in report.files if not f.ok]
         total = sum(len(f.errors) for f in report.files)

@@ -156,7 +156,7 @@ def validate_file(
     if size > MAX_FILE_BYTES:
         file_level.append((None, "file_too_large", f"{size / 2**20:,.0f} MB, over the 512 MB upload limit; split the file"))
     if scan.examples < MIN_EXAMPLES:
-        file_level.append((None, "too_few_examples", f"{scan.examples} example(s); fine-tuning needs at least {MIN_EXAMPLES}"))
+        file_level.append((None, "too_few_examples", f"{scan.examples:,} example(s); fine-tuning needs at least {MIN_EXAMPLES:,}"))
     errors = file_level + scan.errors
     epochs = n_epochs or default_epochs(scan.examples)
     return FileReport(
@@ -193,9 +193,13 @@ def validate_files(
         _check_path(Path(path))
     files = [_validate_with(cache, Path(p), model=model, n_epochs=n_epochs, parallel=parallel) for p in paths]
     training = files[0]
+    ok = all(f.ok for f in files)
+    if training.billing.billed_tokens == 0:  # a $0.00 "estimate" would read as "training is free"
+        what = "it holds no examples" if training.examples == 0 else "none of its lines is a usable example"
+        return ValidationReport(ok=ok, files=files, no_estimate=f"{training.path} has nothing to train on: {what}")
     cost = estimate_training_cost(training.billing.billed_tokens, model, prices or default_prices())
     estimate = TrainingEstimate(**cost.model_dump(), training_file=training.path, epochs=training.billing.epochs)
-    return ValidationReport(ok=all(f.ok for f in files), files=files, estimate=estimate)
+    return ValidationReport(ok=ok, files=files, estimate=estimate)
 
 
 def _validate_with(cache: ReportCache | None, path: Path, *, model: str, n_epochs: int | None,

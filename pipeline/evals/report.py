@@ -20,8 +20,8 @@ def report_table(report: EvalReport) -> Table:
         table.add_column(result.deployment, justify="right")
     rows: list[tuple[str, list[str]]] = [
         ("pass rate", [f"{r.pass_rate:.0%}" for r in report.results]),
-        ("passed / total", [f"{r.passed} / {r.total}" for r in report.results]),
-        ("errored", [str(r.errored) for r in report.results]),
+        ("passed / total", [f"{r.passed:,} / {r.total:,}" for r in report.results]),
+        ("errored", [f"{r.errored:,}" for r in report.results]),
     ]
     for name in report.criteria:
         rows.append((f"  {name}", [f"{r.per_criterion.get(name, 0.0):.0%}" for r in report.results]))

@@ -196,7 +196,7 @@ def evaluate(client: openai.OpenAI, dataset: EvalDataset, criteria: list[dict[st
         raise ServiceError("no deployment to evaluate", hint="name at least one deployment")
     models = models or {}
     evaluation, adopted_eval = ensure_eval(client, dataset, criteria, name=name)
-    on_note(f"{'adopted' if adopted_eval else 'created'} eval {evaluation.id} ({len(dataset.items)} items)")
+    on_note(f"{'adopted' if adopted_eval else 'created'} eval {evaluation.id} ({len(dataset.items):,} items)")
     started = []
     for deployment in deployments:
         run, adopted = ensure_run(client, evaluation.id, dataset, deployment, model=models.get(deployment), fresh=fresh)

@@ -46,3 +46,23 @@ def test_plain_http_arm_without_token_is_refused(fast_emulator, arm_env, monkeyp
     monkeypatch.delenv(ARM_TOKEN_ENV)
     result = invoke(fast_emulator, ["deploy", "--model", "m", "--deployment", "teacher"])
     assert result.exception.exit_code == 2 and "plain-http" in result.exception.message
+
+
+def test_a_base_model_deployment_gets_no_hosting_fee_warning(fast_emulator, arm_env) -> None:
+    deployed = invoke(fast_emulator, ["deploy", "--model", "gpt-4o-mini-2024-07-18", "--deployment", "base"])
+    assert deployed.exit_code == 0, deployed.output
+    assert "deployment base of gpt-4o-mini-2024-07-18: Succeeded" in deployed.output
+    assert "billed hourly" not in deployed.output and "fine-tuned" not in deployed.output
+    assert "billed per token" in deployed.output and "no hourly hosting fee" in deployed.output
+
+
+@pytest.mark.parametrize(("model", "fine_tuned"), [
+    ("gpt-4o-mini-2024-07-18", False), ("gpt-4.1-nano-2025-04-14", False),
+    ("gpt-4o-mini-2024-07-18.ft-0123456789abcdef0123456789abcdef", True),
+    ("gpt-4o-mini-2024-07-18.ft-0123456789abcdef0123456789abcdef-teacher:ckpt-step-10", True),
+    ("ft:gpt-4o-mini-2024-07-18:org::abc123", True),
+])
+def test_which_models_are_fine_tuned(model: str, fine_tuned: bool) -> None:
+    from pipeline.deploy import is_fine_tuned
+
+    assert is_fine_tuned(model) is fine_tuned

@@ -51,3 +51,15 @@ def test_invalid_file_exits_1(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["estimate", str(path)])
     assert result.exit_code == 1
     assert "aoai-ft validate" in result.output
+
+
+def test_an_empty_file_has_no_estimate(tmp_path: Path, capsys) -> None:
+    from tests.pipeline.emulated import run_main
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    for extra in ([], ["--json"]):
+        code, out, err = run_main(["estimate", str(empty), *extra], capsys)
+        assert code == 1 and out == "" and "Traceback" not in err
+        assert err.splitlines()[0] == f"Error: no estimate: {empty} has nothing to train on: it holds no examples"
+        assert err.splitlines()[1].startswith("  hint: add chat examples")

@@ -21,3 +21,34 @@ def test_status_of_a_finished_job_and_the_list(fast_emulator, client, datasets_d
 def test_status_of_unknown_job(fast_emulator) -> None:
     shown = invoke(fast_emulator, ["status", "ftjob-nope"])
     assert shown.exit_code == 1 and "reading job ftjob-nope" in shown.exception.message
+
+
+def test_a_finished_jobs_elapsed_time_stops_when_it_finished(datasets_dir) -> None:
+    """The emulator's clock stands still in 2025; a finished job must show how long it ran, not the time since."""
+    import re
+
+    from pipeline.emulator import EmulatorConfig, EmulatorServer
+    from pipeline.emulator.clock import ManualClock
+    from tests.pipeline.emulated import make_client
+
+    clock = ManualClock()
+    emu = EmulatorServer(EmulatorConfig(port=0, log_requests=False, training_seconds=90.0,
+                                        file_processing_seconds=1.0), clock=clock).start()
+    try:
+        sdk = make_client(emu)
+        with (datasets_dir / "training_set.jsonl").open("rb") as fh:
+            file = sdk.files.create(file=("training_set.jsonl", fh), purpose="fine-tune")
+        clock.advance(5)
+        job = sdk.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=file.id)
+        clock.advance(3600)
+        job = sdk.fine_tuning.jobs.retrieve(job.id)
+        assert job.status == "succeeded" and job.finished_at
+        shown = invoke(emu, ["status", job.id, "--events", "0", "--no-checkpoints"])
+    finally:
+        emu.stop()
+    assert shown.exit_code == 0, shown.output
+    ran = int(job.finished_at - job.created_at)
+    assert 60 <= ran < 600
+    elapsed = re.search(r"elapsed (\S+)", shown.output)
+    assert elapsed and elapsed.group(1) == f"{ran // 60}m{ran % 60:02d}s", shown.output
+    assert "remaining" not in shown.output

@@ -24,7 +24,8 @@ def test_sample_datasets_are_valid_json(datasets_dir: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", str(train), str(valid), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert set(report) == {"ok", "files", "estimate"} and report["ok"] is True
+    assert set(report) == {"ok", "files", "estimate", "no_estimate"} and report["ok"] is True
+    assert report["no_estimate"] is None
     for file, minimum in zip(report["files"], (50, 15)):
         assert set(file) == {"path", "ok", "examples", "errors", "warnings", "error_counts", "tokens", "billing"}
         assert file["ok"] and file["examples"] >= minimum and file["errors"] == []
@@ -87,3 +88,16 @@ def test_real_subprocess_exit_codes(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2
     assert "no such file" in missing.stderr and "Traceback" not in missing.stderr + missing.stdout
+
+
+@pytest.mark.parametrize(("content", "why"), [("", "it holds no examples"), ("\n\n", "it holds no examples"),
+                                              ("not json\n{}\n", "none of its lines is a usable example")])
+def test_nothing_to_train_on_gets_no_estimate_but_a_reason(tmp_path: Path, content: str, why: str) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(content, encoding="utf-8")
+    shown = CliRunner().invoke(cli, ["validate", str(empty)])
+    assert shown.exit_code == 1, shown.output
+    assert "$0.00" not in shown.output and "Estimated training cost" not in shown.output
+    assert f"No cost estimate: {empty} has nothing to train on: {why}." in shown.output
+    as_json = json.loads(CliRunner().invoke(cli, ["validate", str(empty), "--json"]).stdout)
+    assert as_json["estimate"] is None and as_json["no_estimate"].endswith(why)

@@ -93,7 +93,7 @@ def test_validate_files_estimates_on_the_training_file_only(tmp_path: Path) -> N
     assert report.estimate.epochs == 2
     assert report.estimate.billed_tokens == report.files[0].billing.billed_tokens
     assert report.files[0].billing.billed_tokens == 2 * round(report.files[0].tokens.total.mean * 20)
-    assert set(report.model_dump()) == {"ok", "files", "estimate"}
+    assert set(report.model_dump()) == {"ok", "files", "estimate", "no_estimate"} and report.no_estimate is None
 
 
 def test_validate_files_usage_errors(tmp_path: Path) -> None:
