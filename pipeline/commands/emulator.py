@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
-from rich.console import Console
 from rich.logging import RichHandler
 
 from pipeline import envnames
@@ -108,7 +107,7 @@ def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training
     url = f"http://{host}:{port}"
     console.print(f"[bold green]Azure OpenAI emulator[/] on [bold]{url}[/]  (Ctrl-C to stop)")
     console.print(f"  state: {data_dir or 'in memory'}; training takes {training_seconds:g} s"
-                  + (f"; {len(rules)} fault rule(s)" if rules else ""))
+                  + (f"; {len(rules):,} fault rule(s)" if rules else ""))
 
     def ready(_: object) -> None:
         console.print("  settings for every aoai-ft command (data plane and ARM), in another shell:")

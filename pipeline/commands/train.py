@@ -15,14 +15,15 @@ def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | No
     """A local path is uploaded (or its earlier upload reused); anything else is taken as a file id."""
     from pipeline.errors import UsageError
     from pipeline.files import check_local_file, upload_file
+    from pipeline.progress import FileProgressDisplay
 
     if value is None:
         return None
     path = Path(value)
     if path.exists() or path.is_symlink():  # a local path, whatever it is, is never sent as a file id
         check_local_file(path)
-        with out.status(f"uploading {path} ..."):
-            result = upload_file(client, path, timeout=timeout)
+        with FileProgressDisplay(out, path) as show:
+            result = upload_file(client, path, timeout=timeout, on_status=show)
         out.print(f"{path}: {'already uploaded' if result.reused else 'uploaded'} as {result.file.id}")
         return result.file.id
     if path.suffix in (".jsonl", ".json") or "/" in value or "\\" in value:
@@ -96,7 +97,7 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
     except KeyboardInterrupt:
         raise JobStillRunning(job.id, "running", "stopped waiting on Ctrl-C", exit_code=130) from None
     out.print(f"[green]succeeded[/]: fine-tuned model [bold]{job.fine_tuned_model}[/]"
-              f" ({job.trained_tokens or '?'} trained tokens)")
+              f" ({f'{job.trained_tokens:,}' if job.trained_tokens else '?'} trained tokens)")
     out.print(f"next: aoai-ft deploy --model {job.fine_tuned_model} --deployment <name>")
     if export:
         click.echo(format_exports({envnames.FINE_TUNING_JOB_ID: job.id, envnames.FINE_TUNED_MODEL: job.fine_tuned_model}),
