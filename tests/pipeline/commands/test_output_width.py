@@ -109,9 +109,9 @@ def test_emulator_key_and_request_paths_stay_whole_in_a_pipe(tmp_path: Path) -> 
             time.sleep(0.1)
         assert httpx.get(f"{url}{missing}?api-version=2024-10-21", headers={"api-key": LONG_KEY}).status_code == 404
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
+        out, err = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
-    whole_line_with(LONG_KEY, err)
-    whole_line_with(f"GET {missing}", err)
+    assert whole_line_with(LONG_KEY, out).startswith("export AZURE_OPENAI_API_KEY=")  # the settings block, stdout
+    whole_line_with(f"GET {missing}", err)  # the request log, stderr
