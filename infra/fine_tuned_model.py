@@ -4,8 +4,13 @@ create  = `pipeline.finetune.ensure_fine_tuned_model` (upload with content dedup
 diff    = replace (= train again, or adopt a job already there) when the account, a dataset's content or a
           training setting changes, and nothing else: paths, timeouts and the api-version only steer the next
           call, so they never show up as a change (an unchanged stack checked out elsewhere previews clean);
-read    = one GET of the job (cheap refresh);
+read    = a GET of the job and of its checkpoints (cheap refresh);
 delete  = `pipeline.finetune.delete_fine_tuned_model` (the model, where the service allows it, and the files).
+
+Outputs: the job's results (`fine_tuned_model`, `job_id`, file ids, trained tokens) and `checkpoints`, the
+models the job kept (`pipeline.jobs.list_checkpoints`: step, deployable model name, losses; the final model last),
+so the program can deploy any of them (deployCheckpoint) without this resource changing: which checkpoint is
+deployed is not an input here, and choosing another one never trains again.
 
 The resource knows its account by ARM id only. Endpoint and key are read through Azure Resource Manager when a
 call is made (`pipeline.connection`), so no key sits in this resource's state and a rotated key changes nothing.
@@ -36,6 +41,8 @@ REPLACE_KEYS: Final = ("account_id", *TRAINING_KEYS)
 RESULT_KEYS: Final = (
     "fine_tuned_model", "job_id", "training_file_id", "validation_file_id", "trained_tokens", "result_file_id",
 )
+CHECKPOINTS_KEY: Final = "checkpoints"
+"""The output listing the job's deployable models (kept checkpoints + the final model), as plain dicts."""
 
 
 def _client(props: dict[str, Any]) -> Any:
@@ -130,7 +137,9 @@ class FineTunedModelProvider(ResourceProvider):
                             f"of training again; follow it meanwhile with `aoai-ft status {job}`.")
             raise
         pulumi.log.info(f"fine-tuned model {result.fine_tuned_model} (job {result.job_id})")
-        return CreateResult(id_=result.job_id, outs={**props, **result.model_dump(include=set(RESULT_KEYS))})
+        checkpoints = _checkpoints(_client(props), result.job_id, result.fine_tuned_model, previous=None)
+        return CreateResult(id_=result.job_id, outs={**props, **result.model_dump(include=set(RESULT_KEYS)),
+                                                     CHECKPOINTS_KEY: checkpoints})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [key for key in REPLACE_KEYS if _normal(olds.get(key)) != _normal(news.get(key))]
@@ -138,7 +147,7 @@ class FineTunedModelProvider(ResourceProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Not reached (diff only ever replaces); kept so a forced update can never lose the trained result."""
-        return UpdateResult(outs={**news, **{key: olds.get(key) for key in RESULT_KEYS}})
+        return UpdateResult(outs={**news, **{key: olds.get(key) for key in (*RESULT_KEYS, CHECKPOINTS_KEY)}})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         import openai
@@ -146,10 +155,13 @@ class FineTunedModelProvider(ResourceProvider):
         from pipeline.connection import AccountNotFound
 
         try:
-            job = _client(props).fine_tuning.jobs.retrieve(id_)
+            client = _client(props)
+            job = client.fine_tuning.jobs.retrieve(id_)
         except (openai.NotFoundError, AccountNotFound):
             return ReadResult(id_="", outs={})  # the job (or its account) is gone: Pulumi drops the resource
-        return ReadResult(id_=id_, outs={**props, "fine_tuned_model": job.fine_tuned_model or props.get("fine_tuned_model")})
+        model = job.fine_tuned_model or props.get("fine_tuned_model")
+        checkpoints = _checkpoints(client, id_, model, previous=props.get(CHECKPOINTS_KEY)) if model else None
+        return ReadResult(id_=id_, outs={**props, "fine_tuned_model": model, CHECKPOINTS_KEY: checkpoints})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         from pipeline.connection import AccountNotFound
@@ -164,6 +176,20 @@ class FineTunedModelProvider(ResourceProvider):
         report = delete_fine_tuned_model(client, result)
         kept = " (the service keeps fine-tuned models; it has no delete call)" if report.model_deleted is None else ""
         pulumi.log.info(f"deleted {result.fine_tuned_model}{kept} and files {', '.join(report.files_deleted) or '-'}")
+
+
+def _checkpoints(client: Any, job_id: str, model: str, *, previous: Any) -> Any:
+    """The job's deployable models as plain dicts; when the service does not answer, `previous` (and a warning):
+    a trained model is never lost over its checkpoint list, which `pulumi refresh` reads again."""
+    from pipeline.errors import PipelineError
+    from pipeline.jobs import list_checkpoints
+
+    try:
+        return [point.model_dump() for point in list_checkpoints(client, job_id, final_model=model)]
+    except PipelineError as exc:
+        pulumi.log.warn(f"could not read the checkpoints of job {job_id} ({exc.message}); only deployCheckpoint "
+                        "final works until `pulumi refresh` reads them")
+        return previous
 
 
 def _normal(value: Any) -> Any:
@@ -199,6 +225,8 @@ class FineTunedModel(Resource, module="aoai-finetune", name="FineTunedModel"):
     validation_file_id: pulumi.Output[str | None]
     trained_tokens: pulumi.Output[int | None]
     result_file_id: pulumi.Output[str | None]
+    checkpoints: pulumi.Output[list[dict[str, Any]] | None]
+    """The job's deployable models (see `pipeline.jobs.Checkpoint`), the final model last."""
 
     def __init__(self, resource_name: str, args: FineTunedModelArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {
@@ -215,6 +243,6 @@ class FineTunedModel(Resource, module="aoai-finetune", name="FineTunedModel"):
             "seed": args.training.seed,
             "timeout_minutes": args.timeout_minutes,
             "poll_seconds": args.poll_seconds,
-            **{key: None for key in RESULT_KEYS},
+            **{key: None for key in (*RESULT_KEYS, CHECKPOINTS_KEY)},
         }
         super().__init__(FineTunedModelProvider(), resource_name, props, opts)

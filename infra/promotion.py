@@ -1,7 +1,8 @@
 """Promote mode (`mode: promote`): deploy a model another stack trained, and train nothing here.
 
 Training is the slow, expensive step, so prod never retrains what dev already trained and smoke-tested. The
-model comes either from the dev stack's outputs (`sourceStack` -> a `StackReference` to FINE_TUNED_MODEL and
+model comes either from the dev stack's outputs (`sourceStack` -> a `StackReference` to DEPLOYED_MODEL, the model
+dev deployed and evaluated - a checkpoint when its deployCheckpoint chose one - else FINE_TUNED_MODEL, and
 AZURE_OPENAI_ACCOUNT_ID) or, pinned, from config (`sourceModel` + `sourceAccountId`; `aoai-ft promote` writes
 these). When both are set, the pinned config wins: it is the more specific statement.
 
@@ -63,11 +64,12 @@ def promotion_source(settings: StackSettings) -> PromotionSource:
     reference = pulumi.StackReference(SOURCE_STACK_RESOURCE, stack_name=stack)
     outputs = pulumi.Output.all(
         model=reference.get_output(envnames.FINE_TUNED_MODEL),
+        deployed=reference.get_output(envnames.DEPLOYED_MODEL),
         account_id=reference.get_output(envnames.AZURE_OPENAI_ACCOUNT_ID),
         promoted_from=reference.get_output(PROMOTED_FROM),
     )
     release = outputs.apply(lambda o: release_from_outputs(stack, {
-        envnames.FINE_TUNED_MODEL: o["model"],
+        envnames.FINE_TUNED_MODEL: o["deployed"] or o["model"],  # what the source's EVAL_* figures measured
         envnames.AZURE_OPENAI_ACCOUNT_ID: o["account_id"],
         PROMOTED_FROM: o["promoted_from"],
     }))

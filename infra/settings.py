@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 
 from pipeline.connection import ACCOUNT_ID_PATTERN
 from pipeline.errors import UsageError
+from pipeline.jobs import BEST_VALIDATION_LOSS, FINAL, parse_checkpoint_choice
 from pipeline.promotion import FULL_STACK_PATTERN
 from pipeline.training_settings import (
     DEFAULT_MODEL, BatchSize, Epochs, LearningRateMultiplier, Seed, Suffix, TrainingSettings,
@@ -83,6 +84,7 @@ class StackSettings(BaseModel):
     deployment_capacity: int = Field(1, ge=1)
     smoke_test: bool = True
     deployment_ttl_hours: int | None = Field(None, ge=1)
+    deploy_checkpoint: str = FINAL
     # --- promotion ---
     mode: Literal["train", "promote"] = "train"
     source_stack: str = ""
@@ -166,6 +168,12 @@ class StackSettings(BaseModel):
             raise ValueError(f"{exc.message} ({exc.hint})") from None
         return value
 
+    @field_validator("deploy_checkpoint", mode="before")
+    @classmethod
+    def _check_checkpoint(cls, value: Any) -> str:
+        """Pulumi hands every value over as a string; a step is kept as its digits ("300")."""
+        return str(parse_checkpoint_choice(value))
+
     @field_validator("source_stack")
     @classmethod
     def _check_source_stack(cls, value: str) -> str:
@@ -197,6 +205,14 @@ class StackSettings(BaseModel):
         if self.mode == "promote" and not (self.source_stack or self.source_model):
             raise ValueError("mode promote needs a source: sourceStack, or both sourceModel and sourceAccountId "
                              "(`aoai-ft promote --from dev --to <this stack> --apply` sets them)")
+        if self.deploy_checkpoint != FINAL and self.mode == "promote":
+            raise ValueError(f"deployCheckpoint is {self.deploy_checkpoint}, but a promote-mode stack deploys the "
+                             "model its source names; choose the checkpoint on the stack that trains it "
+                             f"(pulumi config rm {PROJECT_NAME}:deployCheckpoint here)")
+        if self.deploy_checkpoint == BEST_VALIDATION_LOSS and not self.validation_file:
+            raise ValueError("deployCheckpoint is best-validation-loss, but validationFile is empty: without a "
+                             "validation file Azure reports no validation loss; set validationFile, or "
+                             "deployCheckpoint final or a step")
         if self.mode == "promote" and not self.smoke_test:
             raise ValueError(f"smokeTest is false, but a promoted deployment must pass the smoke test before the stack "
                              f"reports success (pulumi config set {PROJECT_NAME}:smokeTest true)")
@@ -232,6 +248,11 @@ class StackSettings(BaseModel):
         """A config path, relative to the project root unless absolute."""
         path = Path(value).expanduser()
         return path if path.is_absolute() else (PROJECT_ROOT / path).resolve()
+
+    @property
+    def checkpoint_choice(self) -> str | int:
+        """deployCheckpoint as `pipeline.jobs.choose_checkpoint` takes it: final, best-validation-loss or a step."""
+        return parse_checkpoint_choice(self.deploy_checkpoint)
 
     @property
     def eval_testing_criteria(self) -> list[dict[str, Any]]:

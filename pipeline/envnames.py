@@ -14,6 +14,8 @@ AZURE_SUBSCRIPTION_ID: Final = "AZURE_SUBSCRIPTION_ID"
 OPENAI_API_VERSION: Final = "OPENAI_API_VERSION"
 FINE_TUNED_MODEL: Final = "FINE_TUNED_MODEL"
 FINE_TUNING_JOB_ID: Final = "FINE_TUNING_JOB_ID"
+# The model the stack's deployment serves: FINE_TUNED_MODEL, or the checkpoint deployCheckpoint chose.
+DEPLOYED_MODEL: Final = "DEPLOYED_MODEL"
 SMOKE_TEST_ANSWER: Final = "SMOKE_TEST_ANSWER"
 # The evaluation on the held-out set: fine-tuned and base pass rates (0..1) and the fine-tuned model's eval run.
 EVAL_PASS_RATE: Final = "EVAL_PASS_RATE"

@@ -1,4 +1,5 @@
-"""Start a fine-tuning job, or adopt the one already running for the same inputs, and follow it to the end.
+"""Start a fine-tuning job, or adopt the one already running for the same inputs, and follow it to the end;
+then read the checkpoints it kept and pick the one to deploy.
 
 Adoption makes `aoai-ft train` and `pulumi up` safe to re-run: a job with the same model, files and settings that
 has not failed or been cancelled (a succeeded one included) is reused instead of paying for a second training.
@@ -6,14 +7,15 @@ has not failed or been cancelled (a succeeded one included) is reused instead of
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 import openai
 from openai.types.fine_tuning import FineTuningJob
 from pydantic import BaseModel
 
 from pipeline.clients import describe_api_error, service_errors
-from pipeline.errors import PipelineError, ServiceError
+from pipeline.errors import PipelineError, ServiceError, UsageError
 from pipeline.training_settings import TrainingSettings
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
@@ -229,3 +231,108 @@ def wait_for_job(
             reason = f"waited {timeout:g} s" + (f"; the last check failed: {last_error}" if note else "")
             raise JobStillRunning(job_id, job.status if job is not None and note is None else None, reason)
         sleep(min(interval, left))
+
+
+# ----- checkpoints: the kept epochs of a finished job, and which one to deploy ----------------------------------
+FINAL: Final = "final"
+BEST_VALIDATION_LOSS: Final = "best-validation-loss"
+CHECKPOINT_CHOICES: Final = f"{FINAL}, {BEST_VALIDATION_LOSS}, or a step number such as 300"
+
+
+class Checkpoint(BaseModel):
+    """One deployable model of a finished job: a kept checkpoint (`<model>:ckpt-step-N`) or, with `final`, the
+    job's fine_tuned_model itself. Plain values, so a list of them can live in Pulumi state."""
+
+    step: int
+    model: str
+    train_loss: float | None = None
+    valid_loss: float | None = None
+    """The loss on the whole validation file when the service reports it (full_valid_loss), else on the last
+    validation batch (valid_loss); None when the job trained without a validation file."""
+    final: bool = False
+
+
+class CheckpointNotAvailable(UsageError):
+    """The requested checkpoint is not among the ones the job kept; the message lists those."""
+
+
+def parse_checkpoint_choice(value: str | int) -> str | int:
+    """`final`, `best-validation-loss`, or a positive step number (int); a ValueError saying what is allowed."""
+    text = str(value).strip()
+    if text in (FINAL, BEST_VALIDATION_LOSS):
+        return text
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise ValueError(f"must be {CHECKPOINT_CHOICES}")
+
+
+def _metric(metrics: Any, *names: str) -> float | None:
+    """The first of `names` the metrics report as a number (SDK object or plain dict)."""
+    for name in names:
+        value = metrics.get(name) if isinstance(metrics, dict) else getattr(metrics, name, None)
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
+def list_checkpoints(client: openai.AzureOpenAI, job_id: str, *, final_model: str | None = None) -> list[Checkpoint]:
+    """The checkpoints the service kept for `job_id`, by step; with `final_model`, the job's final model too, last.
+
+    The final model counts as the job's last step (the newest metrics event of the finished job): its losses are
+    those of the kept checkpoint at that step, or else of that metrics event. Without any metrics event, the
+    newest kept checkpoint is taken as the last step.
+    """
+    with service_errors(f"reading the checkpoints of job {job_id}"):
+        kept = [
+            Checkpoint(step=int(point.step_number), model=point.fine_tuned_model_checkpoint,
+                       train_loss=_metric(point.metrics, "train_loss"),
+                       valid_loss=_metric(point.metrics, "full_valid_loss", "valid_loss"))
+            for point in client.fine_tuning.jobs.checkpoints.list(job_id, limit=100)
+        ]
+        kept.sort(key=lambda point: point.step)
+        if final_model is None:
+            return kept
+        metrics = latest_metrics(client, job_id)
+    step = int(metrics["step"]) if "step" in metrics else (kept[-1].step if kept else 0)
+    same = next((point for point in kept if point.step == step), None)
+    final = Checkpoint(
+        step=step, model=final_model, final=True,
+        train_loss=same.train_loss if same else _metric(metrics, "train_loss"),
+        valid_loss=same.valid_loss if same else _metric(metrics, "full_valid_loss", "valid_loss"),
+    )
+    return [*kept, final]
+
+
+def _kept_steps(points: Sequence[Checkpoint]) -> str:
+    """"10, 20, 30 (the final model)": every step there is a model of, for an error message."""
+    final_steps = {point.step for point in points if point.final}
+    return ", ".join(f"{step} (the final model)" if step in final_steps else str(step)
+                     for step in sorted({point.step for point in points})) or "none"
+
+
+def choose_checkpoint(choice: str | int, checkpoints: Sequence[Checkpoint], *, job_id: str) -> Checkpoint:
+    """The checkpoint `choice` names among `checkpoints` (as `list_checkpoints(..., final_model=...)` returns).
+
+    `final` is the final model; a step is the model of that step (the final model for the last step); and
+    `best-validation-loss` the one with the lowest validation loss, the later one on a tie, so the final model
+    wins over an equal earlier checkpoint.
+    """
+    choice = parse_checkpoint_choice(choice)
+    final = next((point for point in checkpoints if point.final), None)
+    if choice == FINAL:
+        if final is None:
+            raise CheckpointNotAvailable(f"job {job_id} has no final model recorded")
+        return final
+    if choice == BEST_VALIDATION_LOSS:
+        measured = [point for point in checkpoints if point.valid_loss is not None]
+        if not measured:
+            raise CheckpointNotAvailable(
+                f"job {job_id} reports no validation loss for its checkpoints, so none is best-validation-loss",
+                hint="train with a validation file, or choose final or a step")
+        return min(measured, key=lambda point: (point.valid_loss, -point.step, not point.final))
+    at_step = sorted((point for point in checkpoints if point.step == choice), key=lambda point: not point.final)
+    if not at_step:
+        raise CheckpointNotAvailable(
+            f"job {job_id} has no checkpoint at step {choice}; the service kept steps {_kept_steps(checkpoints)}",
+            hint=f"choose one of those steps, {FINAL} or {BEST_VALIDATION_LOSS}")
+    return at_step[0]

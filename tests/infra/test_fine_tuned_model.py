@@ -308,3 +308,30 @@ def test_create_survives_throttling_and_server_errors(data, monkeypatch) -> None
         assert fired == [2, 3]  # the faults really hit the provider's calls
     finally:
         emu.stop()
+
+
+def test_create_records_the_checkpoints_and_keeps_the_model_when_they_cannot_be_read(data, monkeypatch) -> None:
+    """Create's outputs list the kept checkpoints and the final model. When the checkpoint list keeps failing,
+    the trained model is still recorded (with a warning) and a later refresh reads the list."""
+    import httpx
+
+    from pipeline.emulator import FaultRule
+
+    warnings: list[str] = []
+    monkeypatch.setattr("pulumi.log.warn", lambda message, *a, **k: warnings.append(message))
+    emu = start(faults=[FaultRule(route="fine_tuning/jobs/[^/]+/checkpoints", kind="500")])
+    try:
+        use_arm(monkeypatch, emu)
+        provider = over_the_wire(FineTunedModelProvider())
+        created = provider.create(model_props(emu, data))
+        assert created.outs["fine_tuned_model"] and created.outs["checkpoints"] is None
+        assert any(f"could not read the checkpoints of job {created.id}" in w and "pulumi refresh" in w
+                   for w in warnings)
+
+        httpx.delete(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).raise_for_status()
+        read = provider.read(created.id, engine_props(created.outs))
+        steps = [(point["step"], point["final"]) for point in read.outs["checkpoints"]]
+        assert len(steps) == 3 and steps[-1] == (steps[-2][0], True)  # two epochs kept, then the final model
+        assert read.outs["checkpoints"][-1]["model"] == created.outs["fine_tuned_model"]
+    finally:
+        emu.stop()

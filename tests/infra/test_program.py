@@ -97,8 +97,8 @@ def test_outputs_are_named_like_the_env_vars_and_the_key_is_secret(dev_run) -> N
         envnames.AZURE_SUBSCRIPTION_ID: SUBSCRIPTION,
     }
     # The fine-tuning part's outputs are asserted with their values in test_training_program.py.
-    training_outputs = {envnames.AZURE_OPENAI_DEPLOYMENT, envnames.FINE_TUNED_MODEL, envnames.FINE_TUNING_JOB_ID,
-                        envnames.SMOKE_TEST_ANSWER, envnames.EVAL_PASS_RATE, envnames.EVAL_BASE_PASS_RATE,
+    training_outputs = {envnames.AZURE_OPENAI_DEPLOYMENT, envnames.FINE_TUNED_MODEL, envnames.DEPLOYED_MODEL,
+                        envnames.FINE_TUNING_JOB_ID, envnames.SMOKE_TEST_ANSWER, envnames.EVAL_PASS_RATE, envnames.EVAL_BASE_PASS_RATE,
                         envnames.EVAL_RUN_ID}
     assert {k: v for k, v in dev_run.outputs.items() if k not in training_outputs} == account_outputs
     assert set(dev_run.outputs) == set(account_outputs) | training_outputs
@@ -217,6 +217,7 @@ def test_program_runs_from_a_fresh_clone_without_install() -> None:
             envnames.AZURE_SUBSCRIPTION_ID,
             envnames.AZURE_OPENAI_DEPLOYMENT,
             envnames.FINE_TUNED_MODEL,
+            envnames.DEPLOYED_MODEL,
             envnames.FINE_TUNING_JOB_ID,
             envnames.SMOKE_TEST_ANSWER,
             envnames.EVAL_PASS_RATE,

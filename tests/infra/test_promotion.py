@@ -119,6 +119,17 @@ def test_prod_outputs_name_the_model_and_where_it_came_from(prod_run) -> None:
                                                               + one(prod_run.mocks, ACCOUNT).inputs["accountName"])
 
 
+def test_a_dev_stack_serving_a_checkpoint_promotes_that_checkpoint() -> None:
+    """dev's evaluation measured DEPLOYED_MODEL (deployCheckpoint), so that is the model prod deploys."""
+    checkpoint = f"{MODEL}:ckpt-step-20"
+    mocks = PromotionMocks()
+    mocks.dev_outputs[envnames.DEPLOYED_MODEL] = checkpoint
+    run = run_program(prod_config(), mocks)
+    assert one(mocks, DEPLOYMENT).inputs["properties"]["model"]["name"] == checkpoint
+    assert one(mocks, SMOKE).inputs["model"] == checkpoint
+    assert run.outputs[envnames.FINE_TUNED_MODEL] == checkpoint == run.outputs[PROMOTED_FROM]["model"]
+
+
 def test_promoting_from_a_promoted_stack_deploys_from_the_training_account() -> None:
     """prod -> prod-eu: the source stack's own account does not hold the model; PROMOTED_FROM names the owner."""
     prod_account = DEV_ACCOUNT.replace("rg-aoai-finetune-dev", "rg-openai-prod")

@@ -89,7 +89,7 @@ def model_inputs(emu: EmulatorServer, files: dict[str, Path], **overrides: Any) 
         "timeout_minutes": 5,
         "poll_seconds": 0.2,
         "fine_tuned_model": None, "job_id": None, "training_file_id": None, "validation_file_id": None,
-        "trained_tokens": None, "result_file_id": None,
+        "trained_tokens": None, "result_file_id": None, "checkpoints": None,
     }
     return {**inputs, **overrides}
 
@@ -186,6 +186,37 @@ def test_fine_tuned_model_lifecycle_through_the_provider_host(host: ProviderHost
     rotated = openai_client(account_connection(account_id(emulator), arm=arm))
     assert outs["fine_tuned_model"] not in {m.id for m in rotated.models.list()}
     host.delete(urn, new_id, new_outs)
+
+
+def test_the_created_model_records_its_checkpoints_and_refresh_reads_them(host: ProviderHost, emulator: EmulatorServer,
+                                                                           tmp_path: Path) -> None:
+    """Create's outputs list what the job kept (as the SDK reports it) plus the final model, so the program can
+    deploy any of them without this resource changing; a refresh of older state fills the list in."""
+    from pipeline.deploy import DeploymentSpec, deploy_model
+    from pipeline.jobs import Checkpoint, choose_checkpoint
+
+    urn = host.urn(MODEL_TYPE, "fine-tuned-model")
+    id_, outs, checked = engine_create(host, urn, model_inputs(emulator, checkout(tmp_path, "c"), hyperparameters={"n_epochs": 3}))
+    raw = sorted(make_client(emulator).fine_tuning.jobs.checkpoints.list(id_), key=lambda p: p.step_number)
+    recorded = [Checkpoint.model_validate(point) for point in outs["checkpoints"]]
+    assert [(p.step, p.model, p.valid_loss, p.final) for p in recorded] == [
+        *((p.step_number, p.fine_tuned_model_checkpoint, p.metrics.full_valid_loss, False) for p in raw),
+        (raw[-1].step_number, outs["fine_tuned_model"], raw[-1].metrics.full_valid_loss, True)]
+    assert len(raw) == 3 and all(p.train_loss is not None for p in recorded)
+
+    # the recorded list is an output only: an unchanged program diffs clean, a refresh reads the same list
+    assert host.diff(urn, id_, outs, checked).changes == provider_pb2.DiffResponse.DIFF_NONE
+    assert host.read(urn, id_, outs) == (id_, outs)
+    older = {key: value for key, value in outs.items() if key != "checkpoints"}  # state from before the list
+    assert host.read(urn, id_, older)[1]["checkpoints"] == outs["checkpoints"]
+
+    # what the program picks from the list is a model ARM deploys
+    chosen = choose_checkpoint(raw[0].step_number, recorded, job_id=id_)
+    config = emulator.config
+    deployment = deploy_model(arm_client(emulator), DeploymentSpec(
+        subscription_id=config.subscription_id, resource_group=config.default_resource_group,
+        account_name=config.default_account, deployment_name="ckpt", model=chosen.model))
+    assert chosen.model.endswith(f":ckpt-step-{raw[0].step_number}") and deployment["properties"]["model"]["name"] == chosen.model
 
 
 def test_smoke_test_through_the_provider_host(host: ProviderHost, emulator: EmulatorServer, tmp_path: Path) -> None:

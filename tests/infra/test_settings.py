@@ -79,6 +79,9 @@ def test_strings_from_pulumi_are_coerced_and_empty_means_unset() -> None:
         ({"batchSize": "zero"}, "batchSize"),
         ({"namePrefix": "Has_Upper"}, "namePrefix"),
         ({"nEpocs": "3"}, "nEpocs"),  # typo: unknown keys are refused, not ignored
+        ({"deployCheckpoint": "latest"}, "deployCheckpoint"),
+        ({"deployCheckpoint": "0"}, "deployCheckpoint"),
+        ({"deployCheckpoint": "12.5"}, "deployCheckpoint"),
     ],
 )
 def test_bad_value_names_the_key(values: dict, named: str) -> None:
@@ -94,6 +97,9 @@ def test_bad_value_names_the_key(values: dict, named: str) -> None:
         ({"mode": "promote"}, "sourceStack"),
         ({"mode": "promote", "sourceModel": "gpt-4o-mini-2024-07-18.ft-abc"}, "sourceAccountId"),
         ({"publicNetworkAccess": "Disabled", "allowedIpRanges": ["1.2.3.4"]}, "allowedIpRanges"),
+        ({"deployCheckpoint": "best-validation-loss", "validationFile": ""}, "without a validation file"),
+        ({"mode": "promote", "sourceStack": "org/aoai-finetune/dev", "deployCheckpoint": "20"},
+         "deployCheckpoint is 20, but a promote-mode stack deploys the model its source names"),
     ],
 )
 def test_bad_combinations_are_explained(values: dict, mentions: str) -> None:
@@ -111,3 +117,17 @@ def test_promote_with_explicit_model_is_accepted() -> None:
         }
     )
     assert settings.mode == "promote"
+
+
+def test_deploy_checkpoint_values() -> None:
+    """final by default; a step arrives from Pulumi as a string and is handed on as a number."""
+    assert StackSettings.from_mapping({}).checkpoint_choice == "final"
+    step = StackSettings.from_mapping({"deployCheckpoint": " 300 "})
+    assert (step.deploy_checkpoint, step.checkpoint_choice) == ("300", 300)
+    best = StackSettings.from_mapping({"deployCheckpoint": "best-validation-loss"})
+    assert best.checkpoint_choice == "best-validation-loss"
+    with pytest.raises(StackConfigError) as info:
+        StackSettings.from_mapping({"deployCheckpoint": "last"})
+    assert info.value.message.endswith(
+        f"{PROJECT_NAME}:deployCheckpoint: must be final, best-validation-loss, or a step number such as 300 "
+        "(got 'last')")

@@ -23,6 +23,15 @@ DEPLOYMENT = "azure-native:cognitiveservices:Deployment"
 ACCOUNT = "azure-native:cognitiveservices:Account"
 
 
+def mock_checkpoints(model: str) -> list[dict[str, Any]]:
+    """What the provider records for a three-epoch job: steps 10, 20, 30 kept, step 20 lowest in validation loss,
+    the final model last at step 30 (as `pipeline.jobs.list_checkpoints` returns them)."""
+    losses = {10: 0.42, 20: 0.25, 30: 0.31}
+    return [*({"step": step, "model": f"{model}:ckpt-step-{step}", "train_loss": loss - 0.1, "valid_loss": loss,
+               "final": False} for step, loss in losses.items()),
+            {"step": 30, "model": model, "train_loss": 0.21, "valid_loss": 0.31, "final": True}]
+
+
 @dataclass
 class TrainingMocks(RecordingMocks):
     """RecordingMocks plus what the fine-tuning resources report after a real `pulumi up`."""
@@ -34,7 +43,8 @@ class TrainingMocks(RecordingMocks):
             self.resources.append(args)
             model = f"{args.inputs['base_model']}.ft-0123456789abcdef"
             return "ftjob-mock", {**args.inputs, "fine_tuned_model": model, "job_id": "ftjob-mock",
-                                  "training_file_id": "file-t", "validation_file_id": "file-v", "trained_tokens": 1234}
+                                  "training_file_id": "file-t", "validation_file_id": "file-v", "trained_tokens": 1234,
+                                  "checkpoints": mock_checkpoints(model)}
         if args.typ == SMOKE:
             self.resources.append(args)
             return "smoke", {**args.inputs, "answer": f"answer of {args.inputs['deployment_name']}"}
@@ -270,3 +280,78 @@ def test_an_unchanged_dataset_is_validated_once_across_previews(monkeypatch: pyt
     run_program(stack_config("dev"), TrainingMocks(), preview=True)
     reused = [line for line in infos if "reused the cached report" in line]
     assert len(reused) == 1 and "training_set.jsonl" in reused[0] and "validation_set.jsonl" in reused[0]
+
+
+# ---- deployCheckpoint: which of the job's models is deployed, picked from the recorded checkpoints ----------------
+EVALUATION = "pulumi-python:dynamic/aoai-finetune:Evaluation"
+FINAL_MODEL = "gpt-4o-mini-2024-07-18.ft-0123456789abcdef"
+
+
+@pytest.mark.parametrize(("choice", "deployed"), [
+    ("final", FINAL_MODEL),
+    ("20", f"{FINAL_MODEL}:ckpt-step-20"),
+    ("10", f"{FINAL_MODEL}:ckpt-step-10"),
+    ("30", FINAL_MODEL),  # the last step is the final model
+    ("best-validation-loss", f"{FINAL_MODEL}:ckpt-step-20"),
+])
+def test_deploy_checkpoint_picks_the_model_the_deployment_smoke_test_and_evaluation_use(choice: str, deployed: str) -> None:
+    mocks = TrainingMocks()
+    run = run_program(stack_config("dev", {"deployCheckpoint": choice}), mocks)
+    assert one(mocks, DEPLOYMENT, "deployment").inputs["properties"]["model"]["name"] == deployed
+    assert one(mocks, SMOKE).inputs["model"] == deployed
+    assert registered_inputs(mocks, EVALUATION)["model"] == deployed  # the gate measures what is deployed
+    assert run.outputs[envnames.DEPLOYED_MODEL] == deployed
+    assert run.outputs[envnames.FINE_TUNED_MODEL] == FINAL_MODEL  # always the job's final model
+    assert run.outputs[envnames.AZURE_OPENAI_DEPLOYMENT] == "gpt-4o-mini-2024-07-18-ft"  # the same deployment
+
+
+def test_changing_deploy_checkpoint_never_touches_the_training_resource() -> None:
+    """deployCheckpoint is not an input of FineTunedModel: its inputs are identical for every choice (so its diff,
+    which replaces = trains again only on an input change, has nothing to act on), in a preview and an up."""
+    for preview in (True, False):
+        runs = {choice: TrainingMocks() for choice in ("final", "10", "best-validation-loss")}
+        for choice, mocks in runs.items():
+            run_program(stack_config("dev", {"deployCheckpoint": choice}), mocks, preview=preview)
+        inputs = [registered_inputs(mocks, FINE_TUNED) for mocks in runs.values()]
+        assert inputs[0] == inputs[1] == inputs[2]
+        assert inputs[0].get("checkpoints") is None  # an output only, never set by the program
+    models = [one(mocks, DEPLOYMENT, "deployment").inputs["properties"]["model"]["name"] for mocks in runs.values()]
+    assert len(set(models)) == 3  # while the deployment's model does change
+
+
+def test_a_step_azure_did_not_keep_fails_the_up_before_deploying() -> None:
+    mocks = TrainingMocks()
+    with pytest.raises(Exception) as info:
+        run_program(stack_config("dev", {"deployCheckpoint": "15"}), mocks)
+    text = str(info.value)
+    assert "aoai-finetune:deployCheckpoint: job ftjob-mock has no checkpoint at step 15" in text
+    assert "the service kept steps 10, 20, 30 (the final model); nothing was deployed" in text
+    assert "aoai-ft status ftjob-mock" in text and "Traceback" not in text
+    assert one(mocks, FINE_TUNED)  # trained (and recorded), so the next choice deploys without training
+    assert not [r for r in mocks.of_type(DEPLOYMENT) if r.name == "deployment"] and mocks.of_type(SMOKE) == []
+
+
+def test_a_stack_recorded_without_checkpoints_asks_for_a_refresh() -> None:
+    """State from before checkpoints were recorded: `final` deploys as it always did, a checkpoint asks for a
+    `pulumi refresh` (which reads them) instead of guessing."""
+
+    @dataclass
+    class OldState(TrainingMocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            id_, outputs = super().new_resource(args)
+            if args.typ == FINE_TUNED:
+                outputs.pop("checkpoints")
+            return id_, outputs
+
+    assert run_program(stack_config("dev"), OldState()).outputs[envnames.DEPLOYED_MODEL] == FINAL_MODEL
+    mocks = OldState()
+    with pytest.raises(Exception, match=r"(?s)has not recorded the checkpoints of job ftjob-mock.*run `pulumi refresh`"):
+        run_program(stack_config("dev", {"deployCheckpoint": "best-validation-loss"}), mocks)
+    assert not [r for r in mocks.of_type(DEPLOYMENT) if r.name == "deployment"]
+
+
+def test_a_bad_deploy_checkpoint_stops_before_any_resource() -> None:
+    mocks = TrainingMocks()
+    with pytest.raises(pulumi.RunError, match="aoai-finetune:deployCheckpoint: must be final, best-validation-loss"):
+        run_program(stack_config("dev", {"deployCheckpoint": "latest"}), mocks)
+    assert mocks.resources == [] and mocks.calls == []

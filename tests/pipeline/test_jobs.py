@@ -153,3 +153,81 @@ def test_progress_lines_for_logs_and_live_bar() -> None:
     with JobProgressDisplay(Console(file=live, force_terminal=True, width=200)) as show:
         show(p)
     assert "step 5/10" in live.getvalue()
+
+
+# ---- checkpoints: what a finished job kept, and which model a deployCheckpoint value names ------------------------
+
+def _train(client, datasets_dir, *, epochs: int, validation: bool = True):
+    from pipeline.finetune import FineTuneRequest, ensure_fine_tuned_model
+
+    request = FineTuneRequest(training_path=datasets_dir / "training_set.jsonl",
+                              validation_path=datasets_dir / "validation_set.jsonl" if validation else None,
+                              n_epochs=epochs, seed=3)
+    return ensure_fine_tuned_model(client, request, timeout=60, poll_interval=0.1)
+
+
+def test_checkpoints_of_a_finished_job_over_the_sdk(client, datasets_dir) -> None:
+    """Four epochs: the service keeps the last three checkpoints; the records carry the SDK's steps, names and
+    losses, and the final model comes last at the final step with that step's losses."""
+    from pipeline.jobs import BEST_VALIDATION_LOSS, CheckpointNotAvailable, choose_checkpoint, list_checkpoints
+
+    result = _train(client, datasets_dir, epochs=4)
+    raw = sorted(client.fine_tuning.jobs.checkpoints.list(result.job_id), key=lambda p: p.step_number)
+    assert len(raw) == 3  # the first epoch's checkpoint was not kept
+
+    points = list_checkpoints(client, result.job_id, final_model=result.fine_tuned_model)
+    *kept, final = points
+    assert [(p.step, p.model) for p in kept] == [(p.step_number, p.fine_tuned_model_checkpoint) for p in raw]
+    assert all(p.model == f"{result.fine_tuned_model}:ckpt-step-{p.step}" and not p.final for p in kept)
+    assert [p.valid_loss for p in kept] == [p.metrics.full_valid_loss for p in raw]  # the whole validation file
+    assert [p.train_loss for p in kept] == [p.metrics.train_loss for p in raw]
+    assert final.final and final.model == result.fine_tuned_model and final.step == raw[-1].step_number
+    assert (final.train_loss, final.valid_loss) == (kept[-1].train_loss, kept[-1].valid_loss)
+    assert list_checkpoints(client, result.job_id) == kept  # without final_model: only what the service kept
+
+    # a kept step is its checkpoint; the last step is the final model; a step not kept lists those that were
+    assert choose_checkpoint(str(kept[0].step), points, job_id=result.job_id) == kept[0]
+    assert choose_checkpoint(final.step, points, job_id=result.job_id) == final
+    first_epoch = kept[0].step - (kept[1].step - kept[0].step)
+    with pytest.raises(CheckpointNotAvailable) as info:
+        choose_checkpoint(first_epoch, points, job_id=result.job_id)
+    steps = ", ".join(str(p.step) for p in kept[:-1]) + f", {final.step} (the final model)"
+    assert info.value.message == (f"job {result.job_id} has no checkpoint at step {first_epoch}; "
+                                  f"the service kept steps {steps}")
+
+    # the lowest full validation loss the SDK reports; the final model when that is the last step
+    lowest = min(raw, key=lambda p: (p.metrics.full_valid_loss, -p.step_number))
+    best = choose_checkpoint(BEST_VALIDATION_LOSS, points, job_id=result.job_id)
+    expected = result.fine_tuned_model if lowest is raw[-1] else lowest.fine_tuned_model_checkpoint
+    assert best.model == expected and best.valid_loss == lowest.metrics.full_valid_loss
+
+
+def test_best_validation_loss_needs_a_validation_file(client, datasets_dir) -> None:
+    from pipeline.jobs import CheckpointNotAvailable, choose_checkpoint, list_checkpoints
+
+    result = _train(client, datasets_dir, epochs=2, validation=False)
+    points = list_checkpoints(client, result.job_id, final_model=result.fine_tuned_model)
+    assert len(points) == 3 and all(p.valid_loss is None and p.train_loss is not None for p in points)
+    with pytest.raises(CheckpointNotAvailable, match="reports no validation loss") as info:
+        choose_checkpoint("best-validation-loss", points, job_id=result.job_id)
+    assert "validation file" in (info.value.hint or "")
+    assert choose_checkpoint("final", points, job_id=result.job_id).model == result.fine_tuned_model
+
+
+def test_choosing_among_records() -> None:
+    """The rules on their own: ties go to the later step and the final model; bad values say what is allowed."""
+    from pipeline.jobs import Checkpoint, choose_checkpoint, parse_checkpoint_choice
+
+    points = [Checkpoint(step=10, model="m:ckpt-step-10", valid_loss=0.5),
+              Checkpoint(step=20, model="m:ckpt-step-20", valid_loss=0.3),
+              Checkpoint(step=30, model="m:ckpt-step-30", valid_loss=0.3),
+              Checkpoint(step=30, model="m", valid_loss=0.3, final=True)]
+    assert choose_checkpoint("best-validation-loss", points, job_id="j").model == "m"
+    assert choose_checkpoint("best-validation-loss", points[:2], job_id="j").model == "m:ckpt-step-20"
+    lower_earlier = [Checkpoint(step=10, model="m:ckpt-step-10", valid_loss=0.2), *points[1:]]
+    assert choose_checkpoint("best-validation-loss", lower_earlier, job_id="j").model == "m:ckpt-step-10"
+    assert choose_checkpoint(" 20 ", points, job_id="j").model == "m:ckpt-step-20"
+    assert Checkpoint.model_validate(points[0].model_dump()) == points[0]  # survives Pulumi's state (plain JSON)
+    for bad in ("0", "-5", "best", "last", "1.5", ""):
+        with pytest.raises(ValueError, match="final, best-validation-loss, or a step number"):
+            parse_checkpoint_choice(bad)
