@@ -87,9 +87,12 @@ def check_stack_name(name: str, *, option: str) -> str:
 def release_from_outputs(stack: str, outputs: Mapping[str, Any]) -> Release:
     """The model a stack runs and the account that owns it, from its outputs; refuses a stack with no model.
 
-    The owner is the stack's own account, unless the stack was itself promoted (PROMOTED_FROM names the owner).
+    The model is what the stack deploys (DEPLOYED_MODEL: the final model or the checkpoint `deployCheckpoint` chose,
+    the one its evaluation figures measured), else FINE_TUNED_MODEL for stacks from before that output. The owner is
+    the stack's own account, unless the stack was itself promoted (PROMOTED_FROM names the owner).
     """
-    model = outputs.get(envnames.FINE_TUNED_MODEL)
+    deployed = outputs.get(envnames.DEPLOYED_MODEL)
+    model = deployed if isinstance(deployed, str) and deployed.strip() else outputs.get(envnames.FINE_TUNED_MODEL)
     if not isinstance(model, str) or not model.strip():
         raise PromotionError(
             f"stack {stack} has no {envnames.FINE_TUNED_MODEL} output: it has not produced a fine-tuned model",

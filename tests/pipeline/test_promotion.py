@@ -207,3 +207,12 @@ def test_promoting_a_promoted_stack_keeps_the_training_account_as_source() -> No
     ledger = Ledger()
     source_entry, target_entry = record_promotion(ledger, release, "prod-eu", applied=False, now=NOW)
     assert source_entry.promoted_from == "my-org/aoai-finetune/dev" and target_entry.promoted_from == "prod"
+
+
+def test_promote_takes_the_deployed_checkpoint_the_figures_measured() -> None:
+    from pipeline.promotion import release_from_outputs
+
+    checkpoint = DEV_OUTPUTS[envnames.FINE_TUNED_MODEL] + ":ckpt-step-20"
+    release = release_from_outputs("dev", {**DEV_OUTPUTS, envnames.DEPLOYED_MODEL: checkpoint})
+    assert release.model == checkpoint
+    assert release_from_outputs("dev", DEV_OUTPUTS).model == DEV_OUTPUTS[envnames.FINE_TUNED_MODEL]  # older stacks
