@@ -21,7 +21,7 @@ from pipeline.errors import ServiceError, UsageError
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-DEFAULT_API_VERSION = "2024-10-21"  # newest dated GA of the data plane (reference §1)
+DEFAULT_API_VERSION = "2024-10-21"  # newest dated GA of the data plane (Learn: API version lifecycle)
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 

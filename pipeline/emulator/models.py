@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 from pipeline.emulator.db import Database
 
-# Base models this emulator can fine-tune (reference §8.2).
+# Base models this emulator can fine-tune (Azure's fine-tunable models; Learn: fine-tuning models).
 FINE_TUNABLE_BASE_MODELS: tuple[str, ...] = (
     "gpt-35-turbo-0613",
     "gpt-35-turbo-1106",

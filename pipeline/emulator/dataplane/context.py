@@ -45,7 +45,7 @@ class CallContext:
 
     @property
     def created_status(self) -> int:
-        """Creating a job/file answers 201 on the dated surface, 200 on v1 (reference §4.1)."""
+        """Creating a job/file answers 201 on the dated surface, 200 on v1, as Azure does."""
         return 200 if self.v1 else 201
 
 

@@ -28,7 +28,7 @@ from pipeline.emulator.errors import AzureError
 from pipeline.emulator.dataplane.training import DataCheck, check_training_file
 
 PARTIAL_SUFFIX = ".partial"
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024  # reference §8.1: training file size via API
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024  # Azure's limit on a training file uploaded through the API
 COPY_CHUNK = 1024 * 1024
 UPLOAD_PURPOSES = ("fine-tune", "assistants", "batch", "user_data", "evals", "vision")
 TRAINING_PURPOSE = "fine-tune"
