@@ -8,7 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.pipeline.emulated import emulator_env, fast_emulator, invoke, make_client, start  # noqa: F401
+from pipeline.errors import PipelineError
+from pipeline.jobs import JobStillRunning
+from tests.pipeline.emulated import emulator_env, fast_emulator, invoke, make_client, run_main, start  # noqa: F401
 
 AOAI_FT = Path(sys.executable).with_name("aoai-ft")
 
@@ -64,8 +66,27 @@ def test_ctrl_c_leaves_the_job_running(tmp_path, datasets_dir) -> None:
         out, err = proc.communicate(timeout=30)
         (job,) = client.fine_tuning.jobs.list()
         assert proc.returncode == 130, (out, err)
-        assert f"fine-tuning job {job.id} is still running" in err and "Ctrl-C" in err
-        assert "aoai-ft train" in err and f"aoai-ft status {job.id}" in err
         assert client.fine_tuning.jobs.retrieve(job.id).status in ("pending", "running")
     finally:
         emu.stop()
+    # a deliberate stop, not an error: what happened (the job goes on) and how to pick it up again
+    assert "Error" not in err and "Traceback" not in err and "Aborted" not in err, err
+    lines = err.strip().splitlines()
+    assert lines[0] == f"Stopped waiting (Ctrl-C): fine-tuning job {job.id} is still running on the service.", err
+    assert lines[1].startswith("  to resume: ") and f"aoai-ft status {job.id}" in lines[1] and "aoai-ft train" in lines[1]
+
+
+def test_a_deadline_that_runs_out_is_still_an_error(datasets_dir, capsys, monkeypatch) -> None:
+    """Only the Ctrl-C stop is told differently: --timeout running out stays an `Error:` line (exit 3)."""
+    emu = start(training_seconds=30.0)
+    try:
+        for key, value in emulator_env(emu).items():
+            monkeypatch.setenv(key, value)
+        code, _, err = run_main(["train", "-t", str(datasets_dir / "training_set.jsonl"), "--poll-interval", "0.1",
+                                 "--timeout", "1"], capsys)
+    finally:
+        emu.stop()
+    assert code == 3 and err.startswith("Error: fine-tuning job ftjob-") and "(waited 1 s)" in err, err
+    assert "  hint: follow it with `aoai-ft status ftjob-" in err
+    assert PipelineError("x").interrupted is False
+    assert JobStillRunning("ftjob-1", "running", "Ctrl-C", exit_code=130).interrupted is True
