@@ -229,20 +229,24 @@ class FineTunedModel(Resource, module="aoai-finetune", name="FineTunedModel"):
     """The job's deployable models (see `pipeline.jobs.Checkpoint`), the final model last."""
 
     def __init__(self, resource_name: str, args: FineTunedModelArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        props: dict[str, Any] = {
-            "account_id": args.account_id,
-            "api_version": args.api_version,
-            "training_path": args.training_path,
-            "training_sha256": args.training_sha256,
-            "validation_path": args.validation_path,
-            "validation_sha256": args.validation_sha256,
-            # the training settings, flat, under the names the provider and existing state use
-            "base_model": args.training.model,
-            "hyperparameters": args.training.hyperparameters(),
-            "suffix": args.training.suffix,
-            "seed": args.training.seed,
-            "timeout_minutes": args.timeout_minutes,
-            "poll_seconds": args.poll_seconds,
-            **{key: None for key in (*RESULT_KEYS, CHECKPOINTS_KEY)},
-        }
-        super().__init__(FineTunedModelProvider(), resource_name, props, opts)
+        super().__init__(FineTunedModelProvider(), resource_name, resource_inputs(args), opts)
+
+
+def resource_inputs(args: FineTunedModelArgs) -> dict[str, Any]:
+    """The resource's input properties (results unset until create), the one shape the provider and tests use."""
+    return {
+        "account_id": args.account_id,
+        "api_version": args.api_version,
+        "training_path": args.training_path,
+        "training_sha256": args.training_sha256,
+        "validation_path": args.validation_path,
+        "validation_sha256": args.validation_sha256,
+        # the training settings, flat, under the names the provider and existing state use
+        "base_model": args.training.model,
+        "hyperparameters": args.training.hyperparameters(),
+        "suffix": args.training.suffix,
+        "seed": args.training.seed,
+        "timeout_minutes": args.timeout_minutes,
+        "poll_seconds": args.poll_seconds,
+        **{key: None for key in (*RESULT_KEYS, CHECKPOINTS_KEY)},
+    }

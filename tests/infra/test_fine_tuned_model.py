@@ -15,7 +15,8 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime import rpc
 
-from infra.fine_tuned_model import REPLACE_KEYS, FineTunedModelProvider
+from infra.fine_tuned_model import REPLACE_KEYS, FineTunedModelArgs, FineTunedModelProvider, resource_inputs
+from pipeline.training_settings import TrainingSettings
 from infra.smoke_test import SmokeTestProvider
 from pipeline import envnames
 from pipeline.chat import SMOKE_TEST_QUESTION
@@ -65,19 +66,11 @@ def use_arm(monkeypatch: pytest.MonkeyPatch, emu: EmulatorServer) -> None:
 
 
 def model_props(emu: Any, data: dict[str, Path], **overrides: Any) -> dict[str, Any]:
-    props: dict[str, Any] = {
-        "account_id": account_id(emu),
-        "training_path": str(data["training"]),
-        "training_sha256": content_hash(data["training"]),
-        "validation_path": str(data["validation"]),
-        "validation_sha256": content_hash(data["validation"]),
-        "base_model": "gpt-4o-mini-2024-07-18",
-        "hyperparameters": {"n_epochs": 2},
-        "suffix": "teacher",
-        "seed": 42,
-        "timeout_minutes": 2,
-        "poll_seconds": 0.1,
-    }
+    """The inputs the program registers for these files on the emulator's account, as the engine hands them over."""
+    props = resource_inputs(FineTunedModelArgs(
+        account_id=account_id(emu), training_path=str(data["training"]), training_sha256=content_hash(data["training"]),
+        validation_path=str(data["validation"]), validation_sha256=content_hash(data["validation"]),
+        training=TrainingSettings(n_epochs=2, suffix="teacher", seed=42), timeout_minutes=2, poll_seconds=0.1))
     return engine_props({**props, **overrides})
 
 

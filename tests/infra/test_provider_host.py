@@ -15,13 +15,14 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.proto import provider_pb2
 
-from infra.fine_tuned_model import FineTunedModelProvider
+from infra.fine_tuned_model import FineTunedModelArgs, FineTunedModelProvider, resource_inputs
 from infra.smoke_test import SmokeTestProvider
 from infra.soft_delete import SoftDeleteProvider
 from pipeline import envnames
 from pipeline.chat import SMOKE_TEST_QUESTION
 from pipeline.emulator import EmulatorServer
 from pipeline.files import content_hash
+from pipeline.training_settings import TrainingSettings
 from tests.infra.engine import (
     UNKNOWN, LaunchSpec, ProviderHost, engine_create, language_host_virtualenv, launch_spec,
 )
@@ -73,25 +74,12 @@ def checkout(tmp_path: Path, name: str) -> dict[str, Path]:
 
 
 def model_inputs(emu: EmulatorServer, files: dict[str, Path], **overrides: Any) -> dict[str, Any]:
-    """The FineTunedModel inputs the program registers (see infra.fine_tuned_model.FineTunedModel)."""
-    inputs: dict[str, Any] = {
-        "__provider": serialize_provider(FineTunedModelProvider()),
-        "account_id": account_id(emu),
-        "api_version": None,
-        "training_path": str(files["training"]),
-        "training_sha256": content_hash(files["training"]),
-        "validation_path": str(files["validation"]),
-        "validation_sha256": content_hash(files["validation"]),
-        "base_model": "gpt-4o-mini-2024-07-18",
-        "hyperparameters": {"n_epochs": 2},
-        "suffix": "teacher",
-        "seed": 7,
-        "timeout_minutes": 5,
-        "poll_seconds": 0.2,
-        "fine_tuned_model": None, "job_id": None, "training_file_id": None, "validation_file_id": None,
-        "trained_tokens": None, "result_file_id": None, "checkpoints": None,
-    }
-    return {**inputs, **overrides}
+    """The FineTunedModel inputs the program registers (the resource's own `resource_inputs`), with its provider."""
+    inputs = resource_inputs(FineTunedModelArgs(
+        account_id=account_id(emu), training_path=str(files["training"]), training_sha256=content_hash(files["training"]),
+        validation_path=str(files["validation"]), validation_sha256=content_hash(files["validation"]),
+        training=TrainingSettings(n_epochs=2, suffix="teacher", seed=7), timeout_minutes=5, poll_seconds=0.2))
+    return {"__provider": serialize_provider(FineTunedModelProvider()), **inputs, **overrides}
 
 
 def make_account(emu: EmulatorServer, name: str) -> str:
