@@ -1,8 +1,9 @@
 """The `aoai-ft` command line.
 
 Commands live in `pipeline/commands/<name>.py` and are imported only when used, so `aoai-ft validate` does
-not pay for importing the emulator or the Azure SDKs. `main()` is the one place that turns domain errors
-(`PipelineError`) into CLI errors: a message, a hint, an exit code, no traceback.
+not pay for importing the emulator or the Azure SDKs. Domain errors (`PipelineError`) are click exceptions that show
+themselves (message, hint, exit code); `main()` adds what click's standalone mode does not: SDK failures no command
+mapped still end as one line, never a traceback.
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import sys
 
 import click
 
-from pipeline.errors import PipelineError
 
 # name -> (module, attribute, one-line help shown in `aoai-ft --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -78,22 +78,12 @@ def main(argv: list[str] | None = None) -> None:
         result = cli.main(args=argv, prog_name="aoai-ft", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+    except click.ClickException as exc:  # click's own usage errors and every PipelineError (they show themselves)
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
-    except PipelineError as exc:
-        if exc.interrupted:  # a deliberate Ctrl-C that left work going on (a job training): not an error
-            click.secho(f"Stopped waiting (Ctrl-C): {exc.message}.", fg="yellow", err=True)
-            if exc.hint:
-                click.echo(f"  to resume: {exc.hint}", err=True)
-        else:
-            click.secho(f"Error: {exc.message}", fg="red", err=True)
-            if exc.hint:
-                click.echo(f"  hint: {exc.hint}", err=True)
-        sys.exit(exc.exit_code)
     except Exception as exc:
         if not _is_sdk_error(exc):
             raise

@@ -1,9 +1,14 @@
-"""Domain errors. The CLI turns every `PipelineError` into a clean message and exit code in one place
-(`pipeline.cli`), so library code raises these instead of printing or exiting."""
+"""Domain errors. Each is a click exception that knows its exit code and how to show itself (message, hint), so
+click turns it into a clean message wherever a command raises it - the CLI, click's CliRunner in tests - and
+library code raises these instead of printing or exiting. Outside the CLI they are ordinary exceptions."""
 from __future__ import annotations
 
+from typing import IO, Any
 
-class PipelineError(Exception):
+import click
+
+
+class PipelineError(click.ClickException):
     """A failure the user can act on. `hint` says how to fix it."""
 
     exit_code = 1
@@ -12,6 +17,17 @@ class PipelineError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """`Error: <message>` and `  hint: <hint>` on stderr; a deliberate Ctrl-C as what happened and how to go on."""
+        if self.interrupted:
+            click.secho(f"Stopped waiting (Ctrl-C): {self.message}.", fg="yellow", err=True, file=file)
+            if self.hint:
+                click.echo(f"  to resume: {self.hint}", err=True, file=file)
+            return
+        click.secho(f"Error: {self.message}", fg="red", err=True, file=file)
+        if self.hint:
+            click.echo(f"  hint: {self.hint}", err=True, file=file)
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"

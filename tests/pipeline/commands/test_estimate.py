@@ -42,7 +42,9 @@ def test_human_output_says_it_is_an_estimate(datasets_dir: Path) -> None:
 
 def test_budget_exceeded(datasets_dir: Path) -> None:
     result = CliRunner().invoke(cli, ["estimate", str(datasets_dir / "training_set.jsonl"), "--max-usd", "0.0001"])
-    assert isinstance(result.exception, BudgetExceeded)
+    assert result.exit_code == BudgetExceeded.exit_code == 1
+    assert "Error: estimated training cost $" in result.output and "above --max-usd $0.00" in result.output
+    assert "  hint: use fewer examples or epochs" in result.output
     assert CliRunner().invoke(cli, ["estimate", str(datasets_dir / "training_set.jsonl"), "--max-usd", "100"]).exit_code == 0
 
 

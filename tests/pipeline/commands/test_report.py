@@ -50,4 +50,4 @@ def test_report_without_deployments_and_usage_errors(fast_emulator, client, data
     assert shown.exit_code == 0, shown.output
     assert (tmp_path / "loss.png").stat().st_size > 5_000 and "## Base vs fine-tuned" not in (tmp_path / "report.md").read_text()
     half = invoke(fast_emulator, ["report", result.job_id, "--base-deployment", "base"])
-    assert half.exception.exit_code == 2
+    assert half.exit_code == 2 and half.output.count("Error: ") == 1

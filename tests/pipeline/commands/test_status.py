@@ -20,7 +20,7 @@ def test_status_of_a_finished_job_and_the_list(fast_emulator, client, datasets_d
 
 def test_status_of_unknown_job(fast_emulator) -> None:
     shown = invoke(fast_emulator, ["status", "ftjob-nope"])
-    assert shown.exit_code == 1 and "reading job ftjob-nope" in shown.exception.message
+    assert shown.exit_code == 1 and "Error: reading job ftjob-nope" in shown.output
 
 
 def test_a_finished_jobs_elapsed_time_stops_when_it_finished(datasets_dir) -> None:

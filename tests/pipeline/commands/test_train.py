@@ -35,9 +35,9 @@ def test_file_ids_detach_and_bad_settings(fast_emulator, datasets_dir) -> None:
         file = client.files.create(file=("t.jsonl", fh), purpose="fine-tune")
     client.files.wait_for_processing(file.id, poll_interval=0.05)
     bad = invoke(fast_emulator, ["train", "-t", file.id, "--suffix", "no spaces allowed"])
-    assert bad.exit_code != 0 and "suffix" in bad.exception.message
+    assert bad.exit_code == 2 and "Error: invalid training settings: suffix:" in bad.output
     missing = invoke(fast_emulator, ["train", "-t", "nowhere/train.jsonl"])
-    assert missing.exception.exit_code == 2 and "no such file" in missing.exception.message
+    assert missing.exit_code == 2 and "Error: no such file: nowhere/train.jsonl" in missing.output
     started = invoke(fast_emulator, ["train", "-t", file.id, "--detach"])
     assert started.exit_code == 0 and "aoai-ft status ftjob-" in started.output
     (job,) = client.fine_tuning.jobs.list()
