@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from pipeline.chat import FEW_SHOT_ANSWER, FEW_SHOT_QUESTION, SMOKE_TEST_QUESTION, SYSTEM_MESSAGE, smoke_test_messages
 from tests.paths import LAB_TASK9

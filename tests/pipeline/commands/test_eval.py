@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.emulator import EmulatorServer
 from tests.pipeline.emulated import emulator_env, run_main, start
 from tests.pipeline.evals_world import VALIDATION, World, build_world, v1_client
 
@@ -38,7 +37,7 @@ def test_compares_deployments_side_by_side_and_writes_the_picture_and_answers(wo
     (row,) = [line for line in out.splitlines() if "pass rate" in line]
     good, shuffled, base = (int(cell.strip().rstrip("%")) for cell in row.split("│")[2:5])
     assert good >= base + 40 and shuffled <= base + 7, row
-    assert "created eval" in err and f"started run" in err and "16/16" in err  # progress per deployment
+    assert "created eval" in err and "started run" in err and "16/16" in err  # progress per deployment
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     lines = [json.loads(line) for line in answers.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 48 and {line["deployment"] for line in lines} == {world.good, world.shuffled, world.base}
