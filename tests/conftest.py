@@ -48,3 +48,42 @@ def openai_client(emulator):
     import openai
 
     return openai.AzureOpenAI(azure_endpoint=emulator.url, api_key=emulator.api_key, api_version="2024-10-21")
+
+
+@pytest.fixture
+def fast_emulator():
+    """A fresh in-memory emulator where training takes 2 s (see tests.pipeline.emulated.FAST)."""
+    from tests.pipeline.emulated import start
+
+    emu = start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def client(fast_emulator):
+    """The pipeline's own `AzureOpenAI` client for `fast_emulator`."""
+    from tests.pipeline.emulated import make_client
+
+    return make_client(fast_emulator)
+
+
+@pytest.fixture
+def emulated_arm(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
+    """A running emulator with the env pointing `pipeline.arm` at it (see tests.infra.emulated_arm)."""
+    import logging
+
+    from pipeline import arm as arm_module, envnames
+    from pipeline.emulator import EmulatorConfig, EmulatorServer
+    from tests.infra.emulated_arm import TOKEN, EmulatedArm
+
+    caplog.set_level(logging.INFO, logger="aoai_ft.emulator")
+    server = EmulatorServer(EmulatorConfig(port=0, arm_token=TOKEN)).start()
+    monkeypatch.setenv(envnames.AZURE_RESOURCE_MANAGER_ENDPOINT, server.url)
+    monkeypatch.setenv(arm_module.ARM_TOKEN_ENV, TOKEN)
+    try:
+        yield EmulatedArm(server, caplog)
+    finally:
+        server.stop()

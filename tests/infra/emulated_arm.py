@@ -6,15 +6,13 @@ faults (`kind: error`), so what the SDK sees is what Azure sends, in Azure's env
 """
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from pipeline.emulator import EmulatorConfig, EmulatorServer
+from pipeline.emulator import EmulatorServer
 
 TOKEN = "emu-token"
 API = {"api-version": "2025-09-01"}
@@ -75,18 +73,3 @@ class EmulatedArm:
         """How often each injected fault answered."""
         faults = httpx.get(f"{self.server.url}/admin/faults", headers={"api-key": self.server.api_key})
         return [rule["fired"] for rule in faults.json()["rules"]]
-
-
-@pytest.fixture
-def emulated_arm(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Iterator[EmulatedArm]:
-    """A running emulator with the env pointing `pipeline.arm` at it."""
-    from pipeline import arm as arm_module, envnames
-
-    caplog.set_level(logging.INFO, logger="aoai_ft.emulator")
-    server = EmulatorServer(EmulatorConfig(port=0, arm_token=TOKEN)).start()
-    monkeypatch.setenv(envnames.AZURE_RESOURCE_MANAGER_ENDPOINT, server.url)
-    monkeypatch.setenv(arm_module.ARM_TOKEN_ENV, TOKEN)
-    try:
-        yield EmulatedArm(server, caplog)
-    finally:
-        server.stop()

@@ -22,7 +22,7 @@ from pipeline import envnames
 from pipeline.chat import SMOKE_TEST_QUESTION
 from pipeline.emulator import EmulatorServer
 from pipeline.files import content_hash
-from tests.pipeline.emulated import fast_emulator, make_client, start  # noqa: F401
+from tests.pipeline.emulated import make_client, start
 
 
 def over_the_wire(provider: Any) -> Any:

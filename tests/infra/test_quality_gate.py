@@ -15,7 +15,7 @@ from pipeline.files import content_hash
 from tests.infra.pulumi_harness import ROOT, run_program, stack_config
 from tests.infra.test_promotion import (DEV_EVAL, PINNED_ACCOUNT, PINNED_MODEL, STACK_REFERENCE, PromotionMocks,
                                         prod_config)
-from tests.infra.test_training_program import DEPLOYMENT, SMOKE, TrainingMocks, register_requests, registered_inputs  # noqa: F401 (fixture)
+from tests.infra.test_training_program import DEPLOYMENT, SMOKE, TrainingMocks, registered_inputs
 
 EVALUATION = "pulumi-python:dynamic/aoai-finetune:Evaluation"
 

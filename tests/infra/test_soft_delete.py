@@ -6,7 +6,7 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
 from infra.soft_delete import SoftDeleteProvider
-from tests.infra.emulated_arm import EmulatedArm, emulated_arm  # noqa: F401  (fixture)
+from tests.infra.emulated_arm import EmulatedArm
 
 SUB = "11111111-2222-3333-4444-555555555555"
 PROPS = {

@@ -9,7 +9,6 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import mocks as pulumi_mocks
 
 from infra.deployment import EXPIRES_AT_TAG, TTL_HOURS_TAG
 from pipeline import envnames
@@ -52,20 +51,6 @@ class TrainingMocks(RecordingMocks):
             self.resources.append(args)
             return f"{args.name}-id", {**args.inputs, "name": args.inputs["deploymentName"]}
         return super().new_resource(args)
-
-
-@pytest.fixture
-def register_requests(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """The raw RegisterResource requests (to see secret markers and additional_secret_outputs)."""
-    seen: list[Any] = []
-    original = pulumi_mocks.MockMonitor.RegisterResource
-
-    def spy(self: Any, request: Any) -> Any:
-        seen.append(request)
-        return original(self, request)
-
-    monkeypatch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", spy)
-    return seen
 
 
 @pytest.fixture

@@ -1,10 +1,7 @@
-"""Shared test helpers for the pipeline library and commands: a fast emulator, a client, CLI runners.
-
-Import the fixtures into a test module (`from tests.pipeline.emulated import fast_emulator, client`).
-"""
+"""Shared test helpers for the pipeline library and commands: start a fast emulator, a client for it, CLI runners.
+The fixtures built on them (`fast_emulator`, `client`) live in tests/conftest.py."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -23,23 +20,9 @@ def start(**overrides: object) -> EmulatorServer:
     return EmulatorServer(EmulatorConfig(**{**FAST, **overrides})).start()
 
 
-@pytest.fixture
-def fast_emulator() -> Iterator[EmulatorServer]:
-    emu = start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
-
 def make_client(emu: EmulatorServer, *, max_retries: int = 3) -> openai.AzureOpenAI:
     return openai_client(ConnectionSettings(endpoint=emu.url, api_key=emu.api_key, max_retries=max_retries,
                                             timeout=10))
-
-
-@pytest.fixture
-def client(fast_emulator: EmulatorServer) -> openai.AzureOpenAI:
-    return make_client(fast_emulator)
 
 
 def emulator_env(emu: EmulatorServer) -> dict[str, str]:

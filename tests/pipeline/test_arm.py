@@ -7,7 +7,7 @@ import pytest
 
 from pipeline import arm, envnames
 from pipeline.errors import ServiceError, UsageError
-from tests.infra.emulated_arm import TOKEN, EmulatedArm, emulated_arm  # noqa: F401  (fixture)
+from tests.infra.emulated_arm import TOKEN, EmulatedArm
 
 SUB = "11111111-2222-3333-4444-555555555555"
 WHERE = dict(location="northcentralus", resource_group="rg-a", account_name="aoai-ft-1234abcd")

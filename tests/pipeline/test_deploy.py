@@ -10,7 +10,6 @@ from pipeline.chat import ask
 from pipeline.deploy import DeploymentSpec, delete_deployment, deploy_model
 from pipeline.errors import ServiceError
 from pipeline.finetune import FineTuneRequest, FineTuneResult, delete_fine_tuned_model, ensure_fine_tuned_model
-from tests.pipeline.emulated import client, fast_emulator  # noqa: F401
 
 
 @pytest.fixture

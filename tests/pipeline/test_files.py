@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.errors import ServiceError, UsageError
 from pipeline.files import content_hash, delete_file, upload_file, upload_training_file, uploaded_name
-from tests.pipeline.emulated import client, fast_emulator, write_bad_dataset  # noqa: F401 (fixtures)
+from tests.pipeline.emulated import write_bad_dataset
 
 
 def test_name_carries_the_content_hash(tmp_path, datasets_dir) -> None:

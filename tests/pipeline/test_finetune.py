@@ -5,7 +5,6 @@ import openai
 import pytest
 
 from pipeline.finetune import FineTuneRequest, FineTuneResult, delete_fine_tuned_model, ensure_fine_tuned_model
-from tests.pipeline.emulated import client, fast_emulator  # noqa: F401
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from pipeline.errors import ServiceError
 from pipeline.files import upload_training_file
 from pipeline.jobs import JobProgress, JobStillRunning, TrainingSpec, find_adoptable_job, start_or_adopt, wait_for_job
-from tests.pipeline.emulated import client, fast_emulator, make_client, start, write_bad_dataset  # noqa: F401
+from tests.pipeline.emulated import make_client, start, write_bad_dataset
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """`aoai-ft chat`: prints the answer; fails (non-zero) on a missing deployment or an empty answer."""
 from __future__ import annotations
 
-from tests.pipeline.emulated import fast_emulator, invoke, run_main, emulator_env  # noqa: F401
+from tests.pipeline.emulated import invoke, run_main, emulator_env
 
 
 def _deploy_base(emu, name: str = "base") -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.pipeline.emulated import emulator_env, fast_emulator  # noqa: F401  (fixture)
+from tests.pipeline.emulated import emulator_env
 
 ROOT = Path(__file__).resolve().parents[3]
 AOAI_FT = ROOT / ".venv" / "bin" / "aoai-ft"

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from pipeline.emulator.server import free_port
-from tests.pipeline.emulated import fast_emulator  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[3]
 AOAI_FT = ROOT / ".venv" / "bin" / "aoai-ft"

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from pipeline.cli import cli
 from pipeline.finetune import FineTuneRequest, ensure_fine_tuned_model
-from tests.pipeline.emulated import client, fast_emulator, invoke  # noqa: F401
+from tests.pipeline.emulated import invoke
 
 # 4+ digits standing alone: not part of an id, a date, a time, a version, a decimal or an already-grouped figure
 BARE = re.compile(r"(?<![\w.:/\-,$])\d{4,}(?![\w.:/\-,])")

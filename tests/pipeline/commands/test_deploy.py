@@ -6,7 +6,7 @@ import pytest
 from pipeline import envnames
 from pipeline.arm import ARM_TOKEN_ENV
 from pipeline.finetune import FineTuneRequest, ensure_fine_tuned_model
-from tests.pipeline.emulated import client, emulator_env, fast_emulator, invoke  # noqa: F401
+from tests.pipeline.emulated import invoke
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pipeline.arm import StaticTokenCredential, management_client
 from pipeline.deploy import DeploymentSpec, deploy_model
 from pipeline.finetune import FineTuneRequest, ensure_fine_tuned_model
 from pipeline.report import validation_questions
-from tests.pipeline.emulated import client, fast_emulator, invoke  # noqa: F401
+from tests.pipeline.emulated import invoke
 
 
 def _deploy(emu, name: str, model: str, version: str) -> None:

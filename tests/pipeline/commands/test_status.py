@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pipeline.finetune import FineTuneRequest, ensure_fine_tuned_model
-from tests.pipeline.emulated import client, fast_emulator, invoke  # noqa: F401
+from tests.pipeline.emulated import invoke
 
 
 def test_status_of_a_finished_job_and_the_list(fast_emulator, client, datasets_dir) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipeline.errors import PipelineError
 from pipeline.jobs import JobStillRunning
-from tests.pipeline.emulated import emulator_env, fast_emulator, invoke, make_client, run_main, start  # noqa: F401
+from tests.pipeline.emulated import emulator_env, invoke, make_client, run_main, start
 
 AOAI_FT = Path(sys.executable).with_name("aoai-ft")
 

@@ -1,7 +1,7 @@
 """`aoai-ft upload` through click: second upload skipped, a rejected file fails with the service's message."""
 from __future__ import annotations
 
-from tests.pipeline.emulated import emulator_env, fast_emulator, invoke, make_client, run_main, write_bad_dataset  # noqa: F401
+from tests.pipeline.emulated import emulator_env, invoke, make_client, run_main, write_bad_dataset
 
 
 def test_upload_twice_skips_the_second(fast_emulator, datasets_dir) -> None:
