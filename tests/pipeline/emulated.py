@@ -2,7 +2,12 @@
 The fixtures built on them (`fast_emulator`, `client`) live in tests/conftest.py."""
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 from pathlib import Path
+
+import httpx
 
 import openai
 import pytest
@@ -45,3 +50,25 @@ def run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 def write_bad_dataset(path: Path) -> Path:
     path.write_text('{"messages": [{"role": "user", "content": "hi"}]}\nnot json at all\n', encoding="utf-8")
     return path
+
+
+def wait_until_healthy(proc: subprocess.Popen, url: str, *, timeout: float) -> None:
+    """Block until an `aoai-ft emulator` subprocess answers /healthz; fail if it exits or takes over `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            output = proc.communicate() if proc.stdout is not None or proc.stderr is not None else ""
+            raise AssertionError(f"the emulator exited with {proc.returncode}: {output}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"the emulator did not become healthy within {timeout:g} s"
+        time.sleep(0.05)
+
+
+def default_sigint() -> None:
+    """For `preexec_fn`: a suite started in the background by a non-interactive shell inherits an ignored SIGINT,
+    and so would the child; give it the default handler, as a terminal's Ctrl-C would find it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

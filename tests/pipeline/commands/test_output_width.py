@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 from pipeline.commands._options import WIDE_COLUMNS, console
 from pipeline.emulator.server import free_port
+from tests.pipeline.emulated import default_sigint, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[3]
 AOAI_FT = ROOT / ".venv" / "bin" / "aoai-ft"
@@ -85,28 +85,15 @@ def test_the_factory_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     assert console().width == WIDE_COLUMNS
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_emulator_key_and_request_paths_stay_whole_in_a_pipe(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen([str(AOAI_FT), "emulator", "--port", str(port), "--api-key", LONG_KEY],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=plain_env(),
-                            preexec_fn=_default_sigint)
+                            preexec_fn=default_sigint)
     url = f"http://127.0.0.1:{port}"
     missing = "/openai/fine_tuning/jobs/ftjob-" + "0123456789abcdef" * 4 + "/checkpoints"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, proc.communicate()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "emulator did not become healthy"
-            time.sleep(0.1)
+        wait_until_healthy(proc, url, timeout=20)
         assert httpx.get(f"{url}{missing}?api-version=2024-10-21", headers={"api-key": LONG_KEY}).status_code == 404
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)

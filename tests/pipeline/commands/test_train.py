@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipeline.errors import PipelineError
 from pipeline.jobs import JobStillRunning
-from tests.pipeline.emulated import emulator_env, invoke, make_client, run_main, start
+from tests.pipeline.emulated import default_sigint, emulator_env, invoke, make_client, run_main, start
 
 AOAI_FT = Path(sys.executable).with_name("aoai-ft")
 
@@ -44,19 +44,13 @@ def test_file_ids_detach_and_bad_settings(fast_emulator, datasets_dir) -> None:
     assert job.training_file == file.id and job.status in ("pending", "running")
 
 
-def _default_sigint() -> None:
-    """A suite started in the background by a non-interactive shell inherits an ignored SIGINT, and so would the
-    child: give it the default handler, as a terminal's Ctrl-C would find it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_leaves_the_job_running(tmp_path, datasets_dir) -> None:
     emu = start(training_seconds=30.0)
     try:
         env = {**os.environ, **emulator_env(emu), "COLUMNS": "200"}
         proc = subprocess.Popen([str(AOAI_FT), "train", "-t", str(datasets_dir / "training_set.jsonl"),
                                  "--poll-interval", "0.1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, preexec_fn=_default_sigint)
+                                text=True, preexec_fn=default_sigint)
         client = make_client(emu)
         deadline = time.monotonic() + 30
         while not list(client.fine_tuning.jobs.list()) and time.monotonic() < deadline:

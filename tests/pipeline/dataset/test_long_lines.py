@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
@@ -16,6 +15,7 @@ from pipeline.dataset import validate_file
 from pipeline.dataset.checks import max_line_bytes
 from pipeline.dataset.models import MODELS
 from pipeline.emulator.server import free_port
+from tests.pipeline.emulated import wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[3]
 AOAI_FT = ROOT / ".venv" / "bin" / "aoai-ft"
@@ -95,14 +95,7 @@ def test_emulator_file_check_stays_small_on_a_huge_line(tmp_path: Path, huge: Pa
                              "--data-dir", str(tmp_path / "state")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        wait_until_healthy(proc, f"http://127.0.0.1:{port}", timeout=30)
         sdk = openai.AzureOpenAI(azure_endpoint=f"http://127.0.0.1:{port}", api_key="k", api_version="2024-10-21",
                                  timeout=120)
         assert _checked(sdk, datasets_dir / "training_set.jsonl").status == "processed"  # tokenizer now loaded

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -12,6 +11,7 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 from pipeline.commands.emulator import parse_fault
 from pipeline.emulator.server import free_port
+from tests.pipeline.emulated import wait_until_healthy
 
 AOAI_FT = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "aoai-ft"
 
@@ -24,16 +24,7 @@ def test_serves_until_sigint(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, proc.communicate()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "emulator did not become healthy"
-            time.sleep(0.1)
+        wait_until_healthy(proc, url, timeout=20)
         r = httpx.get(f"{url}/openai/models?api-version=2024-10-21", headers={"api-key": "k1"})
         assert r.status_code == 200 and r.json()["data"]
         assert httpx.get(f"{url}/admin/faults", headers={"api-key": "k1"}).json()["rules"][0]["route"] == "/nothing-matches"
@@ -71,16 +62,7 @@ def test_injected_drops_log_no_traceback(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, proc.communicate()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "emulator did not become healthy"
-            time.sleep(0.1)
+        wait_until_healthy(proc, url, timeout=20)
         models = f"{url}/openai/models?api-version=2024-10-21"
         for _ in range(3):
             try:

@@ -9,12 +9,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.emulator.server import free_port
+from tests.pipeline.emulated import wait_until_healthy
 
 AOAI_FT = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "aoai-ft"
 KEY = "crash-key"
@@ -24,16 +24,8 @@ BIG_BYTES = 96 * 1024 * 1024
 def start(data_dir: Path, port: int) -> subprocess.Popen:
     proc = subprocess.Popen([str(AOAI_FT), "emulator", "--port", str(port), "--api-key", KEY, "--data-dir",
                              str(data_dir), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.poll() is None, "the emulator exited"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the emulator did not start"
-        time.sleep(0.05)
+    wait_until_healthy(proc, f"http://127.0.0.1:{port}", timeout=30)
+    return proc
 
 
 @pytest.fixture
