@@ -59,3 +59,23 @@ def test_delete_tolerates_404(client, datasets_dir) -> None:
     file = upload_training_file(client, datasets_dir / "validation_set.jsonl", poll_interval=0.05)
     assert delete_file(client, file.id) is True
     assert delete_file(client, file.id) is False
+
+
+def test_content_hash_reads_an_unchanged_file_once_and_a_changed_one_again(tmp_path, monkeypatch) -> None:
+    import hashlib
+    import os
+
+    from pipeline.hashing import content_hash
+
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"a": 1}\n')
+    reads: list[object] = []
+    real = hashlib.file_digest
+    monkeypatch.setattr(hashlib, "file_digest", lambda fh, name: (reads.append(fh), real(fh, name))[1])
+    first = content_hash(path)
+    assert content_hash(path) == first and len(reads) == 1
+    path.write_text('{"a": 2}\n')
+    os.utime(path, ns=(1, 1))  # a different modification time, whatever the clock's resolution
+    changed = content_hash(path)
+    assert changed != first and len(reads) == 2
+    assert changed == hashlib.sha256(path.read_bytes()).hexdigest()
