@@ -48,8 +48,10 @@ class ReportCache:
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory if directory is not None else default_cache_dir()
 
-    def key(self, content_sha256: str, *, model: str, n_epochs: int | None) -> str:
+    def key(self, content_sha256: str, *, model: str, n_epochs: int | None, method: str | None = None) -> str:
         parts = [FORMAT, rules_digest(), content_sha256, model, str(n_epochs)]
+        if method is not None:  # None = detected from the content, which the hash already covers
+            parts.append(method)
         return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
     def get(self, key: str, path: Path) -> FileReport | None:

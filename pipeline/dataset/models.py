@@ -39,10 +39,21 @@ MODELS: dict[str, ModelInfo] = {
 }
 
 
+FINE_TUNED_MARK = ".ft-"
+"""Azure names a fine-tuned model `<base model>.ft-<32 hex>[-suffix]`: continuing from it trains the same base."""
+
+
+def base_model(name: str) -> str:
+    """The base model of a fine-tuned model id (continuous fine-tuning); a base model's name is returned as is."""
+    base = name.split(FINE_TUNED_MARK, 1)[0]
+    return base if FINE_TUNED_MARK in name and base in MODELS else name
+
+
 def model_info(name: str) -> ModelInfo:
-    """The table row for `name`; an unknown model is a usage error that lists the known ones."""
+    """The table row for `name` (a base model, or a fine-tuned model of one); an unknown model is a usage error
+    that lists the known ones."""
     try:
-        return MODELS[name]
+        return MODELS[base_model(name)]
     except KeyError:
         raise UsageError(
             f"unknown base model {name!r}",

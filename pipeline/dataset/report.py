@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
@@ -25,8 +25,14 @@ class Problem(BaseModel):
 
 
 class TokenStats(BaseModel):
+    """Per-example token distributions. Chat: total and assistant. Preference (DPO): total (both sequences of
+    the pair), input (the conversation) and the preferred / non-preferred replies."""
+
     total: Distribution | None = None
     assistant: Distribution | None = None
+    input: Distribution | None = None
+    preferred: Distribution | None = None
+    non_preferred: Distribution | None = None
 
 
 class Billing(BaseModel):
@@ -39,6 +45,8 @@ class Billing(BaseModel):
 class FileReport(BaseModel):
     path: str
     ok: bool
+    method: Literal["supervised", "dpo"] = "supervised"
+    """The training method the file was validated for: its format (chat or preference)."""
     examples: int
     errors: list[Problem] = Field(default_factory=list)
     warnings: list[Problem] = Field(default_factory=list)
@@ -72,11 +80,13 @@ def _render_file(file: FileReport, console: Console) -> None:
     from rich.table import Table
 
     verdict = "[green]valid[/]" if file.ok else f"[red]{len(file.errors):,} error(s)[/]"
-    console.print(f"[bold]{file.path}[/]: {file.examples:,} examples, {verdict}"
+    kind = " (preference pairs, DPO)" if file.method == "dpo" else ""
+    console.print(f"[bold]{file.path}[/]: {file.examples:,} examples{kind}, {verdict}"
                   + (f", {len(file.warnings):,} warning(s)" if file.warnings else ""))
     if file.tokens.total:
         table = Table("tokens", "min", "max", "mean", "median", "p10", "p90", title_justify="left")
-        for name, dist in (("total", file.tokens.total), ("assistant", file.tokens.assistant)):
+        for name in ("total", "assistant", "input", "preferred", "non_preferred"):
+            dist = getattr(file.tokens, name)
             if dist:
                 table.add_row(name, *(_fmt(getattr(dist, k)) for k in ("min", "max", "mean", "median", "p10", "p90")))
         console.print(table)

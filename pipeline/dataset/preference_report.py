@@ -1,0 +1,72 @@
+"""A `FileReport` for a preference (DPO) file, and the format checks shared by both methods: the part of
+`validate_file` that depends on the training method."""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.dataset.billing import default_epochs
+from pipeline.dataset.counting import get_counter
+from pipeline.dataset.methods import supports, unsupported_message
+from pipeline.dataset.models import model_info
+from pipeline.dataset.preference import Formats, format_problems, scan_preference
+from pipeline.dataset.report import Billing, FileReport, Problem, TokenStats
+from pipeline.dataset.stats import distribution
+
+Found = tuple[int | None, str, str]
+
+
+def _problems(items: list[Found]) -> list[Problem]:
+    return [Problem.model_construct(line=line, code=code, message=msg) for line, code, msg in items]
+
+
+def _sorted(items: list[Found]) -> list[Found]:
+    """File-level problems first, then by line (the scan's order within a line is kept)."""
+    return sorted(items, key=lambda p: -1 if p[0] is None else p[0])
+
+
+def preference_report(path: Path, readable: Path, *, model: str, n_epochs: int | None, formats: Formats,
+                      file_level: Callable[[int], list[Found]]) -> FileReport:
+    """Validate `readable` (a seekable copy of `path`) as a preference file; `file_level(examples)` gives the
+    size and example-count problems, as for chat."""
+    info = model_info(model)
+    scan = scan_preference(readable, get_counter(info.encoding), info.token_limit)
+    errors = _sorted(file_level(scan.examples) + with_format_errors(scan.errors, formats))
+    epochs = n_epochs or default_epochs(scan.examples)
+    return FileReport(
+        path=str(path), ok=not errors, method="dpo", examples=scan.examples, errors=_problems(errors),
+        warnings=_problems(scan.warnings), error_counts=dict(Counter(code for _, code, _ in errors)),
+        tokens=TokenStats(total=distribution(scan.sequences), input=distribution(scan.inputs),
+                          preferred=distribution(scan.preferred), non_preferred=distribution(scan.non_preferred)),
+        billing=Billing(epochs=epochs, billed_tokens=scan.billed_tokens(info.token_limit, epochs)),
+    )
+
+
+def with_format_errors(errors: list[Found], formats: Formats) -> list[Found]:
+    """`errors` with each line in the other format reported once, as `format_mismatch` (plus `mixed_formats`)."""
+    extra, lines = format_problems(formats)
+    if not extra:
+        return errors
+    kept = [p for p in errors if p[0] not in lines]
+    return _sorted(extra + kept)
+
+
+def chat_report_with_formats(report: FileReport, formats: Formats) -> FileReport:
+    """A chat report whose preference-format lines are reported as such, not as a missing messages list."""
+    found = [(p.line, p.code, p.message) for p in report.errors]
+    errors = with_format_errors(found, formats)
+    if errors is found:
+        return report
+    return report.model_copy(update={"ok": not errors, "errors": _problems(errors),
+                                     "error_counts": dict(Counter(code for _, code, _ in errors))})
+
+
+def check_model_supports(report: FileReport, model: str) -> FileReport:
+    """The training file's report with `method_not_supported` when `model` cannot train with its method."""
+    if supports(report.method, model):
+        return report
+    problem = Problem(line=None, code="method_not_supported",
+                      message=unsupported_message(report.method, model) + "; pass one with --model")
+    counts = {"method_not_supported": 1, **report.error_counts}
+    return report.model_copy(update={"ok": False, "errors": [problem, *report.errors], "error_counts": counts})
