@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS files (
     check_ok INTEGER,
     check_details TEXT,
     examples INTEGER,
-    tokens_per_epoch INTEGER
+    tokens_per_epoch INTEGER,
+    method TEXT
 );
 """
 
@@ -64,6 +65,7 @@ class FileRecord:
     check_details: str | None
     examples: int | None
     tokens_per_epoch: int | None
+    method: str | None = None  # the training method the file's format is for, once checked
 
     def status(self, now: float, processing_seconds: float) -> str:
         if self.purpose != TRAINING_PURPOSE:
@@ -92,6 +94,7 @@ def _row(row: Any) -> FileRecord:
         created_at=row["created_at"], path=Path(row["path"]),
         check_ok=None if row["check_ok"] is None else bool(row["check_ok"]),
         check_details=row["check_details"], examples=row["examples"], tokens_per_epoch=row["tokens_per_epoch"],
+        method=row["method"],
     )
 
 
@@ -108,6 +111,8 @@ class FileStore:
         self.db, self.clock = db, clock
         self.processing_seconds = config.file_processing_seconds
         self.db.ensure_schema(SCHEMA)
+        if not self.db.has_column("files", "method"):  # a data dir from before preference (DPO) files
+            self.db.execute("ALTER TABLE files ADD COLUMN method TEXT")
         if config.data_dir is not None:
             self.root = Path(config.data_dir) / "files"
             self.root.mkdir(parents=True, exist_ok=True)
@@ -213,6 +218,19 @@ class FileStore:
                 shutil.copyfile(record.path, target)
         return target
 
+    def combine(self, sources: list[Path], name: str) -> Path:
+        """One stored file holding `sources` one after another (a continued model's lineage of training data)."""
+        target = self.root / "models" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(name + PARTIAL_SUFFIX)
+        with open(partial, "wb") as out:
+            for source in sources:
+                with open(source, "rb") as data:
+                    shutil.copyfileobj(data, out, COPY_CHUNK)
+                out.write(b"\n")
+        os.replace(partial, target)
+        return target
+
     # ---- background check ----------------------------------------------------------------------------
     def _schedule_check(self, file_id: str) -> None:
         event = self._pending.setdefault(file_id, threading.Event())
@@ -225,8 +243,8 @@ class FileStore:
                 return
             result: DataCheck = check_training_file(Path(row["path"]))
             self.db.execute(
-                "UPDATE files SET check_ok=?, check_details=?, examples=?, tokens_per_epoch=? WHERE id=?",
-                (int(result.ok), result.details, result.examples, result.tokens_per_epoch, file_id),
+                "UPDATE files SET check_ok=?, check_details=?, examples=?, tokens_per_epoch=?, method=? WHERE id=?",
+                (int(result.ok), result.details, result.examples, result.tokens_per_epoch, result.method, file_id),
             )
         except Exception as exc:  # keep the worker alive; the file ends in `error` like a failed import
             try:

@@ -85,6 +85,15 @@ def check_auto(value: Any, name: str, *, minimum: float, maximum: float | None =
         raise invalid(f"hyperparameters.{name} must be 'auto' or a number {bound}; got {value!r}.", f"hyperparameters.{name}")
 
 
+def check_beta(value: Any) -> None:
+    """DPO's beta: 'auto' or a number in (0, 2]."""
+    if value is None or value == "auto":
+        return
+    if isinstance(value, (str, bool)) or not 0 < value <= 2:
+        raise invalid(f"hyperparameters.beta must be 'auto' or a number greater than 0 and at most 2; got {value!r}.",
+                      "method.dpo.hyperparameters.beta")
+
+
 def _field_path(loc: tuple[Any, ...], body: Any, missing: bool) -> list[str]:
     """The part of a pydantic error location that names fields of the body (not union member tags)."""
     path: list[str] = []

@@ -3,7 +3,7 @@
 What a job was created with is fixed; what changes later is its pause/cancel marks, `settled` (its outputs
 are registered: the one write time passing causes, found through `settled = 0`), its results file and the
 `deleted` flag. Its status is not stored: `simulation.Run` computes it from these columns and the clock.
-Only `integrations` and `metadata`, echoed back as sent, stay JSON (`extra`).
+Only `integrations` and `metadata`, echoed back as sent, and a DPO job's `beta` stay JSON (`extra`).
 
 A `--data-dir` written before these columns (jobs as one JSON `data` blob) is migrated in place at start.
 """
@@ -83,6 +83,7 @@ class Job:
     fails_with: str | None
     integrations: list[dict[str, Any]] | None = None
     metadata: dict[str, str] | None = None
+    beta: float | None = None  # DPO jobs only
     pauses: list[tuple[float, float]] = field(default_factory=list)  # (effective_at, wall_length), oldest first
     paused_at: tuple[float, float] | None = None  # (effective_at, wall_start) of the current pause
     cancelled_at: tuple[float, float] | None = None  # (effective_at, wall_time)
@@ -91,8 +92,16 @@ class Job:
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
-        return {"batch_size": self.batch_size, "learning_rate_multiplier": self.learning_rate_multiplier,
-                "n_epochs": self.n_epochs}
+        values: dict[str, Any] = {"batch_size": self.batch_size,
+                                  "learning_rate_multiplier": self.learning_rate_multiplier, "n_epochs": self.n_epochs}
+        if self.method_type == "dpo":
+            values["beta"] = self.beta
+        return values
+
+    @property
+    def continued_from(self) -> str | None:
+        """The fine-tuned model this job continues training (continuous fine-tuning), else None."""
+        return self.model if self.model != self.base_model else None
 
     def run(self) -> Run:
         """The simulation of this job: its status, steps, events and checkpoints at any time."""
@@ -101,7 +110,8 @@ class Job:
             n_epochs=self.n_epochs, batch_size=self.batch_size, seed=self.seed,
             has_validation=bool(self.validation_file), fails_with=self.fails_with,
             pauses=[list(p) for p in self.pauses], paused_at=_mark(self.paused_at),
-            cancelled_at=_mark(self.cancelled_at),
+            cancelled_at=_mark(self.cancelled_at), method=self.method_type, beta=self.beta,
+            continued_from=self.continued_from,
         )
 
 
@@ -119,7 +129,7 @@ def _insert(conn: sqlite3.Connection, job: Job, *, deleted: bool = False) -> Non
               job.validation_file, job.n_epochs, job.batch_size, job.learning_rate_multiplier, job.suffix, job.seed,
               job.method_type, job.duration, job.examples, job.trained_tokens, job.fails_with, *paused, *cancelled,
               int(job.settled), job.results_file, int(deleted),
-              to_json({"integrations": job.integrations, "metadata": job.metadata}))
+              to_json({"integrations": job.integrations, "metadata": job.metadata, "beta": job.beta}))
     conn.execute(f"INSERT INTO jobs ({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})", values)
     _insert_pauses(conn, job)
 
@@ -220,7 +230,7 @@ def _job(row: Any, pauses: list[tuple[float, float]]) -> Job:
         learning_rate_multiplier=row["learning_rate_multiplier"], suffix=row["suffix"], seed=row["seed"],
         method_type=row["method_type"], duration=row["duration"], examples=row["examples"],
         trained_tokens=row["trained_tokens"], fails_with=row["fails_with"],
-        integrations=extra.get("integrations"), metadata=extra.get("metadata"), pauses=pauses,
+        integrations=extra.get("integrations"), metadata=extra.get("metadata"), beta=extra.get("beta"), pauses=pauses,
         paused_at=_pair(row["paused_effective"], row["paused_wall"]),
         cancelled_at=_pair(row["cancelled_effective"], row["cancelled_wall"]),
         settled=bool(row["settled"]), results_file=row["results_file"],

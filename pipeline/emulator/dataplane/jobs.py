@@ -15,12 +15,18 @@ Choices (documented for users of the emulator):
   must be `processed`: `error`/`pending`/`running` are 400 `unexpectedEntityState` at create.
 - `fine_tuned_model` = `<base>.ft-<32 hex>` and, with a suffix, `<base>.ft-<32 hex>-<suffix>`; checkpoints
   are deployable as `<fine_tuned_model>:ckpt-step-<N>`.
+- Continuous fine-tuning: `model` may be a fine-tuned model of the same resource; the new model is named after
+  the base model (as Azure does), the job keeps `model` = the model it continued, and its events say so.
+- DPO (`method.type = "dpo"`): only for the models in `pipeline.dataset.methods.DPO_MODELS` (or models
+  fine-tuned from them), only on preview/v1 surfaces, and only with preference-format files; a supervised job
+  refuses a preference file and the other way round (400 naming the file).
 """
 from __future__ import annotations
 
 import re
 import secrets
 import threading
+from pathlib import Path
 from typing import Any
 
 from pipeline.emulator.clock import Clock
@@ -28,9 +34,10 @@ from pipeline.emulator.config import EmulatorConfig
 from pipeline.emulator.errors import AzureError
 from pipeline.emulator.models import FINE_TUNABLE_BASE_MODELS, FineTunedModel, FineTunedModels
 from pipeline.emulator.dataplane.files import TRAINING_PURPOSE, RESULTS_PURPOSE, FileRecord, FileStore
-from pipeline.emulator.dataplane.job_request import Hyperparameters, JobCreate, check_auto, invalid
+from pipeline.dataset.methods import DPO_MODELS, supports
+from pipeline.emulator.dataplane.job_request import Hyperparameters, JobCreate, check_auto, check_beta, invalid
 from pipeline.emulator.dataplane.job_rows import Job, JobRows
-from pipeline.emulator.dataplane.simulation import ACTIVE, TERMINAL, Run, default_batch_size
+from pipeline.emulator.dataplane.simulation import ACTIVE, DEFAULT_BETA, TERMINAL, Run, default_batch_size
 from pipeline.emulator.dataplane.training import base_model_of, resolve_epochs
 
 ORGANISATION_ID = "org-emulator"
@@ -49,24 +56,34 @@ class JobStore:
         self._settle_lock = threading.Lock()
 
     # ---- create ----------------------------------------------------------------------------------------
-    def create(self, account: str, req: JobCreate) -> Job:
+    def create(self, account: str, req: JobCreate, *, preview: bool = True) -> Job:
+        """`preview`: the call came on a preview api-version or the v1 surface (where `method` exists)."""
         base = self._check_model(account, req.model)
+        method = req.method.type if req.method is not None else "supervised"
+        if method == "dpo":
+            self._check_dpo(req.model, base, preview)
         if req.suffix is not None and not SUFFIX.match(req.suffix):
             raise invalid("suffix must be 1-40 characters of a-z, A-Z, 0-9, '-' and '_'.", "suffix")
         hp_in = dict(req.hyperparameters.model_dump(exclude_none=True)) if req.hyperparameters else {}
+        beta = None
         if req.method is not None:
             nested = req.method.hyperparameters()
+            beta = nested.get("beta")
             hp_in = {**{k: v for k, v in nested.items() if k in Hyperparameters.model_fields}, **hp_in}
         check_auto(hp_in.get("n_epochs"), "n_epochs", minimum=1, maximum=50)
         check_auto(hp_in.get("batch_size"), "batch_size", minimum=1, maximum=256)
         check_auto(hp_in.get("learning_rate_multiplier"), "learning_rate_multiplier", minimum=0.0001, maximum=10)
+        check_beta(beta)
 
         training = self._usable_file(account, req.training_file, "training_file")
+        self._check_format(training, method, "training_file")
         fails_with = None
         if req.validation_file:
             validation = self._usable_file(account, req.validation_file, "validation_file", allow_error=True)
             if self.files.status(validation) == "error":
                 fails_with = f"The validation file failed validation: {validation.check_details}"
+            else:
+                self._check_format(validation, method, "validation_file")
         self._check_no_active_job(account)
 
         examples = training.examples or 0
@@ -81,10 +98,10 @@ class JobStore:
             batch_size=batch if isinstance(batch, int) else default_batch_size(examples),
             learning_rate_multiplier=float(lrm) if isinstance(lrm, (int, float)) else 1.0,
             suffix=req.suffix, seed=req.seed if req.seed is not None else secrets.randbelow(2**31),
-            method_type=req.method.type if req.method is not None else "supervised",
-            duration=self.training_seconds, examples=examples,
+            method_type=method, duration=self.training_seconds, examples=examples,
             trained_tokens=(training.tokens_per_epoch or 0) * n_epochs, fails_with=fails_with,
             integrations=req.integrations, metadata=req.metadata,
+            beta=(float(beta) if isinstance(beta, (int, float)) else DEFAULT_BETA) if method == "dpo" else None,
         )
         self.rows.insert(job)
         return self.require(account, job.id)
@@ -98,6 +115,29 @@ class JobStore:
         raise invalid(
             f"The specified base model '{model}' does not support fine-tuning. Supported models: "
             + ", ".join(FINE_TUNABLE_BASE_MODELS) + " (or a fine-tuned model of this resource).", "model")
+
+    @staticmethod
+    def _check_dpo(model: str, base: str, preview: bool) -> None:
+        if not preview:
+            raise invalid("The 'method' field (and with it DPO) needs api-version 2025-04-01-preview or later, or "
+                          "the v1 API (/openai/v1/fine_tuning/jobs).", "method")
+        if not supports("dpo", base):
+            shown = model if model == base else f"{model}' (a fine-tuned '{base}"
+            raise invalid(f"The specified base model '{shown}' does not support direct preference optimization "
+                          f"(method 'dpo'). Supported models: {', '.join(DPO_MODELS)}.", "model",
+                          code="invalidPayload")
+
+    @staticmethod
+    def _check_format(record: FileRecord, method: str, param: str) -> None:
+        """A DPO job needs preference pairs; a supervised job needs chat examples."""
+        found = record.method or "supervised"
+        if found == method:
+            return
+        wanted = "the preference format (input, preferred_output, non_preferred_output)" if method == "dpo" \
+            else "the chat format (a messages list per line)"
+        have = "preference (DPO) pairs" if found == "dpo" else "chat (supervised) examples"
+        raise invalid(f"The {param.replace('_', ' ')} '{record.id}' holds {have}; a '{method}' job needs {wanted}.",
+                      param)
 
     def _usable_file(self, account: str, file_id: str, param: str, *, allow_error: bool = False) -> FileRecord:
         record = self.files.get(account, file_id)
@@ -230,6 +270,9 @@ class JobStore:
         job.results_file = self.files.add_bytes(account, "results.csv", RESULTS_PURPOSE, run.results_csv().encode()).id
         training = self.files.get(account, job.training_file)
         snapshot = str(self.files.snapshot(training, model + ".jsonl")) if training is not None else None
+        parent = self.fine_tuned.get(job.continued_from, account) if job.continued_from else None
+        if parent is not None and parent.training_data and snapshot:  # lineage: it knows what its parent knew
+            snapshot = str(self.files.combine([Path(parent.training_data), Path(snapshot)], model + ".lineage.jsonl"))
         finished = run.wall(run.duration)
         models = [FineTunedModel(account, model, job.base_model, job.id, finished, "model", snapshot)]
         for ckpt in run.checkpoints(finished, model):

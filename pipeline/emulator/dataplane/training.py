@@ -27,6 +27,7 @@ class DataCheck:
     details: str | None  # status_details: the first problems with their line numbers
     examples: int
     tokens_per_epoch: int  # billed tokens of one epoch (sum of min(example tokens, limit))
+    method: str = "supervised"  # the file's format: "supervised" (chat) or "dpo" (preference pairs)
 
 
 def check_training_file(path: Path, model: str = DEFAULT_MODEL) -> DataCheck:
@@ -40,7 +41,7 @@ def check_training_file(path: Path, model: str = DEFAULT_MODEL) -> DataCheck:
     epochs = max(1, int(report.billing.epochs))
     per_epoch = int(report.billing.billed_tokens) // epochs
     if report.ok:
-        return DataCheck(True, None, int(report.examples), per_epoch)
+        return DataCheck(True, None, int(report.examples), per_epoch, report.method)
     shown = [
         (f"line {p.line}: " if p.line else "") + f"{p.code}: {p.message}"
         for p in report.errors[:FIRST_PROBLEMS_SHOWN]
@@ -49,7 +50,7 @@ def check_training_file(path: Path, model: str = DEFAULT_MODEL) -> DataCheck:
     details = f"Training data validation failed ({len(report.errors)} error(s)): " + "; ".join(shown)
     if more > 0:
         details += f"; and {more} more"
-    return DataCheck(False, details, int(report.examples), per_epoch)
+    return DataCheck(False, details, int(report.examples), per_epoch, report.method)
 
 
 def resolve_epochs(requested: Any, examples: int) -> int:
@@ -115,7 +116,8 @@ def last_user_text(messages: Iterable[Any]) -> str:
 
 
 def question_answer_pairs(path: Path) -> list[tuple[str, str]]:
-    """(last user message, last assistant reply) of every parseable training example, streaming the file."""
+    """(last user message, last assistant reply) of every parseable training example, streaming the file; for a
+    preference pair the reply is the preferred one."""
     pairs: list[tuple[str, str]] = []
     with open(path, "rb") as handle:
         for raw in handle:
@@ -127,6 +129,10 @@ def question_answer_pairs(path: Path) -> list[tuple[str, str]]:
             except orjson.JSONDecodeError:
                 continue
             messages = example.get("messages") if isinstance(example, dict) else None
+            if isinstance(example, dict) and isinstance(example.get("input"), dict):  # a preference pair:
+                preferred = example.get("preferred_output")  # the model learned the preferred reply
+                messages = [*(example["input"].get("messages") or []),
+                            *(preferred if isinstance(preferred, list) else [])]
             if not isinstance(messages, list):
                 continue
             answer = ""

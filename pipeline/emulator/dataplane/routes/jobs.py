@@ -16,7 +16,7 @@ legacy_router = APIRouter()
 
 @router.post("/fine_tuning/jobs")
 async def create_job(request: Request, ctx: Context, plane: Plane) -> Response:
-    job = plane.jobs.create(ctx.account.name, parse_job_request(await json_body(request)))
+    job = plane.jobs.create(ctx.account.name, parse_job_request(await json_body(request)), preview=ctx.preview)
     return json_response(plane.jobs.to_api(job), ctx.created_status,
                          headers={"Location": f"{request.url.path}/{job.id}"})
 
