@@ -6,6 +6,7 @@ has not failed or been cancelled (a succeeded one included) is reused instead of
 """
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 
 from pipeline.clients import describe_api_error, service_errors
 from pipeline.errors import PipelineError, ServiceError, UsageError
-from pipeline.training_settings import TrainingSettings
+from pipeline.training_settings import PREVIEW_API_VERSION, TrainingSettings
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 NOT_ADOPTABLE = frozenset({"failed", "cancelled"})
@@ -74,11 +75,24 @@ def _same(wanted: object, actual: object) -> bool:
     return wanted == actual
 
 
+def job_method(job: FineTuningJob) -> tuple[str, float | None]:
+    """(method type, DPO beta) of a job; a job without `method` (GA api-versions) is supervised."""
+    method = getattr(job, "method", None)
+    kind = getattr(method, "type", None) or "supervised"
+    dpo = getattr(method, "dpo", None) if kind == "dpo" else None
+    return kind, getattr(getattr(dpo, "hyperparameters", None), "beta", None)
+
+
 def matches(job: FineTuningJob, spec: TrainingSpec) -> bool:
-    """Same base model, files and settings (suffix and seed included when the spec sets them)."""
+    """Same base model, method, files and settings (suffix and seed included when the spec sets them)."""
     hp = job.hyperparameters
+    kind, beta = job_method(job)
+    if kind == "dpo":
+        hp = getattr(getattr(job.method, "dpo", None), "hyperparameters", None) or hp
     return (
         job.model == spec.model
+        and kind == spec.method
+        and _same(spec.beta, beta)
         and job.training_file == spec.training_file
         and (job.validation_file or None) == spec.validation_file
         and _same(spec.n_epochs, getattr(hp, "n_epochs", None))
@@ -90,11 +104,22 @@ def matches(job: FineTuningJob, spec: TrainingSpec) -> bool:
     )
 
 
+def method_surface(client: openai.AzureOpenAI, spec: TrainingSettings) -> dict[str, Any]:
+    """Request options for a DPO job: `method` exists on preview api-versions and v1 only, so a client on a dated
+    GA version asks for the newest dated preview for this call (a preview or v1 client is left as it is)."""
+    if spec.method == "supervised":
+        return {}
+    version = str(client.default_query.get("api-version") or "")
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", version):
+        return {"extra_query": {"api-version": PREVIEW_API_VERSION}}
+    return {}
+
+
 def find_adoptable_job(client: openai.AzureOpenAI, spec: TrainingSpec) -> FineTuningJob | None:
     """The newest job for the same inputs that has not failed or been cancelled."""
     found: list[FineTuningJob] = []
     with service_errors("listing fine-tuning jobs"):
-        for index, job in enumerate(client.fine_tuning.jobs.list(limit=50)):
+        for index, job in enumerate(client.fine_tuning.jobs.list(limit=50, **method_surface(client, spec))):
             if index >= ADOPTION_SCAN_LIMIT:
                 break
             if job.status not in NOT_ADOPTABLE and matches(job, spec):
@@ -110,7 +135,11 @@ def start_or_adopt(client: openai.AzureOpenAI, spec: TrainingSpec) -> tuple[Fine
     kwargs: dict[str, object] = {"model": spec.model, "training_file": spec.training_file}
     if spec.validation_file:
         kwargs["validation_file"] = spec.validation_file
-    if spec.hyperparameters():
+    method = spec.method_body()
+    if method is not None:
+        kwargs["method"] = method
+        kwargs.update(method_surface(client, spec))
+    elif spec.hyperparameters():
         kwargs["hyperparameters"] = spec.hyperparameters()
     if spec.suffix is not None:
         kwargs["suffix"] = spec.suffix

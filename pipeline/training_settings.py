@@ -8,9 +8,9 @@ use the same ones.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Final
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from pipeline.dataset.billing import MAX_N_EPOCHS
 from pipeline.dataset.models import DEFAULT_MODEL
@@ -23,6 +23,11 @@ BatchSize = Annotated[int, Field(ge=1)]
 LearningRateMultiplier = Annotated[float, Field(gt=0)]
 Suffix = Annotated[str, AfterValidator(lambda value: _check_suffix(value))]
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+TrainingMethod = Literal["supervised", "dpo"]
+Beta = Annotated[float, Field(gt=0, le=2)]
+"""DPO's beta: how far the trained model may move from the one it starts from (small = further)."""
+PREVIEW_API_VERSION: Final = "2025-04-01-preview"
+"""The newest dated preview of the data plane: the first dated surface with the fine-tuning `method` field."""
 
 
 
@@ -32,12 +37,13 @@ def _check_suffix(value: str) -> str:
     return value
 
 
-__all__ = ["DEFAULT_MODEL", "SUFFIX_PATTERN", "BatchSize", "Epochs", "LearningRateMultiplier", "Seed", "Suffix",
-           "TrainingSettings"]
+__all__ = ["DEFAULT_MODEL", "PREVIEW_API_VERSION", "SUFFIX_PATTERN", "BatchSize", "Beta", "Epochs",
+           "LearningRateMultiplier", "Seed", "Suffix", "TrainingMethod", "TrainingSettings"]
 
 
 class TrainingSettings(BaseModel):
-    """Base model and hyperparameters; None = the service decides."""
+    """Base model (or a fine-tuned model to continue from), method and hyperparameters; None = the service
+    decides."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -47,6 +53,24 @@ class TrainingSettings(BaseModel):
     learning_rate_multiplier: LearningRateMultiplier | None = None
     suffix: Suffix | None = None
     seed: Seed | None = None
+    method: TrainingMethod = "supervised"
+    beta: Beta | None = None
+
+    @model_validator(mode="after")
+    def _beta_is_for_dpo(self) -> TrainingSettings:
+        if self.beta is not None and self.method != "dpo":
+            raise ValueError("beta is a DPO setting: set the training method to dpo, or leave beta unset")
+        return self
+
+    def method_body(self) -> dict[str, Any] | None:
+        """The fine-tuning API's `method` for a DPO job (its hyperparameters, beta included); None for supervised,
+        which is sent the GA way (top-level `hyperparameters`) so it works on every api-version."""
+        if self.method != "dpo":
+            return None
+        hyperparameters: dict[str, Any] = dict(self.hyperparameters())
+        if self.beta is not None:
+            hyperparameters["beta"] = self.beta
+        return {"type": "dpo", "dpo": {"hyperparameters": hyperparameters}}
 
     def hyperparameters(self) -> dict[str, int | float]:
         """Only the hyperparameters that were set, named as the fine-tuning API expects; the service picks the rest."""

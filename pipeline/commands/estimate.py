@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.commands.validate import epochs_option, load_price_table, model_option, prices_option
+from pipeline.commands.validate import epochs_option, load_price_table, method_option, model_option, prices_option
 from pipeline.dataset.budget import check_budget
 from pipeline.errors import DatasetInvalid
 
@@ -18,15 +18,18 @@ from pipeline.errors import DatasetInvalid
 @epochs_option
 @click.option("--max-usd", type=click.FloatRange(min=0), default=None, help="Fail (exit 1) if the estimate is above this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as one JSON object.")
+@method_option
 def estimate(train: Path, model: str, prices_file: Path | None, n_epochs: int | None, max_usd: float | None,
-             as_json: bool) -> None:
+             as_json: bool, method: str | None) -> None:
     """Estimate the training cost of TRAIN: tokens x epochs x price (an estimate; prices change).
 
+    A preference (DPO) file is billed for both sequences of each pair (the conversation with each reply).
     The file is validated too: a file with errors exits 1, because the service would reject it.
     """
     from pipeline.dataset import validate_files
 
-    report = validate_files([train], model=model, prices=load_price_table(prices_file), n_epochs=n_epochs)
+    report = validate_files([train], model=model, prices=load_price_table(prices_file), n_epochs=n_epochs,
+                            method=method)
     est = report.estimate
     if est is None:
         raise DatasetInvalid(f"no estimate: {report.no_estimate}", report=report,
@@ -36,8 +39,9 @@ def estimate(train: Path, model: str, prices_file: Path | None, n_epochs: int | 
     else:
         from pipeline.commands._options import console
 
+        pairs = " preference pairs (both replies counted)" if report.files[0].method == "dpo" else " examples"
         console().print(
-            f"{est.training_file}: {report.files[0].examples:,} examples, {est.billed_tokens // est.epochs:,} tokens"
+            f"{est.training_file}: {report.files[0].examples:,}{pairs}, {est.billed_tokens // est.epochs:,} tokens"
             f" x {est.epochs} epochs = {est.billed_tokens:,} billed tokens\n"
             f"[bold]${est.usd:,.2f}[/] at ${est.price_per_million:,.2f} per 1M training tokens for {est.model}\n"
             f"[dim]Estimate only; prices as of {est.as_of} from: {est.source}[/]"

@@ -35,7 +35,8 @@ def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | No
 @click.option("--training-file", "-t", required=True, metavar="ID|PATH",
               help="Uploaded file id, or a local JSONL path to upload first (skipped if already uploaded).")
 @click.option("--validation-file", "-v", metavar="ID|PATH", help="Validation file id or local path.")
-@click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True, help="Base model to fine-tune.")
+@click.option("--model", "-m", default=DEFAULT_MODEL, show_default=True,
+              help="Base model to fine-tune, or a fine-tuned model of this resource to continue training.")
 @click.option("--suffix", help="Up to 40 characters of a-z A-Z 0-9 - _ added to the fine-tuned model's name.")
 @click.option("--n-epochs", "--epochs", "n_epochs", type=click.IntRange(min=1),
               help="Epochs (default: the service decides). Same meaning as validate/estimate --epochs.")
@@ -43,6 +44,12 @@ def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | No
 @click.option("--learning-rate-multiplier", type=click.FloatRange(min=0, min_open=True),
               help="Learning-rate multiplier (default: the service decides).")
 @click.option("--seed", type=int, help="Seed for reproducible training.")
+@click.option("--method", "method", type=click.Choice(["supervised", "dpo"]), default="supervised", show_default=True,
+              help="supervised: chat examples; dpo: preference pairs (direct preference optimization, for the models "
+                   "`aoai-ft validate --method dpo` accepts).")
+@click.option("--beta", type=click.FloatRange(min=0, max=2, min_open=True),
+              help="DPO only: how far the model may move from the one it starts from (small = further; default: "
+                   "the service decides).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=6 * 3600, show_default=True,
               help="Seconds to wait for the job; it keeps running on the service after that.")
 @click.option("--poll-interval", type=click.FloatRange(min=0.05), default=2, show_default=True,
@@ -53,8 +60,9 @@ def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | No
                    "else on stderr), for `eval \"$(aoai-ft train … --export)\"`; the names `aoai-ft env` sets.")
 @connection_options
 def train(training_file: str, validation_file: str | None, model: str, suffix: str | None, n_epochs: int | None,
-          batch_size: int | None, learning_rate_multiplier: float | None, seed: int | None, timeout: float,
-          poll_interval: float, detach: bool, export: bool, client_factory) -> None:
+          batch_size: int | None, learning_rate_multiplier: float | None, seed: int | None, method: str,
+          beta: float | None, timeout: float, poll_interval: float, detach: bool, export: bool,
+          client_factory) -> None:
     """Start a fine-tuning job, or adopt the existing one for the same files and settings, and wait for it.
 
     Shows status, step, train/validation loss, elapsed and estimated remaining time. Ctrl-C stops waiting
@@ -65,6 +73,8 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
       aoai-ft train -t datasets/training_set.jsonl -v datasets/validation_set.jsonl
       aoai-ft train -t file-abc123 --suffix teacher --n-epochs 3 --seed 42
       aoai-ft train -t datasets/training_set.jsonl --detach && aoai-ft status
+      aoai-ft train -t datasets/preference_training_set.jsonl -m gpt-4.1-mini-2025-04-14 --method dpo --beta 0.1
+      aoai-ft train -t datasets/preference_training_set.jsonl -m "$FINE_TUNED_MODEL" --method dpo   (continue)
       eval "$(aoai-ft train -t datasets/training_set.jsonl --export)" && aoai-ft status "$FINE_TUNING_JOB_ID"
     """
     from pydantic import ValidationError
@@ -73,6 +83,8 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
     from pipeline.jobs import JobStillRunning, TrainingSpec, start_or_adopt, wait_for_job
     from pipeline.progress import JobProgressDisplay
 
+    if beta is not None and method != "dpo":
+        raise UsageError("--beta is a DPO setting", hint="add --method dpo, or drop --beta")
     out = console(stderr=export)  # with --export, stdout carries only the export lines
     client = client_factory()
     training_id = _resolve_file(client, training_file, timeout=min(timeout, 1800), out=out)
@@ -80,7 +92,7 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
     try:
         spec = TrainingSpec(model=model, training_file=training_id, validation_file=validation_id, suffix=suffix,
                             n_epochs=n_epochs, batch_size=batch_size,
-                            learning_rate_multiplier=learning_rate_multiplier, seed=seed)
+                            learning_rate_multiplier=learning_rate_multiplier, seed=seed, method=method, beta=beta)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])

@@ -1,4 +1,4 @@
-"""`aoai-ft validate`: check chat fine-tuning JSONL files before a cent is spent."""
+"""`aoai-ft validate`: check fine-tuning JSONL files (chat or preference pairs) before a cent is spent."""
 from __future__ import annotations
 
 import sys
@@ -31,6 +31,13 @@ def epochs_option(func):
     )(func)
 
 
+def method_option(func):  # shared with `estimate`
+    return click.option(
+        "--method", type=click.Choice(["supervised", "dpo"]), default=None,
+        help="Validate as chat examples (supervised) or preference pairs (dpo); default: the file's format.",
+    )(func)
+
+
 def load_price_table(prices_file: Path | None):
     from pipeline.dataset.pricing import default_prices, load_prices
 
@@ -44,17 +51,23 @@ def load_price_table(prices_file: Path | None):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
 @prices_option
 @epochs_option
+@method_option
 def validate(train: Path, validation: tuple[Path, ...], model: str, as_json: bool, prices_file: Path | None,
-             n_epochs: int | None) -> None:
+             n_epochs: int | None, method: str | None) -> None:
     """Check TRAIN and optional VALIDATION files: problems by line and code, token stats, cost.
+
+    Chat files (supervised) and preference files (DPO: input, preferred_output, non_preferred_output) are told
+    apart by their lines, or by --method; a file mixing both is an error that lists the lines.
 
     \b
     Exit codes: 0 all files valid, 1 a file has errors, 2 usage error (e.g. missing file).
-    Error codes and the counting rules are documented in pipeline/dataset/checks.py.
+    Error codes and the counting rules are documented in pipeline/dataset/checks.py (chat) and
+    pipeline/dataset/preference.py (preference pairs).
     """
     from pipeline.dataset import render_report, validate_files
 
-    report = validate_files([train, *validation], model=model, prices=load_price_table(prices_file), n_epochs=n_epochs)
+    report = validate_files([train, *validation], model=model, prices=load_price_table(prices_file), n_epochs=n_epochs,
+                            method=method)
     if as_json:
         click.echo(report.model_dump_json())
     else:

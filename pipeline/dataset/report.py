@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from pipeline.dataset.pricing import CostEstimate
 from pipeline.dataset.stats import Distribution
@@ -33,6 +33,16 @@ class TokenStats(BaseModel):
     input: Distribution | None = None
     preferred: Distribution | None = None
     non_preferred: Distribution | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_the_method_s(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """A chat report shows total/assistant, a preference report total/input/preferred/non_preferred."""
+        data = handler(self)
+        dpo = self.input is not None or self.preferred is not None
+        for name in ("input", "preferred", "non_preferred") if not dpo else ("assistant",):
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
 
 
 class Billing(BaseModel):

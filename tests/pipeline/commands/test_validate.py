@@ -26,7 +26,9 @@ def test_sample_datasets_are_valid_json(datasets_dir: Path) -> None:
     assert set(report) == {"ok", "files", "estimate", "no_estimate"} and report["ok"] is True
     assert report["no_estimate"] is None
     for file, minimum in zip(report["files"], (50, 15)):
-        assert set(file) == {"path", "ok", "examples", "errors", "warnings", "error_counts", "tokens", "billing"}
+        assert set(file) == {"path", "ok", "method", "examples", "errors", "warnings", "error_counts", "tokens",
+                             "billing"}
+        assert file["method"] == "supervised"
         assert file["ok"] and file["examples"] >= minimum and file["errors"] == []
         assert set(file["tokens"]) == {"total", "assistant"}
         assert set(file["tokens"]["total"]) == DIST_KEYS == set(file["tokens"]["assistant"])

@@ -35,11 +35,18 @@ def test_rs_bpe_equals_tiktoken_on_fuzz(encoding: str) -> None:
     assert mismatches == []
 
 
+def _messages(example: dict) -> list[dict]:
+    """The messages of a chat example, or of a preference pair (conversation and both replies)."""
+    if "messages" in example:
+        return example["messages"]
+    return [*example["input"]["messages"], *example["preferred_output"], *example["non_preferred_output"]]
+
+
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_rs_bpe_equals_tiktoken_on_sample_data(encoding: str, datasets_dir) -> None:
     fast, reference = get_counter(encoding, "rs-bpe"), get_encoding(encoding)
     texts = [v for p in datasets_dir.glob("*.jsonl") for line in p.read_text("utf-8").splitlines()
-             for m in json.loads(line)["messages"] for v in m.values() if isinstance(v, str)]
+             for m in _messages(json.loads(line)) for v in m.values() if isinstance(v, str)]
     assert len(texts) > 200
     assert [fast.count(t) for t in texts] == [len(reference.encode(t)) for t in texts]
 
