@@ -33,9 +33,11 @@ from infra.provider_process import ProviderStopping, arm_stop_signal, sleep_unle
 from pipeline.training_settings import TrainingSettings
 
 TRAINING_KEYS: Final = (
-    "training_sha256", "validation_sha256", "base_model", "hyperparameters", "suffix", "seed",
+    "training_sha256", "validation_sha256", "base_model", "hyperparameters", "suffix", "seed", "method", "beta",
 )
-"""Inputs whose change means a different model."""
+"""Inputs whose change means a different model (the method and DPO's beta included)."""
+DEFAULTS: Final = {"method": "supervised"}
+"""What an input absent from older state means: a model trained before `method` existed was supervised."""
 REPLACE_KEYS: Final = ("account_id", *TRAINING_KEYS)
 """The provider replaces on these, and only these: a model belongs to the account that trained it."""
 RESULT_KEYS: Final = (
@@ -68,6 +70,8 @@ def _request(props: dict[str, Any]) -> Any:
         learning_rate_multiplier=hyper.get("learning_rate_multiplier"),
         suffix=props.get("suffix") or None,
         seed=_int_or_none(props.get("seed")),
+        method=props.get("method") or "supervised",
+        beta=props.get("beta"),
     )
 
 
@@ -142,7 +146,8 @@ class FineTunedModelProvider(ResourceProvider):
                                                      CHECKPOINTS_KEY: checkpoints})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in REPLACE_KEYS if _normal(olds.get(key)) != _normal(news.get(key))]
+        replaces = [key for key in REPLACE_KEYS
+                    if _normal(olds.get(key, DEFAULTS.get(key))) != _normal(news.get(key, DEFAULTS.get(key)))]
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -214,6 +219,8 @@ class FineTunedModelArgs:
     validation_sha256: str | None = None
     api_version: str | None = None
     poll_seconds: float = 10.0
+    model: pulumi.Input[str] | None = None
+    """The model to start from when another stack provides it (continuous fine-tuning); else `training.model`."""
 
 
 class FineTunedModel(Resource, module="aoai-finetune", name="FineTunedModel"):
@@ -242,10 +249,12 @@ def resource_inputs(args: FineTunedModelArgs) -> dict[str, Any]:
         "validation_path": args.validation_path,
         "validation_sha256": args.validation_sha256,
         # the training settings, flat, under the names the provider and existing state use
-        "base_model": args.training.model,
+        "base_model": args.model if args.model is not None else args.training.model,
         "hyperparameters": args.training.hyperparameters(),
         "suffix": args.training.suffix,
         "seed": args.training.seed,
+        "method": args.training.method,
+        "beta": args.training.beta,
         "timeout_minutes": args.timeout_minutes,
         "poll_seconds": args.poll_seconds,
         **{key: None for key in (*RESULT_KEYS, CHECKPOINTS_KEY)},

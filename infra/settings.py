@@ -21,7 +21,7 @@ from pipeline.errors import UsageError
 from pipeline.jobs import BEST_VALIDATION_LOSS, FINAL, parse_checkpoint_choice
 from pipeline.promotion import FULL_STACK_PATTERN
 from pipeline.training_settings import (
-    DEFAULT_MODEL, BatchSize, Epochs, LearningRateMultiplier, Seed, Suffix, TrainingSettings,
+    DEFAULT_MODEL, BatchSize, Beta, Epochs, LearningRateMultiplier, Seed, Suffix, TrainingMethod, TrainingSettings,
 )
 from pipeline.evals.criteria import DEFAULT_CRITERIA
 from pipeline.evals.gate import DEFAULT_MIN_IMPROVEMENT, EvalFigures, QualityBar
@@ -35,7 +35,7 @@ PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _RESOURCE_GROUP_RE = re.compile(r"^[-\w._()]{1,90}$")
 _OPTIONAL_VALUES = (
-    "n_epochs", "batch_size", "learning_rate_multiplier", "seed", "suffix", "max_training_cost_usd",
+    "n_epochs", "batch_size", "learning_rate_multiplier", "seed", "suffix", "max_training_cost_usd", "beta",
     "deployment_ttl_hours",
     "min_eval_pass_rate", "min_improvement_over_base", "source_eval_pass_rate", "source_eval_base_pass_rate",
 )
@@ -75,6 +75,9 @@ class StackSettings(BaseModel):
     batch_size: BatchSize | None = None
     learning_rate_multiplier: LearningRateMultiplier | None = None
     seed: Seed | None = None
+    training_method: TrainingMethod = "supervised"
+    beta: Beta | None = None
+    continue_from_stack: str = ""
     training_timeout_minutes: int = Field(720, ge=1)
     max_training_cost_usd: float | None = Field(None, gt=0)
     prices_file: str = ""
@@ -117,6 +120,13 @@ class StackSettings(BaseModel):
     def _empty_is_unset(cls, value: Any) -> Any:
         """Pulumi.yaml declares optional numbers (and the suffix) as strings defaulting to "" (= not set)."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("continue_from_stack")
+    @classmethod
+    def _check_continue_from(cls, value: str) -> str:
+        if value and not FULL_STACK_PATTERN.match(value):
+            raise ValueError("must be a stack reference org/project/stack")
+        return value
 
     @field_validator("resource_group_name")
     @classmethod
@@ -213,6 +223,15 @@ class StackSettings(BaseModel):
             raise ValueError("deployCheckpoint is best-validation-loss, but validationFile is empty: without a "
                              "validation file Azure reports no validation loss; set validationFile, or "
                              "deployCheckpoint final or a step")
+        if self.beta is not None and self.training_method != "dpo":
+            raise ValueError(f"beta is set but trainingMethod is {self.training_method}: beta is a DPO setting "
+                             f"(pulumi config set {PROJECT_NAME}:trainingMethod dpo, or rm beta)")
+        if self.continue_from_stack and self.mode == "promote":
+            raise ValueError("continueFromStack trains on top of another stack's model, but mode is promote, which "
+                             "trains nothing; clear one of them")
+        if self.continue_from_stack and is_fine_tuned_id(self.base_model):
+            raise ValueError("continueFromStack and a fine-tuned baseModel both name the model to continue from; "
+                             "set baseModel to its base model (e.g. gpt-4.1-mini-2025-04-14)")
         if self.mode == "promote" and not self.smoke_test:
             raise ValueError(f"smokeTest is false, but a promoted deployment must pass the smoke test before the stack "
                              f"reports success (pulumi config set {PROJECT_NAME}:smokeTest true)")
@@ -228,9 +247,17 @@ class StackSettings(BaseModel):
         return not self.resource_group_name
 
     @property
+    def base_model_family(self) -> str:
+        """The base model under baseModel: itself, or the base of a fine-tuned model this stack continues from."""
+        from pipeline.dataset.models import base_model
+
+        return base_model(self.base_model)
+
+    @property
     def effective_deployment_name(self) -> str:
-        """The lab's convention: `<baseModel>-ft` unless deploymentName is set."""
-        return self.deployment_name or f"{self.base_model}-ft"
+        """The lab's convention: `<baseModel>-ft` unless deploymentName is set (the base model's name when
+        baseModel is a fine-tuned model, whose id would not fit a deployment name)."""
+        return self.deployment_name or f"{self.base_model_family}-ft"
 
     @property
     def training_path(self) -> Path:
@@ -284,7 +311,7 @@ class StackSettings(BaseModel):
         """The training settings these config keys make (the rules live in `pipeline.training_settings`)."""
         return TrainingSettings(model=self.base_model, n_epochs=self.n_epochs, batch_size=self.batch_size,
                                 learning_rate_multiplier=self.learning_rate_multiplier, suffix=self.suffix,
-                                seed=self.seed)
+                                seed=self.seed, method=self.training_method, beta=self.beta)
 
     # ----- construction -----
     @classmethod
@@ -321,6 +348,12 @@ class StackSettings(BaseModel):
             else:
                 raw[key] = text
         return cls.from_mapping(raw)
+
+
+def is_fine_tuned_id(model: str) -> bool:
+    from pipeline.dataset.models import FINE_TUNED_MARK
+
+    return FINE_TUNED_MARK in model
 
 
 def _config_error(exc: ValidationError, values: dict[str, Any]) -> StackConfigError:

@@ -59,7 +59,7 @@ def check_datasets(settings: StackSettings) -> Any:
     try:
         prices = load_prices(settings.prices_path) if settings.prices_path else default_prices()
         report = validate_files(paths, model=settings.base_model, prices=prices, n_epochs=settings.n_epochs,
-                                cache=ReportCache())
+                                cache=ReportCache(), method=settings.training_method)
     except PipelineError as exc:
         raise DatasetGateError(f"dataset check failed: {exc}") from None
     text = _render(report)
@@ -120,12 +120,16 @@ def add_fine_tuning(settings: StackSettings, parts: StackParts) -> dict[str, Any
     to merge into the stack's."""
     from pipeline.files import content_hash
 
+    from infra.continuation import continuation
+
     account = parts.account
     validation = settings.validation_path
+    source = continuation(settings)  # continueFromStack: train where that stack's model lives
     model = FineTunedModel(
         "fine-tuned-model",
         FineTunedModelArgs(
-            account_id=parts.account_id,
+            account_id=source.account_id if source is not None else parts.account_id,
+            model=source.model if source is not None else None,
             training_path=str(settings.training_path),
             training_sha256=content_hash(settings.training_path),
             validation_path=str(validation) if validation else None,
@@ -140,6 +144,7 @@ def add_fine_tuning(settings: StackSettings, parts: StackParts) -> dict[str, Any
     served = ServedModel("fine-tuned-model-served", ServedModelArgs(
         account=account, account_id=parts.account_id, resource_group_name=parts.resource_group_name,
         model_name=deployed, settings=settings, smoke_test=settings.smoke_test,
+        source_account_id=source.account_id if source is not None else None,
     ))
     outputs: dict[str, Any] = {
         envnames.AZURE_OPENAI_DEPLOYMENT: served.deployment_name,

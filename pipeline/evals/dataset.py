@@ -1,4 +1,5 @@
-"""A held-out chat JSONL (the training format) as evaluation items.
+"""A held-out chat JSONL (the training format) as evaluation items; a preference (DPO) file works too, its
+preferred reply being the reference answer.
 
 Each line's last assistant turn is the reference answer and the user turn before it the question. What comes
 before that question (the system message and any few-shot turns) is what the model is shown first: when every
@@ -95,6 +96,9 @@ def _item(line: str, number: int, path: Path) -> EvalItem:
     except json.JSONDecodeError as exc:
         raise UsageError(f"{where}: not valid JSON ({exc.msg})", hint=hint) from None
     messages = example.get("messages") if isinstance(example, dict) else None
+    if isinstance(example, dict) and isinstance(example.get("input"), dict):  # a preference pair (DPO): the
+        preferred = example.get("preferred_output")  # preferred reply is the reference answer
+        messages = [*(example["input"].get("messages") or []), *(preferred if isinstance(preferred, list) else [])]
     if not isinstance(messages, list) or len(messages) < 2:
         raise UsageError(f"{where}: no 'messages' list with a question and an answer", hint=hint)
     turns = []
