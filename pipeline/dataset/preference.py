@@ -169,7 +169,7 @@ def format_problems(formats: Formats) -> tuple[list[tuple[int | None, str, str]]
                                   f"({how}); one file holds one format")
         for line in other
     ]
-    if formats.mixed:
+    if formats.mixed and not formats.explicit:  # with --method, format_mismatch on each line says it all
         own = formats.dpo if formats.method == "dpo" else formats.supervised
         errors.insert(0, (None, "mixed_formats",
                           f"the file mixes formats: {NAMES['dpo']} on line(s) {_ranges(formats.dpo)}; "
@@ -381,13 +381,14 @@ def scan_preference(path: Path, counter: TokenCounter, token_limit: int) -> Pref
         if preferred is not None and non_preferred is not None and preferred == non_preferred:
             check.add("identical_outputs", "preferred_output and non_preferred_output are the same reply; "
                                            "the non-preferred one must be a worse answer")
+        scan.errors.extend((line, code, message) for code, message in check.problems)
+        usable = not (check.problems or conversation is None or preferred is None or non_preferred is None)
+        replies = [check.message_tokens(m) for m in (preferred, non_preferred)] if usable else []
         if check.special:
             scan.warnings.append((line, "special_token_text",
                                   f"contains {', '.join(sorted(set(check.special)))}; counted as plain text"))
-        scan.errors.extend((line, code, message) for code, message in check.problems)
-        if check.problems or conversation is None or preferred is None or non_preferred is None:
+        if not usable:
             continue
-        replies = [check.message_tokens(m) for m in (preferred, non_preferred)]
         sequences = [conversation + reply + 3 for reply in replies]
         contents = [counter.count_text(m["content"]) if isinstance(m.get("content"), str) else 0
                     for m in (preferred, non_preferred)]
