@@ -1,4 +1,5 @@
-"""After training: loss curves from the job's results file, final metrics, and base vs fine-tuned answers.
+"""After training: loss curves from the job's results file (and, for a DPO job, its reward accuracy and margin),
+final metrics, and base vs fine-tuned answers.
 
 The results CSV's shape varies between service versions: the validation accuracy column is spelled either
 `valid_mean_token_accuracy` or `validation_mean_token_accuracy`, `valid_*`/`full_*` cells are often empty, and
@@ -33,6 +34,16 @@ class _Metrics(BaseModel):
     valid_mean_token_accuracy: float | None = None
     full_valid_loss: float | None = None
     full_valid_mean_token_accuracy: float | None = None
+    # a DPO job's preference figures: how often, and by how much, the preferred reply wins
+    train_reward_accuracy: float | None = None
+    train_reward_margin: float | None = None
+    valid_reward_accuracy: float | None = None
+    valid_reward_margin: float | None = None
+    full_valid_reward_accuracy: float | None = None
+    full_valid_reward_margin: float | None = None
+
+
+PREFERENCE_METRICS = tuple(name for name in _Metrics.model_fields if "reward" in name)
 
 
 class MetricRow(_Metrics):
@@ -92,6 +103,12 @@ def parse_results_csv(content: str | bytes) -> list[MetricRow]:
     return sorted(rows, key=lambda r: r.step)
 
 
+def shown_metrics(final: FinalMetrics) -> dict[str, float | int | None]:
+    """The final metrics to show: every chat metric, the preference (DPO) ones only when the job reported them."""
+    return {name: value for name, value in final.model_dump().items()
+            if value is not None or name not in PREFERENCE_METRICS}
+
+
 def final_metrics(rows: list[MetricRow]) -> FinalMetrics:
     last: dict[str, float] = {}
     for row in rows:
@@ -112,23 +129,39 @@ def plot_losses(rows: list[MetricRow], png_path: Path | str, *, title: str = "Fi
         raise PipelineError("no metrics to plot", hint="the job's results file is empty; did the job succeed?")
     png_path = Path(png_path)
     png_path.parent.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(8, 4.5), dpi=100)
-    ax = fig.subplots()
-    for attr, label in (("train_loss", "train loss"), ("valid_loss", "validation loss"),
-                        ("full_valid_loss", "full validation loss")):
-        points = [(r.step, getattr(r, attr)) for r in rows if getattr(r, attr) is not None]
-        if points:
-            xs, ys = zip(*points)
-            ax.plot(xs, ys, label=label, marker="o" if attr == "full_valid_loss" else None,
-                    linestyle="" if attr == "full_valid_loss" else "-")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
+    preference = is_preference(rows)
+    fig = Figure(figsize=(8, 8 if preference else 4.5), dpi=100)
+    axes = fig.subplots(2, 1, sharex=True) if preference else [fig.subplots()]
+    _plot(axes[0], rows, (("train_loss", "train loss"), ("valid_loss", "validation loss"),
+                          ("full_valid_loss", "full validation loss")), ylabel="loss", title=title)
+    if preference:  # DPO: the preferred reply's win rate and margin over the non-preferred one
+        _plot(axes[1], rows, (("train_reward_accuracy", "train reward accuracy"),
+                              ("valid_reward_accuracy", "validation reward accuracy"),
+                              ("train_reward_margin", "train reward margin"),
+                              ("valid_reward_margin", "validation reward margin")),
+              ylabel="reward accuracy / margin", title="Preference (DPO): preferred vs non-preferred reply")
+    axes[-1].set_xlabel("step")
     fig.tight_layout()
     fig.savefig(png_path, format="png")
     return png_path
+
+
+def is_preference(rows: list[MetricRow]) -> bool:
+    """Whether the rows are a DPO job's (they report reward accuracy/margin)."""
+    return any(getattr(row, name) is not None for row in rows for name in PREFERENCE_METRICS)
+
+
+def _plot(ax: object, rows: list[MetricRow], series: tuple[tuple[str, str], ...], *, ylabel: str, title: str) -> None:
+    for attr, label in series:
+        points = [(r.step, getattr(r, attr)) for r in rows if getattr(r, attr) is not None]
+        if points:
+            xs, ys = zip(*points)
+            full = attr.startswith("full_")
+            ax.plot(xs, ys, label=label, marker="o" if full else None, linestyle="" if full else "-")  # type: ignore[attr-defined]
+    ax.set_ylabel(ylabel)  # type: ignore[attr-defined]
+    ax.set_title(title)  # type: ignore[attr-defined]
+    ax.grid(alpha=0.3)  # type: ignore[attr-defined]
+    ax.legend()  # type: ignore[attr-defined]
 
 
 def fetch_results(client: openai.AzureOpenAI, job_id: str) -> list[MetricRow]:
@@ -153,7 +186,8 @@ def validation_questions(path: Path | str, *, limit: int | None = None) -> list[
         if not line.strip():
             continue
         try:
-            messages = json.loads(line)["messages"]
+            example = json.loads(line)
+            messages = example["input"]["messages"] if "input" in example else example["messages"]  # DPO or chat
         except (json.JSONDecodeError, KeyError, TypeError):
             raise UsageError(f"{path}:{number}: not a chat example",
                              hint=f"check it with `aoai-ft validate {path}`") from None
@@ -193,7 +227,8 @@ def write_report(out_dir: Path | str, *, job_id: str, rows: list[MetricRow],
     if fine_tuned_model:
         lines += [f"Model: `{fine_tuned_model}`", ""]
     lines += ["![loss curves](loss.png)", "", "| metric | final value |", "|---|---|"]
-    lines += [f"| {name} | {_fmt(value) if name != 'steps' else f'{value:,}'} |" for name, value in final.model_dump().items()]
+    lines += [f"| {name} | {_fmt(value) if name != 'steps' else f'{value:,}'} |"
+              for name, value in shown_metrics(final).items()]
     if comparisons:
         lines += ["", "## Base vs fine-tuned", "", "| question | base | fine-tuned |", "|---|---|---|"]
         cell = lambda s: s.replace("|", "\\|").replace("\n", " ")  # noqa: E731

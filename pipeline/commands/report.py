@@ -22,7 +22,8 @@ from pipeline.commands._options import connection_options, console
 @connection_options
 def report(job_id: str, out_dir: Path, base_deployment: str | None, ft_deployment: str | None,
            validation_file: Path, max_questions: int, client_factory) -> None:
-    """Write JOB_ID's loss curves (train and validation) as a PNG, its final metrics, and, given both
+    """Write JOB_ID's loss curves (train and validation; for a DPO job also its reward accuracy and margin) as a
+    PNG, its final metrics, and, given both
     deployments, the base and fine-tuned answers to the validation questions side by side.
 
     \b
@@ -34,7 +35,9 @@ def report(job_id: str, out_dir: Path, base_deployment: str | None, ft_deploymen
 
     from pipeline.clients import service_errors
     from pipeline.errors import UsageError
-    from pipeline.report import compare_answers, fetch_results, final_metrics, validation_questions, write_report
+    from pipeline.report import (
+        compare_answers, fetch_results, final_metrics, shown_metrics, validation_questions, write_report,
+    )
 
     if bool(base_deployment) != bool(ft_deployment):
         raise UsageError("the side-by-side needs both deployments",
@@ -52,7 +55,7 @@ def report(job_id: str, out_dir: Path, base_deployment: str | None, ft_deploymen
     files = write_report(out_dir, job_id=job_id, rows=rows, comparisons=comparisons,
                          fine_tuned_model=job.fine_tuned_model)
     table = Table("metric", "final value", title=f"{job_id} ({len(rows):,} steps)")
-    for name, value in final_metrics(rows).model_dump().items():
+    for name, value in shown_metrics(final_metrics(rows)).items():
         table.add_row(name, "-" if value is None else (f"{value:,}" if name == "steps" else f"{value:.4f}"))
     out.print(table)
     if comparisons:

@@ -51,3 +51,22 @@ def test_report_without_deployments_and_usage_errors(fast_emulator, client, data
     assert (tmp_path / "loss.png").stat().st_size > 5_000 and "## Base vs fine-tuned" not in (tmp_path / "report.md").read_text()
     half = invoke(fast_emulator, ["report", result.job_id, "--base-deployment", "base"])
     assert half.exit_code == 2 and half.output.count("Error: ") == 1
+
+
+def test_report_of_a_dpo_job_plots_its_preference_metrics(fast_emulator, client, datasets_dir, tmp_path) -> None:
+    """A DPO job trained through the pipeline: the PNG gets a second panel (reward accuracy and margin), the
+    metrics and the table the DPO figures, and the preference validation file gives the questions."""
+    validation = datasets_dir / "preference_validation_set.jsonl"
+    result = ensure_fine_tuned_model(client, FineTuneRequest(
+        training_path=datasets_dir / "preference_training_set.jsonl", validation_path=validation,
+        model="gpt-4.1-mini-2025-04-14", method="dpo", beta=0.1), timeout=60, poll_interval=0.1)
+    out = tmp_path / "report"
+    shown = invoke(fast_emulator, ["report", result.job_id, "--out", str(out), "--validation-file", str(validation)])
+    assert shown.exit_code == 0, shown.output
+    png = (out / "loss.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (800, 800)
+    final = json.loads((out / "metrics.json").read_text())["final"]
+    assert 0.5 < final["train_reward_accuracy"] <= 1 and final["train_reward_margin"] > 0
+    assert final["valid_reward_accuracy"] is not None and final["train_mean_token_accuracy"] is None
+    assert "train_reward_accuracy" in shown.output and "train_reward_accuracy" in (out / "report.md").read_text()
+    assert validation_questions(validation, limit=2)[0] == "What is AI in simple words?"
