@@ -66,7 +66,6 @@ ERROR_CODES = (
 OUTPUTS = (("preferred_output", "missing_preferred_output"), ("non_preferred_output", "missing_non_preferred_output"))
 _MARKER = b'preferred_output"'
 _LONE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_SCAN_CHUNK = 1 << 20
 
 
 def _json_type(value: Any) -> str:
@@ -83,18 +82,6 @@ def line_format(example: Any) -> str | None:
         if "messages" in example:
             return "supervised"
     return None
-
-
-def _has_marker(path: Path) -> bool:
-    """Whether the file mentions `preferred_output"` at all: a chat file is told apart by a byte search,
-    without parsing it twice."""
-    tail = b""
-    with open(path, "rb") as stream:
-        while chunk := stream.read(_SCAN_CHUNK):
-            if _MARKER in tail + chunk[:len(_MARKER)] or _MARKER in chunk:
-                return True
-            tail = chunk[-len(_MARKER):]
-    return False
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -121,13 +108,26 @@ class Formats:
         return self.supervised if self.method == "dpo" else self.dpo
 
 
-def detect_formats(path: Path, method: str | None = None) -> Formats:
-    """The file's method: `method` when given, else the format most of its lines use (chat on a tie or when
-    none is recognisable). A file that never mentions `preferred_output` is chat and is not parsed here."""
-    if not _has_marker(path):
-        if method == "dpo":
-            return Formats("dpo", explicit=True)  # the preference scan reports each chat line
-        return Formats("supervised", explicit=method is not None)
+def first_format(path: Path, method: str | None = None) -> Formats:
+    """The method to validate `path` for: `method` when given, else the format of its first example line (chat
+    when none is recognisable). Reads only up to that line; which lines are in the other format is found by the
+    scan (see `classify_lines`)."""
+    if method is not None:
+        return Formats(method, explicit=True)
+    for _, raw in _lines(path):
+        if not raw.strip():
+            continue
+        try:
+            kind = line_format(orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            kind = "dpo" if _MARKER in raw else None
+        return Formats(kind or "supervised")
+    return Formats("supervised")
+
+
+def classify_lines(path: Path, formats: Formats) -> Formats:
+    """`formats` with the lines written in each format (one more pass over the file: only for a chat file that has
+    lines without a messages list, i.e. one that may hold preference pairs)."""
     kinds: dict[str, list[int]] = {"supervised": [], "dpo": []}
     for number, raw in _lines(path):
         try:
@@ -136,8 +136,15 @@ def detect_formats(path: Path, method: str | None = None) -> Formats:
             kind = "dpo" if _MARKER in raw else ("supervised" if b'"messages"' in raw else None)
         if kind:
             kinds[kind].append(number)
-    chosen = method or ("dpo" if len(kinds["dpo"]) > len(kinds["supervised"]) else "supervised")
-    return Formats(chosen, tuple(kinds["supervised"]), tuple(kinds["dpo"]), explicit=method is not None)
+    return Formats(formats.method, tuple(kinds["supervised"]), tuple(kinds["dpo"]), formats.explicit)
+
+
+def chat_formats(path: Path, errors: Iterable[Problem], formats: Formats) -> Formats:
+    """The formats of a file validated as chat: its lines are classified only when some line has no messages
+    list (what a preference pair looks like to the chat checks), so a clean chat file costs nothing more."""
+    if any(code == "missing_messages_list" for _, code, _ in errors):
+        return classify_lines(path, formats)
+    return formats
 
 
 def _ranges(lines: Iterable[int], shown: int = 8) -> str:
@@ -163,7 +170,7 @@ def format_problems(formats: Formats) -> tuple[list[tuple[int | None, str, str]]
     if not other:
         return [], set()
     own_name, other_name = NAMES[formats.method], NAMES["supervised" if formats.method == "dpo" else "dpo"]
-    how = "--method" if formats.explicit else "most of the file"
+    how = "--method" if formats.explicit else "like its first example"
     errors: list[tuple[int | None, str, str]] = [
         (line, "format_mismatch", f"this line is a {other_name} example but the file is validated as {own_name} "
                                   f"({how}); one file holds one format")
@@ -190,6 +197,8 @@ class PreferenceScan:
     preferred: array = field(default_factory=lambda: array("q"))  # reply tokens (content) of each output
     non_preferred: array = field(default_factory=lambda: array("q"))
     sequences: array = field(default_factory=lambda: array("q"))  # both sequences' tokens of each example
+    chat_lines: list[int] = field(default_factory=list)  # lines in the chat format (reported as format_mismatch)
+    pair_lines: array = field(default_factory=lambda: array("q"))  # lines in the preference format
     seq_preferred: array = field(default_factory=lambda: array("q"))  # conversation + preferred reply
     seq_non_preferred: array = field(default_factory=lambda: array("q"))
     errors: list[Problem] = field(default_factory=list)
@@ -366,7 +375,11 @@ def scan_preference(path: Path, counter: TokenCounter, token_limit: int) -> Pref
         if not isinstance(example, dict):
             scan.errors.append((line, "data_type", f"each line must be a JSON object, got {_json_type(example)}"))
             continue
-        if line_format(example) == "supervised":
+        kind = line_format(example)
+        if kind == "dpo":
+            scan.pair_lines.append(line)
+        if kind == "supervised":
+            scan.chat_lines.append(line)
             scan.errors.append((line, "format_mismatch", "this line is a chat (supervised) example; a preference "
                                                           "file needs input, preferred_output and non_preferred_output"))
             continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.dataset.billing import default_epochs
@@ -26,13 +25,26 @@ def _sorted(items: list[Found]) -> list[Found]:
     return sorted(items, key=lambda p: -1 if p[0] is None else p[0])
 
 
-def preference_report(path: Path, readable: Path, *, model: str, n_epochs: int | None, formats: Formats,
-                      file_level: Callable[[int], list[Found]]) -> FileReport:
-    """Validate `readable` (a seekable copy of `path`) as a preference file; `file_level(examples)` gives the
-    size and example-count problems, as for chat."""
+def _file_level(size: int, examples: int) -> list[Found]:
+    """Size and example-count problems, by the same limits as chat files."""
+    from pipeline.dataset.validate import MAX_FILE_BYTES, MIN_EXAMPLES
+
+    found: list[Found] = []
+    if size > MAX_FILE_BYTES:
+        found.append((None, "file_too_large", f"{size / 2**20:,.0f} MB, over the 512 MB upload limit; split the file"))
+    if examples < MIN_EXAMPLES:
+        found.append((None, "too_few_examples", f"{examples:,} example(s); fine-tuning needs at least {MIN_EXAMPLES:,}"))
+    return found
+
+
+def preference_report(path: Path, readable: Path, *, model: str, n_epochs: int | None,
+                      formats: Formats) -> FileReport:
+    """Validate `readable` (a seekable copy of `path`) as a preference file."""
     info = model_info(model)
     scan = scan_preference(readable, get_counter(info.encoding), info.token_limit)
-    errors = _sorted(file_level(scan.examples) + with_format_errors(scan.errors, formats))
+    formats = Formats("dpo", tuple(scan.chat_lines), tuple(scan.pair_lines), formats.explicit)
+    found = _file_level(readable.stat().st_size, scan.examples) + with_format_errors(scan.errors, formats)
+    errors = _sorted(found)
     epochs = n_epochs or default_epochs(scan.examples)
     return FileReport(
         path=str(path), ok=not errors, method="dpo", examples=scan.examples, errors=_problems(errors),
@@ -70,3 +82,14 @@ def check_model_supports(report: FileReport, model: str) -> FileReport:
                       message=unsupported_message(report.method, model) + "; pass one with --model")
     counts = {"method_not_supported": 1, **report.error_counts}
     return report.model_copy(update={"ok": False, "errors": [problem, *report.errors], "error_counts": counts})
+
+
+def check_method_and_model(method: str | None, model: str) -> str:
+    """The model to validate for (a fine-tuned model's base model: continuing it trains the same base); a
+    UsageError for an unknown method."""
+    from pipeline.dataset.methods import check_method
+    from pipeline.dataset.models import base_model
+
+    if method is not None:
+        check_method(method)
+    return base_model(model)

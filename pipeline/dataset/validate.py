@@ -26,7 +26,7 @@ from pipeline.dataset.billing import MAX_N_EPOCHS, billed_tokens, default_epochs
 from pipeline.dataset.cache import ReportCache
 from pipeline.dataset.checks import ScanResult, scan_range, skip_rest_of_line
 from pipeline.dataset.counting import get_counter
-from pipeline.dataset.models import DEFAULT_MODEL, base_model, model_info
+from pipeline.dataset.models import DEFAULT_MODEL, model_info
 from pipeline.dataset.pricing import PriceTable, default_prices, estimate_training_cost
 from pipeline.dataset.report import Billing, FileReport, Problem, TokenStats, TrainingEstimate, ValidationReport
 from pipeline.dataset.stats import distribution
@@ -139,24 +139,13 @@ def _problems(items: Iterable[tuple[int | None, str, str]]) -> list[Problem]:
     return [Problem.model_construct(line=line, code=code, message=msg) for line, code, msg in items]
 
 
-def _file_level(size: int, examples: int) -> list[tuple[int | None, str, str]]:
-    file_level: list[tuple[int | None, str, str]] = []
-    if size > MAX_FILE_BYTES:
-        file_level.append((None, "file_too_large", f"{size / 2**20:,.0f} MB, over the 512 MB upload limit; split the file"))
-    if examples < MIN_EXAMPLES:
-        file_level.append((None, "too_few_examples", f"{examples:,} example(s); fine-tuning needs at least {MIN_EXAMPLES:,}"))
-    return file_level
-
-
 def validate_file(
     path: str | Path, *, model: str = DEFAULT_MODEL, n_epochs: int | None = None, parallel: bool | None = None,
     method: str | None = None,
 ) -> FileReport:
     """Validate one JSONL file; `FileReport.ok` is False when it has any error. Never raises on bad data;
-    raises UsageError for a missing/unreadable path or an unknown model.
-
-    `method` ("supervised" = chat format, "dpo" = preference format) defaults to the format of the file's lines;
-    the preference format is checked by `pipeline.dataset.preference`."""
+    raises UsageError for a missing/unreadable path or an unknown model. `method` ("supervised": chat format,
+    "dpo": preference pairs, checked by `pipeline.dataset.preference`) defaults to the file's format."""
     from pipeline.dataset import preference, preference_report
 
     path = Path(path)
@@ -165,13 +154,18 @@ def validate_file(
         raise UsageError(f"n_epochs must be between 1 and {MAX_N_EPOCHS}, got {n_epochs}")
     _check_path(path)
     with seekable(path) as readable:
-        formats = preference.detect_formats(readable, method)
-        size = readable.stat().st_size
+        formats = preference.first_format(readable, method)
         if formats.method == "dpo":
-            return preference_report.preference_report(path, readable, model=model, n_epochs=n_epochs,
-                                                       formats=formats, file_level=lambda n: _file_level(size, n))
+            return preference_report.preference_report(path, readable, model=model, n_epochs=n_epochs, formats=formats)
         scan = scan_file(readable, model=model, parallel=parallel)
-    errors = _file_level(size, scan.examples) + scan.errors
+        size = readable.stat().st_size
+        formats = preference.chat_formats(readable, scan.errors, formats)
+    file_level: list[tuple[int | None, str, str]] = []
+    if size > MAX_FILE_BYTES:
+        file_level.append((None, "file_too_large", f"{size / 2**20:,.0f} MB, over the 512 MB upload limit; split the file"))
+    if scan.examples < MIN_EXAMPLES:
+        file_level.append((None, "too_few_examples", f"{scan.examples:,} example(s); fine-tuning needs at least {MIN_EXAMPLES:,}"))
+    errors = file_level + scan.errors
     epochs = n_epochs or default_epochs(scan.examples)
     return preference_report.chat_report_with_formats(FileReport(
         path=str(path),
@@ -200,21 +194,17 @@ def validate_files(
     With a `cache`, a file whose bytes, model, epochs and rules were validated before costs one hash
     (`FileReport.from_cache` says which); the estimate is always priced anew.
     """
-    model = base_model(model)  # continuing from a fine-tuned model validates and prices as its base model
+    from pipeline.dataset.preference_report import check_method_and_model, check_model_supports
+
+    model = check_method_and_model(method, model)  # a fine-tuned model (continued) is validated as its base model
     paths = list(paths)
     if not paths:
         raise UsageError("no files to validate", hint="pass a training JSONL file, then optional validation files")
     model_info(model)
     for path in paths:  # usage errors before any work
         _check_path(Path(path))
-    if method is not None:
-        from pipeline.dataset.methods import check_method
-
-        check_method(method)
     files = [_validate_with(cache, Path(p), model=model, n_epochs=n_epochs, parallel=parallel, method=method)
              for p in paths]
-    from pipeline.dataset.preference_report import check_model_supports
-
     files[0] = training = check_model_supports(files[0], model)
     ok = all(f.ok for f in files)
     if training.billing.billed_tokens == 0:  # a $0.00 "estimate" would read as "training is free"
