@@ -150,6 +150,13 @@ def test_continued_job_starts_from_a_fine_tuned_model_and_keeps_the_lineage(fast
     model = client.models.retrieve(second.fine_tuned_model)
     assert model.to_dict()["model"] == DPO_MODEL and model.to_dict()["fine_tune"] == second.id
     assert {parent, second.fine_tuned_model} <= {m.id for m in client.models.list()}
+    # the continued model answers from what its parent learned and from its own (preferred) replies
+    from pipeline.emulator.dataplane.training import question_answer_pairs
+    learned = dict(question_answer_pairs(fast_emulator.state.models.training_data_of(second.fine_tuned_model)))
+    chat_answers = {q: a for q, a in question_answer_pairs(CHAT_TRAINING)}
+    preferred = {q: a for q, a in question_answer_pairs(DPO_TRAINING)}
+    assert preferred.items() <= learned.items() and set(chat_answers) <= set(learned)
+    assert not any(a.startswith("I think ") and a.endswith("it depends, really.") for a in learned.values())
 
 
 def test_continuing_from_a_model_of_another_resource_is_refused(fast_emulator: Any) -> None:
