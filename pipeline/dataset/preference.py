@@ -39,7 +39,6 @@ from __future__ import annotations
 import json
 import re
 from array import array
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -418,7 +417,3 @@ def scan_preference(path: Path, counter: TokenCounter, token_limit: int) -> Pref
                                 f"the conversation with its {which} reply is {longest:,} tokens, over the model's "
                                 f"limit of {token_limit:,}; shorten it"))
     return scan
-
-
-def error_counts(errors: Iterable[Problem]) -> dict[str, int]:
-    return dict(Counter(code for _, code, _ in errors))
