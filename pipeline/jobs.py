@@ -40,6 +40,7 @@ class JobProgress(BaseModel):
     total_steps: int | None = None
     train_loss: float | None = None
     valid_loss: float | None = None
+    reward_accuracy: float | None = None  # DPO: how often the preferred reply scores higher (training batch)
     elapsed: float = 0.0  # seconds since the job was created; for a finished job, how long it ran
     remaining: float | None = None  # seconds until the service's estimated_finish; None once finished
     fine_tuned_model: str | None = None
@@ -189,6 +190,7 @@ def progress_of(job: FineTuningJob, metrics: dict[str, float], now: float, note:
         job_id=job.id, status=job.status, step=int(step) if step is not None else None,
         total_steps=int(total) if total is not None else None,
         train_loss=number("train_loss"), valid_loss=number("valid_loss"),
+        reward_accuracy=number("train_reward_accuracy"),
         elapsed=max(0.0, (finished if finished is not None else now) - job.created_at),
         remaining=max(0.0, job.estimated_finish - now) if job.estimated_finish and finished is None else None,
         fine_tuned_model=job.fine_tuned_model, note=note,

@@ -37,6 +37,8 @@ def describe(p: JobProgress) -> str:
         parts.append(f"train_loss {p.train_loss:.4f}")
     if p.valid_loss is not None:
         parts.append(f"valid_loss {p.valid_loss:.4f}")
+    if p.reward_accuracy is not None:
+        parts.append(f"reward_accuracy {p.reward_accuracy:.2f}")
     parts.append(f"elapsed {format_duration(p.elapsed)}")
     if p.remaining is not None:
         parts.append(f"remaining ~{format_duration(p.remaining)}")

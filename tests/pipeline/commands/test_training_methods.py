@@ -72,6 +72,7 @@ def test_train_with_dpo_then_continue_the_model(fast_emulator, datasets_dir: Pat
     dpo = invoke(fast_emulator, args)
     assert dpo.exit_code == 0, dpo.output
     assert "succeeded: fine-tuned model " + DPO_MODEL + ".ft-" in dpo.output
+    assert "reward_accuracy 0." in dpo.output  # the progress line shows the DPO figure
     job = next(j for j in client.fine_tuning.jobs.list() if j.id != sft.id)
     assert job.model == sft.fine_tuned_model and job.method.type == "dpo" and job.method.dpo.hyperparameters.beta == 0.1
     again = invoke(fast_emulator, args)  # same method and beta: adopted, not trained twice
