@@ -65,10 +65,12 @@ def check_datasets(settings: StackSettings) -> Any:
     text = _render(report)
     if not report.ok:
         files = " ".join(str(p) for p in paths)
-        raise DatasetGateError(
-            f"the datasets have errors; nothing was created.\n{text}\n"
-            f"  hint: fix the lines above (`aoai-ft validate {files}`), or point trainingFile/validationFile elsewhere"
-        )
+        hint = f"fix the lines above (`aoai-ft validate {files}`), or point trainingFile/validationFile elsewhere"
+        if any("format_mismatch" in f.error_counts for f in report.files):
+            other = "supervised" if settings.training_method == "dpo" else "dpo"
+            hint = (f"trainingMethod is {settings.training_method}: give files in its format, or "
+                    f"`pulumi config set {PROJECT_NAME}:trainingMethod {other}`")
+        raise DatasetGateError(f"the datasets have errors; nothing was created.\n{text}\n  hint: {hint}")
     reused = [f.path for f in report.files if f.from_cache]
     if reused:
         pulumi.log.info(f"dataset check: reused the cached report of {', '.join(reused)} (same content, model, "

@@ -25,7 +25,8 @@ Suffix = Annotated[str, AfterValidator(lambda value: _check_suffix(value))]
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 TrainingMethod = Literal["supervised", "dpo"]
 Beta = Annotated[float, Field(gt=0, le=2)]
-"""DPO's beta: how far the trained model may move from the one it starts from (small = further)."""
+"""DPO's beta: how far the trained model may move from the one it starts from (small = further). The service
+documents no range; (0, 2] is this project's (and its emulator's) bound, well around the usual 0.05-0.5."""
 PREVIEW_API_VERSION: Final = "2025-04-01-preview"
 """The newest dated preview of the data plane: the first dated surface with the fine-tuning `method` field."""
 

@@ -31,6 +31,14 @@ def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | No
     return value
 
 
+def _file_method(value: str) -> str:
+    """The method a local training file's format is for (its first example line); a file id trains supervised."""
+    from pipeline.dataset.preference import first_format
+
+    path = Path(value)
+    return first_format(path).method if path.is_file() else "supervised"
+
+
 @click.command("train")
 @click.option("--training-file", "-t", required=True, metavar="ID|PATH",
               help="Uploaded file id, or a local JSONL path to upload first (skipped if already uploaded).")
@@ -44,9 +52,10 @@ def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | No
 @click.option("--learning-rate-multiplier", type=click.FloatRange(min=0, min_open=True),
               help="Learning-rate multiplier (default: the service decides).")
 @click.option("--seed", type=int, help="Seed for reproducible training.")
-@click.option("--method", "method", type=click.Choice(["supervised", "dpo"]), default="supervised", show_default=True,
+@click.option("--method", "method", type=click.Choice(["supervised", "dpo"]), default=None,
               help="supervised: chat examples; dpo: preference pairs (direct preference optimization, for the models "
-                   "`aoai-ft validate --method dpo` accepts).")
+                   "`aoai-ft validate --method dpo` accepts). Default: the local training file's format, else "
+                   "supervised.")
 @click.option("--beta", type=click.FloatRange(min=0, max=2, min_open=True),
               help="DPO only: how far the model may move from the one it starts from (small = further; default: "
                    "the service decides).")
@@ -60,7 +69,7 @@ def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | No
                    "else on stderr), for `eval \"$(aoai-ft train … --export)\"`; the names `aoai-ft env` sets.")
 @connection_options
 def train(training_file: str, validation_file: str | None, model: str, suffix: str | None, n_epochs: int | None,
-          batch_size: int | None, learning_rate_multiplier: float | None, seed: int | None, method: str,
+          batch_size: int | None, learning_rate_multiplier: float | None, seed: int | None, method: str | None,
           beta: float | None, timeout: float, poll_interval: float, detach: bool, export: bool,
           client_factory) -> None:
     """Start a fine-tuning job, or adopt the existing one for the same files and settings, and wait for it.
@@ -83,9 +92,13 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
     from pipeline.jobs import JobStillRunning, TrainingSpec, start_or_adopt, wait_for_job
     from pipeline.progress import JobProgressDisplay
 
+    out = console(stderr=export)  # with --export, stdout carries only the export lines
+    if method is None:
+        method = _file_method(training_file)
+        if method == "dpo":
+            out.print(f"{training_file} holds preference pairs: training with DPO (--method dpo)")
     if beta is not None and method != "dpo":
         raise UsageError("--beta is a DPO setting", hint="add --method dpo, or drop --beta")
-    out = console(stderr=export)  # with --export, stdout carries only the export lines
     client = client_factory()
     training_id = _resolve_file(client, training_file, timeout=min(timeout, 1800), out=out)
     validation_id = _resolve_file(client, validation_file, timeout=min(timeout, 1800), out=out)

@@ -25,7 +25,8 @@ lists gpt-4.1-nano for DPO; Azure's page does not, so it is not here. The same p
 fine-tuned from one of these (continuous fine-tuning) can be trained with DPO too."""
 
 DEFAULT_BETA: Final = 0.1
-"""DPO's beta when none is set (OpenAI's DPO guide: beta defaults to "auto"; 0.1 is the DPO paper's usual value)."""
+"""The beta the emulator trains with when a job leaves it to the service ("auto"); 0.1 is the value the DPO
+paper and Azure's DPO REST example use."""
 
 
 def check_method(method: str) -> Method:

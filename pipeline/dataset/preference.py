@@ -169,7 +169,7 @@ def format_problems(formats: Formats) -> tuple[list[tuple[int | None, str, str]]
     if not other:
         return [], set()
     own_name, other_name = NAMES[formats.method], NAMES["supervised" if formats.method == "dpo" else "dpo"]
-    how = "--method" if formats.explicit else "like its first example"
+    how = "the training method asked for" if formats.explicit else "like its first example"
     errors: list[tuple[int | None, str, str]] = [
         (line, "format_mismatch", f"this line is a {other_name} example but the file is validated as {own_name} "
                                   f"({how}); one file holds one format")

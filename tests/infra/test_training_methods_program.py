@@ -49,6 +49,14 @@ def test_the_dataset_gate_refuses_what_azure_would(overrides: dict[str, str], ex
     assert mocks.of_type(FINE_TUNED) == []
 
 
+def test_preference_files_on_a_supervised_stack_say_which_key_to_set() -> None:
+    config = {key: value for key, value in DPO_CONFIG.items() if key not in ("trainingMethod", "beta")}
+    with pytest.raises(pulumi.RunError) as info:
+        run_program(stack_config("dev", config), TrainingMocks())
+    assert "format_mismatch" in str(info.value)
+    assert "pulumi config set aoai-finetune:trainingMethod dpo" in str(info.value)
+
+
 def test_the_budget_gate_prices_both_replies_of_each_pair() -> None:
     estimate = validate_files([ROOT / DPO_CONFIG["trainingFile"]], model=DPO_MODEL).estimate
     chat_sized = validate_files([ROOT / "datasets" / "training_set.jsonl"], model=DPO_MODEL).estimate

@@ -34,10 +34,10 @@ from pipeline.emulator.config import EmulatorConfig
 from pipeline.emulator.errors import AzureError
 from pipeline.emulator.models import FINE_TUNABLE_BASE_MODELS, FineTunedModel, FineTunedModels
 from pipeline.emulator.dataplane.files import TRAINING_PURPOSE, RESULTS_PURPOSE, FileRecord, FileStore
-from pipeline.dataset.methods import DPO_MODELS, supports
+from pipeline.dataset.methods import DEFAULT_BETA, DPO_MODELS, supports
 from pipeline.emulator.dataplane.job_request import Hyperparameters, JobCreate, check_auto, check_beta, invalid
 from pipeline.emulator.dataplane.job_rows import Job, JobRows
-from pipeline.emulator.dataplane.simulation import ACTIVE, DEFAULT_BETA, TERMINAL, Run, default_batch_size
+from pipeline.emulator.dataplane.simulation import ACTIVE, TERMINAL, Run, default_batch_size
 from pipeline.emulator.dataplane.training import base_model_of, resolve_epochs
 
 ORGANISATION_ID = "org-emulator"

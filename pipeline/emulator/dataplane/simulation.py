@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.dataset.methods import DEFAULT_BETA
+
 PENDING_FRACTION = 0.1
 MAX_METRIC_EVENTS = 1000  # longer runs report every n-th step in events (the results file has every step)
 KEPT_CHECKPOINTS = 3
@@ -39,7 +41,6 @@ DPO_RESULTS_HEADER = (
     "step,train_loss,train_reward_accuracy,train_reward_margin,valid_loss,valid_reward_accuracy,valid_reward_margin,"
     "full_valid_loss,full_valid_reward_accuracy,full_valid_reward_margin"
 )
-DEFAULT_BETA = 0.1
 
 
 def short_hash(*parts: Any) -> str:

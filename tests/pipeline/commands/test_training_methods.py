@@ -79,12 +79,18 @@ def test_train_with_dpo_then_continue_the_model(fast_emulator, datasets_dir: Pat
     assert again.exit_code == 0 and "adopted existing job" in again.output
     other_beta = invoke(fast_emulator, [*args[:-4], "--beta", "0.3", "--detach"])
     assert other_beta.exit_code == 0 and "started job" in other_beta.output
+    client.fine_tuning.jobs.cancel(next(j for j in client.fine_tuning.jobs.list() if j.status != "succeeded").id)
+    detected = invoke(fast_emulator, ["train", "-t", str(datasets_dir / "preference_training_set.jsonl"),
+                                      "-m", DPO_MODEL, "--detach"])  # no --method: the file's format decides
+    assert detected.exit_code == 0, detected.output
+    assert "holds preference pairs: training with DPO" in detected.output
+    assert client.fine_tuning.jobs.list().data[0].method.type == "dpo"
 
 
 def test_train_usage_errors(fast_emulator, datasets_dir: Path) -> None:
     beta_alone = invoke(fast_emulator, ["train", "-t", str(datasets_dir / "training_set.jsonl"), "--beta", "0.1"])
     assert beta_alone.exit_code == 2 and "--beta is a DPO setting" in beta_alone.output
     refused = invoke(fast_emulator, ["train", "-t", str(datasets_dir / "preference_training_set.jsonl"),
-                                     "--method", "dpo", "--timeout", "30"])  # default model has no DPO
+                                     "--timeout", "30"])  # detected as DPO, but the default model has no DPO
     assert refused.exit_code != 0 and "direct preference optimization" in refused.output
     assert "Traceback" not in refused.output

@@ -170,7 +170,7 @@ def test_an_explicit_method_reports_every_line_of_the_other_format(tmp_path: Pat
     pairs = write_lines(tmp_path / "pairs.jsonl", good_pairs(10))
     as_chat = validate_file(pairs, method="supervised")
     assert as_chat.method == "supervised" and as_chat.error_counts == {"format_mismatch": 10}
-    assert "--method" in as_chat.errors[0].message
+    assert "the training method asked for" in as_chat.errors[0].message
 
 
 def test_a_model_azure_does_not_train_with_dpo_is_an_error(tmp_path: Path) -> None:
