@@ -32,9 +32,14 @@ class SupervisedMethod(BaseModel):
 
 
 class DpoMethod(BaseModel):
+    """The SDK nests beta in `hyperparameters`; Azure's DPO REST example puts `beta` (and `l2_multiplier`) right
+    under `dpo`, so both are accepted (a value in `hyperparameters` wins)."""
+
     model_config = ConfigDict(extra="forbid")
 
     hyperparameters: DpoHyperparameters | None = None
+    beta: Auto | Number | None = None
+    l2_multiplier: Number | None = None
 
 
 class Method(BaseModel):
@@ -48,9 +53,12 @@ class Method(BaseModel):
 
     def hyperparameters(self) -> dict[str, Any]:
         section = self.supervised if self.type == "supervised" else self.dpo
-        if section is None or section.hyperparameters is None:
+        if section is None:
             return {}
-        return section.hyperparameters.model_dump(exclude_none=True)
+        nested = section.hyperparameters.model_dump(exclude_none=True) if section.hyperparameters else {}
+        if isinstance(section, DpoMethod) and section.beta is not None:
+            return {"beta": section.beta, **nested}
+        return nested
 
 
 class JobCreate(BaseModel):

@@ -165,3 +165,18 @@ def test_continuing_from_a_model_of_another_resource_is_refused(fast_emulator: A
     with pytest.raises(openai.BadRequestError) as refused:
         client.fine_tuning.jobs.create(model=DPO_MODEL + ".ft-" + "0" * 32, training_file=training)
     assert refused.value.body["param"] == "model"
+
+
+def test_azure_rest_example_shape_with_beta_right_under_dpo(fast_emulator: Any) -> None:
+    """Microsoft Learn's DPO REST example sends `"dpo": {"beta": 0.1, "l2_multiplier": 0.1}` on /openai/v1."""
+    import httpx
+
+    client = azure(fast_emulator)
+    training = upload(client, DPO_TRAINING)
+    response = httpx.post(f"{fast_emulator.url.rstrip('/')}/openai/v1/fine_tuning/jobs",
+                          headers={"api-key": fast_emulator.api_key},
+                          json={"model": DPO_MODEL, "training_file": training, "suffix": "Pause_Resume",
+                                "method": {"type": "dpo", "dpo": {"beta": 0.3, "l2_multiplier": 0.1}}})
+    assert response.status_code == 200, response.text
+    job = response.json()
+    assert job["method"]["type"] == "dpo" and job["method"]["dpo"]["hyperparameters"]["beta"] == 0.3
