@@ -42,7 +42,8 @@ def preference_report(path: Path, readable: Path, *, model: str, n_epochs: int |
     """Validate `readable` (a seekable copy of `path`) as a preference file."""
     info = model_info(model)
     scan = scan_preference(readable, get_counter(info.encoding), info.token_limit)
-    formats = Formats("dpo", tuple(scan.chat_lines), tuple(scan.pair_lines), formats.explicit)
+    pairs = tuple(scan.pair_lines) if scan.chat_lines else ()  # only a mixed file needs them listed
+    formats = Formats("dpo", tuple(scan.chat_lines), pairs, formats.explicit)
     found = _file_level(readable.stat().st_size, scan.examples) + with_format_errors(scan.errors, formats)
     errors = _sorted(found)
     epochs = n_epochs or default_epochs(scan.examples)
