@@ -25,19 +25,9 @@ from pipeline.promotion import (
     release_from_outputs,
     save_ledger,
 )
+from tests.pipeline.promotion_world import DEV_ACCOUNT, DEV_OUTPUTS, MODEL, SMOKE_ANSWER
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = "gpt-4o-mini-2024-07-18.ft-0123456789abcdef0123456789abcdef"
-DEV_ACCOUNT = ("/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-aoai-finetune-dev/providers/"
-               "Microsoft.CognitiveServices/accounts/aoai-finetune-1a2b3c")
-DEV_OUTPUTS = {
-    envnames.FINE_TUNED_MODEL: MODEL,
-    envnames.EVAL_PASS_RATE: 0.75, envnames.EVAL_BASE_PASS_RATE: 0.0, envnames.EVAL_RUN_ID: "evalrun_dev",
-    envnames.AZURE_OPENAI_ACCOUNT_ID: DEV_ACCOUNT,
-    envnames.AZURE_OPENAI_DEPLOYMENT: "gpt-4o-mini-2024-07-18-ft",
-    envnames.SMOKE_TEST_ANSWER: "Artificial intelligence is ...",
-    envnames.AZURE_OPENAI_ENDPOINT: "https://aoai-finetune-1a2b3c.openai.azure.com/",
-}
 NOW = datetime(2026, 11, 27, 21, 30, tzinfo=timezone.utc)
 
 
@@ -48,7 +38,7 @@ def test_namespace_matches_the_project() -> None:
 def test_release_from_dev_outputs() -> None:
     release = release_from_outputs("dev", DEV_OUTPUTS)
     assert (release.model, release.account_id, release.deployment) == (MODEL, DEV_ACCOUNT, "gpt-4o-mini-2024-07-18-ft")
-    assert release.smoke_test_answer == "Artificial intelligence is ..."
+    assert release.smoke_test_answer == SMOKE_ANSWER
 
 
 def test_a_stack_that_has_not_trained_cannot_be_promoted() -> None:

@@ -11,17 +11,9 @@ from click.testing import CliRunner
 
 from pipeline import envnames
 from pipeline.cli import cli, main
+from tests.pipeline.promotion_world import DEV_ACCOUNT, DEV_OUTPUTS, MODEL
 
 ROOT = Path(__file__).resolve().parents[3]
-MODEL = "gpt-4o-mini-2024-07-18.ft-0123456789abcdef0123456789abcdef"
-DEV_ACCOUNT = ("/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-aoai-finetune-dev/providers/"
-               "Microsoft.CognitiveServices/accounts/aoai-finetune-1a2b3c")
-DEV_OUTPUTS = {
-    envnames.FINE_TUNED_MODEL: MODEL,
-    envnames.EVAL_PASS_RATE: 0.75, envnames.EVAL_BASE_PASS_RATE: 0.0, envnames.EVAL_RUN_ID: "evalrun_dev",
-    envnames.AZURE_OPENAI_ACCOUNT_ID: DEV_ACCOUNT,
-    envnames.SMOKE_TEST_ANSWER: "Artificial intelligence is the simulation of human intelligence by machines.",
-}
 
 @pytest.fixture
 def pulumi(fake_pulumi):
