@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.arm import describe_arm_error
 from pipeline.errors import PipelineError, ServiceError, UsageError
+from pipeline.retrying import stop_before_timeout
 
 if TYPE_CHECKING:
     from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
@@ -121,16 +122,6 @@ def _is_conflict(exc: BaseException) -> bool:
             and _error_code(exc) in CONFLICT_CODES | {None})
 
 
-class _StopBefore(tenacity.stop.stop_base):
-    """Give up when the next wait would end past the deadline (tenacity computes that wait before asking)."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return time.monotonic() + retry_state.upcoming_sleep > self.deadline
-
-
 def _retry_conflicts(action: Callable[[], T], *, what: str, deadline: float,
                      first_delay: float = 2.0, max_delay: float = 30.0,
                      sleep: Callable[[float], None] = time.sleep, arm_url: str | None = None) -> T:
@@ -138,7 +129,8 @@ def _retry_conflicts(action: Callable[[], T], *, what: str, deadline: float,
     failure becomes one `ServiceError` that says what to do."""
     retrying = tenacity.Retrying(retry=tenacity.retry_if_exception(_is_conflict),
                                  wait=tenacity.wait_exponential(multiplier=first_delay, max=max_delay),
-                                 stop=_StopBefore(deadline), sleep=sleep, reraise=True)
+                                 stop=stop_before_timeout(deadline - time.monotonic()), sleep=sleep,
+                                 reraise=True)
     try:
         return retrying(action)
     except ClientAuthenticationError as exc:
