@@ -31,7 +31,7 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -272,13 +272,14 @@ def promote(
     ledger_path: Path = DEFAULT_LEDGER,
     reference: str | None = None,
     esc_environment: str | None = None,
-    apply: bool = False,
+    apply_with: Callable[[ConfigRecipe], None] | None = None,
     cwd: Path | None = None,
     now: datetime | None = None,
     bar: QualityBar | None = None,
 ) -> tuple[Release, ConfigRecipe, LedgerEntry]:
     """The whole promotion: read the release, check its evaluation against `bar` (default: `QualityBar()`),
-    build (and optionally apply, through the Automation API) the recipe, record it in the ledger. A release below the bar changes nothing."""
+    build the recipe, set it with `apply_with` (`pipeline.stacks.apply_recipe`; None = only print it) and record
+    it in the ledger. A release below the bar changes nothing."""
     check_stack_name(source, option="--from")
     check_stack_name(target, option="--to")
     release = release_from_outputs(source, outputs)
@@ -288,11 +289,9 @@ def promote(
                        f"on stack {target}, which checks the figures again)")
     recipe = promotion_recipe(release, target, reference=reference, cwd=cwd, esc_environment=esc_environment)
     ledger = load_ledger(ledger_path)  # before applying: a damaged ledger must not leave config half-changed
-    if apply:
-        from pipeline.stacks import apply_recipe  # the Pulumi CLI, only when asked to change a stack
-
-        apply_recipe(recipe)
-    _, target_entry = record_promotion(ledger, release, target, applied=apply, now=now)
+    if apply_with is not None:
+        apply_with(recipe)
+    _, target_entry = record_promotion(ledger, release, target, applied=apply_with is not None, now=now)
     save_ledger(ledger, ledger_path)
     return release, recipe, target_entry
 

@@ -59,7 +59,7 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
     """
     from pipeline.errors import UsageError
     from pipeline.promotion import load_ledger, parse_outputs, promote as run_promotion, qualified_stack
-    from pipeline.stacks import read_stack_outputs
+    from pipeline.stacks import apply_recipe, read_stack_outputs
 
     err = console(stderr=True)
     if list_only:
@@ -79,7 +79,8 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
 
     bar = QualityBar(min_pass_rate=min_pass_rate, min_improvement=min_improvement)
     release, recipe, entry = run_promotion(source, target, outputs=outputs, ledger_path=ledger, reference=reference,
-                                           esc_environment=esc_environment, apply=apply, cwd=cwd, bar=bar)
+                                           esc_environment=esc_environment, apply_with=apply_recipe if apply else None,
+                                           cwd=cwd, bar=bar)
 
     err.print(f"[bold]{release.stack}[/] runs [bold]{release.model}[/]")
     err.print(f"  trained in {release.account_id}")

@@ -141,14 +141,14 @@ def test_a_damaged_ledger_is_a_usage_error_and_nothing_is_applied(tmp_path: Path
     path.write_text('{"version": 7}')
     fake_pulumi.add_stack("prod")
     with pytest.raises(UsageError, match="not a promotion ledger"):
-        promote("dev", "prod", outputs=DEV_OUTPUTS, ledger_path=path, apply=True)
+        promote("dev", "prod", outputs=DEV_OUTPUTS, ledger_path=path, apply_with=apply_recipe)
     assert fake_pulumi.calls() == []
 
 
 def test_promote_end_to_end_applies_and_records(tmp_path: Path, fake_pulumi) -> None:
     path = tmp_path / "promotions.json"
     fake_pulumi.add_stack("prod")
-    release, recipe, entry = promote("dev", "prod", outputs=DEV_OUTPUTS, ledger_path=path, apply=True, now=NOW)
+    release, recipe, entry = promote("dev", "prod", outputs=DEV_OUTPUTS, ledger_path=path, apply_with=apply_recipe, now=NOW)
     assert fake_pulumi.config("prod") == dict(recipe.qualified_values())
     assert fake_pulumi.config("prod")["aoai-finetune:sourceModel"] == MODEL
     assert (entry.environment, entry.model, entry.status, entry.promoted_from) == ("prod", MODEL, "applied", "dev")
