@@ -391,7 +391,8 @@ def stack_name(args: ResourceValidationArgs) -> str | None:
     return pulumi.get_stack() or None
 
 
-def _parsed_config(raw: Mapping[str, Any], report_violation: ReportViolation, urn: str | None) -> GuardrailConfig | None:
+def _parsed_config(raw: Mapping[str, Any], report_violation: ReportViolation,
+                   urn: str | None) -> GuardrailConfig | None:
     """The policy's config, or None after reporting what is wrong with it."""
     try:
         return GuardrailConfig.model_validate(dict(raw))

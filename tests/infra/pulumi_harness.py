@@ -149,7 +149,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             if args.typ == "azure-native:privatedns:VirtualNetworkLink":
                 provider_path = f"Microsoft.Network/privateDnsZones/{inputs['privateZoneName']}/{provider_path}"
             group = inputs["resourceGroupName"]
-            return f"/subscriptions/{self.subscription_id}/resourceGroups/{group}/providers/{provider_path}/{name}", outputs
+            group_id = f"/subscriptions/{self.subscription_id}/resourceGroups/{group}"
+            return f"{group_id}/providers/{provider_path}/{name}", outputs
         if args.typ == "pulumi:pulumi:StackReference":
             name = inputs["name"]
             return name, {"name": name, "outputs": dict(self.stack_outputs), "secretOutputNames": []}

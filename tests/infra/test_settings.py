@@ -152,8 +152,8 @@ def test_production_controls_are_off_by_default() -> None:
     ("values", "named"),
     [
         ({"privateEndpointSubnetId": _SUB + "Microsoft.Network/virtualNetworks/vnet"}, "privateEndpointSubnetId"),
-        ({"privateEndpointSubnetId": _SUBNET, "privateDnsZoneId": _SUB + "Microsoft.Network/privateDnsZones/example.com"},
-         "privateDnsZoneId"),
+        ({"privateEndpointSubnetId": _SUBNET,
+          "privateDnsZoneId": _SUB + "Microsoft.Network/privateDnsZones/example.com"}, "privateDnsZoneId"),
         ({"diagnosticSettings": True, "logAnalyticsWorkspaceId": "log-platform"}, "logAnalyticsWorkspaceId"),
         ({"managedIdentity": "Both"}, "managedIdentity"),
         ({"managedIdentity": "UserAssigned", "userAssignedIdentityId": "id-cmk"}, "userAssignedIdentityId"),

@@ -155,7 +155,8 @@ def test_analyzer_checks_the_whole_prod_stack(analyzer: analyzer_pb2_grpc.Analyz
     assert {d.policyName for d in bare} == {"prod-private-endpoint", "prod-diagnostic-settings", "prod-account-lock"}
     assert all(d.enforcementLevel == analyzer_pb2.MANDATORY and d.urn == account_urn for d in bare)
 
-    endpoint = stack_resource(policies.PRIVATE_ENDPOINT, "pe", {"name": "pe-aoai-ft-prod-1a2b"}, dependencies=(account_urn,))
+    endpoint = stack_resource(policies.PRIVATE_ENDPOINT, "pe", {"name": "pe-aoai-ft-prod-1a2b"},
+                              dependencies=(account_urn,))
     zone_group = stack_resource(policies.DNS_ZONE_GROUP, "zg", {"name": "default"},
                                 dependencies=(endpoint.urn,))
     setting = stack_resource(policies.DIAGNOSTIC_SETTING, "diag", {

@@ -289,11 +289,13 @@ def resource(resource_type: str, name: str, props: dict[str, Any], *depends_on: 
                           list(depends_on), {})
 
 
-def run_stack(policy: str, resources: list[PolicyResource], config: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+def run_stack(policy: str, resources: list[PolicyResource],
+              config: dict[str, Any] | None = None) -> list[tuple[str, str]]:
     """Validate the stack with one stack policy; return (urn, message) per violation."""
     found: list[tuple[str, str]] = []
     assert isinstance(POLICIES[policy], StackValidationPolicy)
-    POLICIES[policy].validate(StackValidationArgs(resources, config), lambda message, urn=None: found.append((urn, message)))
+    POLICIES[policy].validate(StackValidationArgs(resources, config),
+                              lambda message, urn=None: found.append((urn, message)))
     return found
 
 
@@ -310,7 +312,8 @@ def private_stack(*, dns: bool = True, by_id: bool = False, stack: str = "prod")
     link = () if by_id else (account,)
     endpoint = resource(policies.PRIVATE_ENDPOINT, "pe", {
         "name": "pe-aoai-ft-prod-1a2b",
-        "privateLinkServiceConnections": [{"privateLinkServiceId": ACCOUNT_ID if by_id else "", "groupIds": ["account"]}],
+        "privateLinkServiceConnections": [{"privateLinkServiceId": ACCOUNT_ID if by_id else "",
+                                           "groupIds": ["account"]}],
     }, *link, stack=stack)
     group = resource(policies.DNS_ZONE_GROUP, "zg", {"privateEndpointName": "pe-aoai-ft-prod-1a2b" if by_id else ""},
                      *(() if by_id else (endpoint,)), stack=stack)
@@ -347,8 +350,10 @@ def test_public_or_dev_accounts_need_no_endpoint() -> None:
 
 
 def test_stack_rules_do_not_stop_on_values_unknown_in_a_preview() -> None:
-    account = resource(ACCOUNT, "openai", {"name": UNKNOWN_STRING_VALUE, "properties": {"publicNetworkAccess": "Disabled"}})
-    endpoint = resource(policies.PRIVATE_ENDPOINT, "pe", {"privateLinkServiceConnections": UNKNOWN_ARRAY_VALUE}, account)
+    account = resource(ACCOUNT, "openai", {"name": UNKNOWN_STRING_VALUE,
+                                           "properties": {"publicNetworkAccess": "Disabled"}})
+    endpoint = resource(policies.PRIVATE_ENDPOINT, "pe", {"privateLinkServiceConnections": UNKNOWN_ARRAY_VALUE},
+                        account)
     group = resource(policies.DNS_ZONE_GROUP, "zg", {"privateEndpointName": UNKNOWN_STRING_VALUE}, endpoint)
     assert run_stack("prod-private-endpoint", [account, endpoint, group]) == []
     assert run_stack("prod-private-endpoint", [account, endpoint]) != []
