@@ -56,7 +56,8 @@ class PrivateAccess(pulumi.ComponentResource):
             private_endpoint_name=endpoint_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
-            subnet=network.SubnetArgs(id=args.subnet_id),
+            # a reference by id only (SubnetArgs would add its network-policy defaults to the request)
+            subnet={"id": args.subnet_id},
             custom_network_interface_name=f"{endpoint_name}-nic",
             private_link_service_connections=[network.PrivateLinkServiceConnectionArgs(
                 name=endpoint_name, private_link_service_id=args.account_id, group_ids=[GROUP_ID],
