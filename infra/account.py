@@ -16,6 +16,7 @@ import pulumi
 from pulumi_azure_native import authorization, cognitiveservices, managedidentity
 
 from infra import naming
+from infra.settings import KEY_URI_PATTERN
 from infra.soft_delete import AccountSoftDelete
 
 COMPONENT_TYPE: Final = "aoai-finetune:index:OpenAIAccount"
@@ -24,7 +25,6 @@ LOCK_NOTES: Final = (
     "Production Azure OpenAI account managed by Pulumi (aoai-finetune). Before `pulumi destroy`: "
     "`pulumi config set aoai-finetune:lockAccount false`, `pulumi state unprotect <lock urn>`, `pulumi up`."
 )
-_KEY_URI_RE: Final = re.compile(r"^(?P<vault>https://[^/]+)/keys/(?P<name>[^/]+)(?:/(?P<version>[^/]+))?/?$")
 _USER_IDENTITY_RE: Final = re.compile(r"/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.ManagedIdentity/"
                                       r"userAssignedIdentities/(?P<name>[^/]+)$", re.IGNORECASE)
 
@@ -150,7 +150,7 @@ class OpenAIAccount(pulumi.ComponentResource):
         args = self.args
         if not args.customer_managed_key_uri:
             return None
-        key = _KEY_URI_RE.match(args.customer_managed_key_uri)
+        key = KEY_URI_PATTERN.match(args.customer_managed_key_uri)
         identity = _USER_IDENTITY_RE.search(args.user_assigned_identity_id)
         if key is None or identity is None:
             raise ValueError("customer_managed_key_uri needs a Key Vault key URI and user_assigned_identity_id an "
@@ -162,8 +162,8 @@ class OpenAIAccount(pulumi.ComponentResource):
         return cognitiveservices.EncryptionArgs(
             key_source="Microsoft.KeyVault",
             key_vault_properties=cognitiveservices.KeyVaultPropertiesArgs(
-                key_vault_uri=key["vault"] + "/", key_name=key["name"], key_version=key["version"],
-                identity_client_id=client_id,
+                key_vault_uri=f"https://{key['vault']}.{key['domain']}/", key_name=key["name"],
+                key_version=key["version"], identity_client_id=client_id,
             ),
         )
 
