@@ -2,21 +2,31 @@
 
 An Azure OpenAI account (kind OpenAI, custom subdomain always set so Entra ID tokens work), its soft-delete guard,
 the four role assignments of Task 2, and, only when local auth is on, the account key as a secret (Task 3).
-The prod stack and later issues reuse it with different args.
+The prod stack reuses it with production args: a managed identity, a customer-managed key, and a CanNotDelete lock
+(protected in Pulumi too, so `pulumi destroy` stops before deleting anything while the lock is there).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 import pulumi
-from pulumi_azure_native import authorization, cognitiveservices
+from pulumi_azure_native import authorization, cognitiveservices, managedidentity
 
 from infra import naming
+from infra.settings import KEY_URI_PATTERN
 from infra.soft_delete import AccountSoftDelete
 
 COMPONENT_TYPE: Final = "aoai-finetune:index:OpenAIAccount"
+LOCK_NAME: Final = "aoai-finetune-do-not-delete"
+LOCK_NOTES: Final = (
+    "Production Azure OpenAI account managed by Pulumi (aoai-finetune). Before `pulumi destroy`: "
+    "`pulumi config set aoai-finetune:lockAccount false`, `pulumi state unprotect <lock urn>`, `pulumi up`."
+)
+_USER_IDENTITY_RE: Final = re.compile(r"/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.ManagedIdentity/"
+                                      r"userAssignedIdentities/(?P<name>[^/]+)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,11 @@ class OpenAIAccountArgs:
     runner_principal_id: str = ""
     runner_principal_type: str = "User"
     runner_role_grants: Sequence[naming.RoleGrant] = ()
+    # Production controls (all off by default).
+    managed_identity: str = "None"  # None, SystemAssigned, UserAssigned or SystemAssigned,UserAssigned
+    user_assigned_identity_id: str = ""
+    customer_managed_key_uri: str = ""  # with the user-assigned identity as the one reading the key
+    lock: bool = False  # CanNotDelete on the account
 
     @property
     def subdomain(self) -> str:
@@ -54,6 +69,10 @@ class OpenAIAccount(pulumi.ComponentResource):
     account: cognitiveservices.Account
     soft_delete: AccountSoftDelete
     role_assignments: dict[str, authorization.RoleAssignment]
+    lock: authorization.ManagementLockByScope | None
+    data_plane_access: list[pulumi.Resource]
+    """What must exist before this machine can call the account's data plane (training, smoke test, evaluation):
+    the role assignments, and the private endpoint with its DNS when the program adds one (`allow_data_plane_after`)."""
     id: pulumi.Output[str]
     name: pulumi.Output[str]
     endpoint: pulumi.Output[str]
@@ -87,7 +106,9 @@ class OpenAIAccount(pulumi.ComponentResource):
                 network_acls=_network_acls(args.allowed_ip_ranges),
                 # Only sent when the guard found our name soft-deleted and purging is off: recover it.
                 restore=self.soft_delete.restore.apply(lambda restore: True if restore else None),
+                encryption=self._encryption(),
             ),
+            identity=_identity(args.managed_identity, args.user_assigned_identity_id),
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.soft_delete]),
         )
@@ -103,8 +124,48 @@ class OpenAIAccount(pulumi.ComponentResource):
                 self.role_assignments[grant.key] = self._assign(
                     resource_name, grant, args.runner_principal_id, args.runner_principal_type,
                     purpose="for the identity running pulumi up (the stack's own data-plane steps)")
+        self.data_plane_access = list(self.role_assignments.values())
+        self.lock = self._lock(resource_name) if args.lock else None
         self.api_key = None if args.disable_local_auth else self._primary_key()
         self.register_outputs({"id": self.id, "name": self.name, "endpoint": self.endpoint})
+
+    def allow_data_plane_after(self, *resources: pulumi.Resource) -> None:
+        """Data-plane steps declared from now on also wait for these (e.g. the private endpoint and its DNS)."""
+        self.data_plane_access.extend(resources)
+
+    def _lock(self, resource_name: str) -> authorization.ManagementLockByScope:
+        """CanNotDelete on the account, protected: `pulumi destroy` refuses at once instead of failing half-way."""
+        return authorization.ManagementLockByScope(
+            f"{resource_name}-lock",
+            scope=self.account.id,
+            lock_name=LOCK_NAME,
+            level=authorization.LockLevel.CAN_NOT_DELETE,
+            notes=LOCK_NOTES,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.account], protect=True),
+        )
+
+    def _encryption(self) -> cognitiveservices.EncryptionArgs | None:
+        """Customer-managed key: the vault, key and optional version from the key URI, read by the user-assigned
+        identity (whose client id ARM needs)."""
+        args = self.args
+        if not args.customer_managed_key_uri:
+            return None
+        key = KEY_URI_PATTERN.match(args.customer_managed_key_uri)
+        identity = _USER_IDENTITY_RE.search(args.user_assigned_identity_id)
+        if key is None or identity is None:
+            raise ValueError("customer_managed_key_uri needs a Key Vault key URI and user_assigned_identity_id an "
+                             "identity's ARM id")
+        client_id = managedidentity.get_user_assigned_identity_output(
+            resource_group_name=identity["rg"], resource_name=identity["name"],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        ).client_id
+        return cognitiveservices.EncryptionArgs(
+            key_source="Microsoft.KeyVault",
+            key_vault_properties=cognitiveservices.KeyVaultPropertiesArgs(
+                key_vault_uri=f"https://{key['vault']}.{key['domain']}/", key_name=key["name"],
+                key_version=key["version"], identity_client_id=client_id,
+            ),
+        )
 
     def _assign(self, resource_name: str, grant: naming.RoleGrant, principal_id: str, principal_type: str,
                 purpose: str = "for the fine-tuning lab") -> authorization.RoleAssignment:
@@ -132,6 +193,19 @@ class OpenAIAccount(pulumi.ComponentResource):
             opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[self.account]),
         )
         return pulumi.Output.secret(keys.key1)
+
+
+def _identity(kind: str, user_assigned_identity_id: str) -> cognitiveservices.IdentityArgs | None:
+    """The account's managed identity; None (nothing sent) when off, so a dev account is declared as before."""
+    if kind == "None":
+        return None
+    types = {"SystemAssigned": cognitiveservices.ResourceIdentityType.SYSTEM_ASSIGNED,
+             "UserAssigned": cognitiveservices.ResourceIdentityType.USER_ASSIGNED,
+             "SystemAssigned,UserAssigned": cognitiveservices.ResourceIdentityType.SYSTEM_ASSIGNED_USER_ASSIGNED}
+    return cognitiveservices.IdentityArgs(
+        type=types[kind],
+        user_assigned_identities=[user_assigned_identity_id] if "UserAssigned" in kind else None,
+    )
 
 
 def _network_acls(allowed_ip_ranges: Sequence[str]) -> cognitiveservices.NetworkRuleSetArgs:

@@ -114,9 +114,10 @@ class ServedModel(pulumi.ComponentResource):
                 args.smoke_test_resource,
                 SmokeTestArgs(account_id=args.account_id, deployment_name=self.deployment.name,
                               question=SMOKE_TEST_QUESTION, model=args.model_name),
-                # asks as the identity running `pulumi up` when keyless: after its role assignments exist
+                # asks as the identity running `pulumi up` when keyless: after its role assignments (and the private
+                # endpoint with its DNS, when the account has one) exist
                 opts=pulumi.ResourceOptions(parent=self,
-                                            depends_on=[self.deployment, *args.account.role_assignments.values()],
+                                            depends_on=[self.deployment, *args.account.data_plane_access],
                                             aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]),
             )
             self.answer = self.smoke_test.answer

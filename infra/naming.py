@@ -88,6 +88,12 @@ def resource_group_name(prefix: str, stack: str) -> str:
     return f"rg-{prefix}-{sanitize_label(stack)}"
 
 
+def log_analytics_workspace_name(prefix: str, stack: str) -> str:
+    """Name of the Log Analytics workspace the stack creates when diagnostics are on and none is configured
+    (4-63 letters, digits and '-', starting and ending with a letter or digit)."""
+    return f"log-{prefix}-{sanitize_label(stack)}"[:63].rstrip("-")
+
+
 def subscription_scope(subscription_id: str) -> str:
     return f"/subscriptions/{subscription_id}"
 

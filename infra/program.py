@@ -1,9 +1,11 @@
 """The stack's resources, as functions the entry point (and later steps) compose.
 
-`build_stack(settings)` declares the resource group (unless an existing one is configured) and the
-`OpenAIAccount` component, and returns a `StackParts` whose `outputs` the entry point exports. A later step adds
-its own resources by calling another function with the same settings and parts, e.g.
-`build_fine_tuning(settings, parts)`, and merging its outputs into `parts.outputs`.
+`build_stack(settings)` declares the resource group (unless an existing one is configured), the `OpenAIAccount`
+component and, when configured, its production controls (`PrivateAccess`: private endpoint + DNS;
+`AccountDiagnostics`: logs and metrics to Log Analytics; identity, key and lock belong to the account itself), and
+returns a `StackParts` whose `outputs` the entry point exports. A later step adds its own resources by calling
+another function with the same settings and parts, e.g. `build_fine_tuning(settings, parts)`, and merging its
+outputs into `parts.outputs`.
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from pulumi_azure_native import authorization, resources
 
 from infra import naming
 from infra.account import OpenAIAccount, OpenAIAccountArgs
+from infra.diagnostics import AccountDiagnostics, AccountDiagnosticsArgs
 from infra.identity import RunnerType, resolve_principal_type, runner_grant, runner_role_grants, runner_type
+from infra.networking import PrivateAccess, PrivateAccessArgs
 from infra.settings import StackSettings
 from pipeline import envnames
 
@@ -46,6 +50,8 @@ class StackParts:
     """The account's ARM id as a plain string: known in every preview, so resources that belong to the account
     (a fine-tuned model) can tell from their inputs alone when the account is a different one."""
     outputs: dict[str, Any] = field(default_factory=dict)
+    private_access: PrivateAccess | None = None
+    diagnostics: AccountDiagnostics | None = None
 
 
 def client_identity() -> ClientIdentity:
@@ -119,8 +125,15 @@ def build_stack(settings: StackSettings, identity: ClientIdentity | None = None)
             allowed_ip_ranges=settings.allowed_ip_ranges,
             tags=settings.tags,
             purge_on_destroy=settings.purge_on_destroy,
+            managed_identity=settings.managed_identity,
+            user_assigned_identity_id=settings.user_assigned_identity_id,
+            customer_managed_key_uri=settings.customer_managed_key_uri,
+            lock=settings.lock_account,
         ),
     )
+    account_id = naming.account_resource_id(identity.subscription_id, group_name, account_name)
+    private_access = _private_access(settings, account, account_name, resource_group_name)
+    diagnostics = _diagnostics(settings, account, resource_group_name, stack)
 
     outputs: dict[str, Any] = {
         envnames.AZURE_OPENAI_ENDPOINT: account.endpoint,
@@ -138,9 +151,45 @@ def build_stack(settings: StackSettings, identity: ClientIdentity | None = None)
         resource_group_name=resource_group_name,
         resource_group=group,
         account=account,
-        account_id=naming.account_resource_id(identity.subscription_id, group_name, account_name),
+        account_id=account_id,
         outputs=outputs,
+        private_access=private_access,
+        diagnostics=diagnostics,
     )
+
+
+def _private_access(settings: StackSettings, account: OpenAIAccount, account_name: str,
+                    resource_group_name: pulumi.Input[str]) -> PrivateAccess | None:
+    """Private endpoint + DNS when a subnet is configured; the account's data-plane steps then wait for them."""
+    if not settings.private_endpoint:
+        return None
+    private_access = PrivateAccess("openai-private", PrivateAccessArgs(
+        account_id=account.id,
+        account_name=account_name,
+        resource_group_name=resource_group_name,
+        location=settings.location,
+        subnet_id=settings.private_endpoint_subnet_id,
+        virtual_network_id=settings.virtual_network_id,
+        dns_zone_id=settings.private_dns_zone_id,
+        tags=settings.tags,
+    ))
+    account.allow_data_plane_after(*private_access.data_plane_access)
+    return private_access
+
+
+def _diagnostics(settings: StackSettings, account: OpenAIAccount, resource_group_name: pulumi.Input[str],
+                 stack: str) -> AccountDiagnostics | None:
+    """Diagnostic setting to the configured (or a new) Log Analytics workspace, when diagnosticSettings is on."""
+    if not settings.diagnostic_settings:
+        return None
+    return AccountDiagnostics("openai-diagnostics", AccountDiagnosticsArgs(
+        account_id=account.id,
+        resource_group_name=resource_group_name,
+        location=settings.location,
+        workspace_id=settings.log_analytics_workspace_id,
+        workspace_name=naming.log_analytics_workspace_name(settings.name_prefix, stack),
+        tags=settings.tags,
+    ))
 
 
 def export_outputs(outputs: dict[str, Any]) -> None:

@@ -70,7 +70,7 @@ def add_evaluation(settings: StackSettings, parts: StackParts, *, served: Served
             base_model=settings.base_model,
         ),
         # after the smoke test; asks as the identity running `pulumi up` when keyless: after its role assignments
-        opts=pulumi.ResourceOptions(depends_on=[served, base, *parts.account.role_assignments.values()]),
+        opts=pulumi.ResourceOptions(depends_on=[served, base, *parts.account.data_plane_access]),
     )
     stack = pulumi.get_stack()
     figures = pulumi.Output.all(evaluation.pass_rate, evaluation.base_pass_rate, evaluation.run_id).apply(

@@ -39,6 +39,20 @@ _OPTIONAL_VALUES = (
     "deployment_ttl_hours",
     "min_eval_pass_rate", "min_improvement_over_base", "source_eval_pass_rate", "source_eval_base_pass_rate",
 )
+_ARM_PREFIX = rf"^/subscriptions/{_GUID}/resourceGroups/[-\w._()]{{1,90}}/providers/"
+PRIVATE_DNS_ZONE: Final = "privatelink.openai.azure.com"
+"""The private DNS zone Azure OpenAI's private endpoints register in (Azure's recommended zone name)."""
+SUBNET_ID_PATTERN: Final = re.compile(
+    _ARM_PREFIX + r"Microsoft\.Network/virtualNetworks/[-\w.]{2,64}/subnets/[-\w.]{1,80}$", re.IGNORECASE)
+PRIVATE_DNS_ZONE_ID_PATTERN: Final = re.compile(
+    _ARM_PREFIX + r"Microsoft\.Network/privateDnsZones/" + re.escape(PRIVATE_DNS_ZONE) + "$", re.IGNORECASE)
+WORKSPACE_ID_PATTERN: Final = re.compile(
+    _ARM_PREFIX + r"Microsoft\.OperationalInsights/workspaces/[A-Za-z0-9][-A-Za-z0-9]{2,62}$", re.IGNORECASE)
+USER_ASSIGNED_IDENTITY_ID_PATTERN: Final = re.compile(
+    _ARM_PREFIX + r"Microsoft\.ManagedIdentity/userAssignedIdentities/[A-Za-z0-9][-\w]{2,127}$", re.IGNORECASE)
+KEY_URI_PATTERN: Final = re.compile(
+    r"^https://(?P<vault>[A-Za-z0-9-]{3,24})\.(?P<domain>vault\.azure\.net|managedhsm\.azure\.net)/keys/"
+    r"(?P<name>[A-Za-z0-9-]{1,127})(?:/(?P<version>[A-Za-z0-9]{32}))?/?$")
 STRUCTURED_KEYS: Final = frozenset({"tags", "allowedIpRanges"})
 """Keys whose config value is JSON (object/array) rather than a plain string."""
 
@@ -66,6 +80,15 @@ class StackSettings(BaseModel):
     allowed_ip_ranges: tuple[str, ...] = ()
     tags: dict[str, str] = Field(default_factory=dict)
     purge_on_destroy: bool = True
+    # --- production controls (all off by default: the dev lab's flow is unchanged) ---
+    private_endpoint_subnet_id: str = ""
+    private_dns_zone_id: str = ""
+    diagnostic_settings: bool = False
+    log_analytics_workspace_id: str = ""
+    managed_identity: Literal["None", "SystemAssigned", "UserAssigned", "SystemAssigned,UserAssigned"] = "None"
+    user_assigned_identity_id: str = ""
+    customer_managed_key_uri: str = ""
+    lock_account: bool = False
     # --- fine-tuning ---
     training_file: str = Field("datasets/training_set.jsonl", min_length=1)
     validation_file: str = "datasets/validation_set.jsonl"
@@ -201,6 +224,46 @@ class StackSettings(BaseModel):
             )
         return value
 
+    @field_validator("private_endpoint_subnet_id")
+    @classmethod
+    def _check_subnet(cls, value: str) -> str:
+        if value and not SUBNET_ID_PATTERN.match(value):
+            raise ValueError("must be a subnet's ARM id /subscriptions/<guid>/resourceGroups/<rg>/providers/"
+                             "Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>")
+        return value
+
+    @field_validator("private_dns_zone_id")
+    @classmethod
+    def _check_dns_zone(cls, value: str) -> str:
+        if value and not PRIVATE_DNS_ZONE_ID_PATTERN.match(value):
+            raise ValueError(f"must be the ARM id of a {PRIVATE_DNS_ZONE} zone /subscriptions/<guid>/resourceGroups/"
+                             f"<rg>/providers/Microsoft.Network/privateDnsZones/{PRIVATE_DNS_ZONE}")
+        return value
+
+    @field_validator("log_analytics_workspace_id")
+    @classmethod
+    def _check_workspace(cls, value: str) -> str:
+        if value and not WORKSPACE_ID_PATTERN.match(value):
+            raise ValueError("must be a Log Analytics workspace's ARM id /subscriptions/<guid>/resourceGroups/<rg>/"
+                             "providers/Microsoft.OperationalInsights/workspaces/<name>")
+        return value
+
+    @field_validator("user_assigned_identity_id")
+    @classmethod
+    def _check_identity(cls, value: str) -> str:
+        if value and not USER_ASSIGNED_IDENTITY_ID_PATTERN.match(value):
+            raise ValueError("must be a user-assigned identity's ARM id /subscriptions/<guid>/resourceGroups/<rg>/"
+                             "providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>")
+        return value
+
+    @field_validator("customer_managed_key_uri")
+    @classmethod
+    def _check_key_uri(cls, value: str) -> str:
+        if value and not KEY_URI_PATTERN.match(value):
+            raise ValueError("must be a Key Vault key URI https://<vault>.vault.azure.net/keys/<key>[/<version>] "
+                             "(`az keyvault key show --vault-name <vault> -n <key> --query key.kid`)")
+        return value
+
     @model_validator(mode="after")
     def _check_combinations(self) -> StackSettings:
         if self.allowed_ip_ranges and self.public_network_access == "Disabled":
@@ -208,6 +271,7 @@ class StackSettings(BaseModel):
                 "allowedIpRanges is set but publicNetworkAccess is Disabled: IP rules only apply to public access; "
                 "clear allowedIpRanges or set publicNetworkAccess Enabled"
             )
+        self._check_production_controls()
         if bool(self.source_model) != bool(self.source_account_id):
             raise ValueError("sourceModel and sourceAccountId go together: set both or neither")
         if self.source_eval_base_pass_rate is not None and self.source_eval_pass_rate is None:
@@ -237,6 +301,35 @@ class StackSettings(BaseModel):
                              f"reports success (pulumi config set {PROJECT_NAME}:smokeTest true)")
         return self
 
+    def _check_production_controls(self) -> None:
+        """Combinations of the private-network, diagnostics, identity and key settings that cannot work."""
+        if self.public_network_access == "Disabled" and not self.private_endpoint_subnet_id:
+            raise ValueError(
+                "publicNetworkAccess is Disabled and no private endpoint is configured, so nothing could reach the "
+                "account (not the stack's own training and smoke test, not your applications); set "
+                f"privateEndpointSubnetId to the ARM id of the subnet the account's private endpoint goes in "
+                f"(pulumi config set {PROJECT_NAME}:privateEndpointSubnetId /subscriptions/<guid>/resourceGroups/<rg>/"
+                "providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>), or set publicNetworkAccess "
+                "Enabled with allowedIpRanges")
+        if self.private_dns_zone_id and not self.private_endpoint_subnet_id:
+            raise ValueError("privateDnsZoneId is set without privateEndpointSubnetId: the zone only serves a private "
+                             "endpoint; set privateEndpointSubnetId too, or clear privateDnsZoneId")
+        if self.log_analytics_workspace_id and not self.diagnostic_settings:
+            raise ValueError("logAnalyticsWorkspaceId is set but diagnosticSettings is false, so nothing would be sent "
+                             f"there (pulumi config set {PROJECT_NAME}:diagnosticSettings true)")
+        uses_user_identity = "UserAssigned" in self.managed_identity
+        if uses_user_identity != bool(self.user_assigned_identity_id):
+            raise ValueError(
+                f"managedIdentity {self.managed_identity} and userAssignedIdentityId go together: a user-assigned "
+                "identity needs its ARM id, and the id needs managedIdentity UserAssigned (or "
+                "SystemAssigned,UserAssigned)")
+        if self.customer_managed_key_uri and not uses_user_identity:
+            raise ValueError(
+                "customerManagedKeyUri needs a user-assigned identity that can already use the key (Key Vault Crypto "
+                "Service Encryption User on it): a system-assigned identity does not exist before the account does, "
+                f"so it cannot be granted the key in time; set {PROJECT_NAME}:managedIdentity UserAssigned and "
+                "userAssignedIdentityId")
+
     # ----- derived values the program and later steps use -----
     @property
     def project_root(self) -> Path:
@@ -252,6 +345,16 @@ class StackSettings(BaseModel):
         from pipeline.dataset.models import base_model
 
         return base_model(self.base_model)
+
+    @property
+    def private_endpoint(self) -> bool:
+        """A private endpoint (and its DNS) is declared for the account."""
+        return bool(self.private_endpoint_subnet_id)
+
+    @property
+    def virtual_network_id(self) -> str:
+        """The VNet holding privateEndpointSubnetId (the private DNS zone is linked to it)."""
+        return self.private_endpoint_subnet_id.rsplit("/subnets/", 1)[0]
 
     @property
     def effective_deployment_name(self) -> str:

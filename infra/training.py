@@ -139,8 +139,9 @@ def add_fine_tuning(settings: StackSettings, parts: StackParts) -> dict[str, Any
             training=settings.training,
             timeout_minutes=settings.training_timeout_minutes,
         ),
-        # keyless mode trains with the runner's Entra identity: it needs its role assignments first
-        opts=pulumi.ResourceOptions(depends_on=[account.account, *account.role_assignments.values()]),
+        # keyless mode trains with the runner's Entra identity: it needs its role assignments first (and the private
+        # endpoint with its DNS, when the account is reachable only through it)
+        opts=pulumi.ResourceOptions(depends_on=[account.account, *account.data_plane_access]),
     )
     deployed = deployed_model(settings, model)
     served = ServedModel("fine-tuned-model-served", ServedModelArgs(

@@ -2,7 +2,8 @@
 
 Uses azure-mgmt-cognitiveservices (client from `pipeline.arm.management_client`): create-or-update through the
 SDK's long-running-operation poller until `Succeeded`. ARM allows one deployment write per account at a time and
-answers a concurrent one with 409 `RequestConflict`, which the SDK does not retry, so we retry it with back-off.
+answers a concurrent one with 409 `RequestConflict`, which the SDK does not retry, so we retry it with
+tenacity's exponential back-off.
 Transport failures (unreachable endpoint, dropped connections) are retried by azure-core's RetryPolicy (see
 `pipeline.arm`); when they outlast it, the error says whether ARM had already accepted the deployment.
 """
@@ -16,10 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from azure.core.exceptions import (
     AzureError, ClientAuthenticationError, HttpResponseError, IncompleteReadError, ResourceNotFoundError,
 )
+import tenacity
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.arm import describe_arm_error
 from pipeline.errors import PipelineError, ServiceError, UsageError
+from pipeline.retrying import stop_before_timeout
 
 if TYPE_CHECKING:
     from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
@@ -113,28 +116,34 @@ def _transport_error(exc: AzureError, what: str, arm_url: str | None) -> Service
                         hint="check --arm-endpoint / AZURE_RESOURCE_MANAGER_ENDPOINT and your network, then retry")
 
 
+def _is_conflict(exc: BaseException) -> bool:
+    """409 from another write on the account (ARM allows one at a time); other 409s (a name taken) are final."""
+    return (isinstance(exc, HttpResponseError) and exc.status_code == 409
+            and _error_code(exc) in CONFLICT_CODES | {None})
+
+
 def _retry_conflicts(action: Callable[[], T], *, what: str, deadline: float,
                      first_delay: float = 2.0, max_delay: float = 30.0,
                      sleep: Callable[[float], None] = time.sleep, arm_url: str | None = None) -> T:
-    """Run `action`, retrying 409 RequestConflict (another write on the account) until `deadline`."""
-    delay = first_delay
-    while True:
-        try:
-            return action()
-        except ClientAuthenticationError as exc:
-            raise _service_error(exc, what) from exc
-        except HttpResponseError as exc:
-            if exc.status_code is None:
-                raise _transport_error(exc, what, arm_url) from exc
-            if exc.status_code != 409 or (_error_code(exc) not in CONFLICT_CODES and _error_code(exc) is not None):
-                raise _service_error(exc, what) from exc
-            if time.monotonic() + delay > deadline:
-                raise ServiceError(f"could not {what}: another operation kept the account busy ({describe_arm_error(exc)})",
-                                   hint="wait for the other deployment change to finish, then retry") from exc
-            sleep(delay)
-            delay = min(delay * 2, max_delay)
-        except AzureError as exc:  # ServiceRequestError / ServiceResponseError: connection refused, dropped
+    """Run `action`, retrying 409 RequestConflict with exponential back-off until `deadline`; every other
+    failure becomes one `ServiceError` that says what to do."""
+    retrying = tenacity.Retrying(retry=tenacity.retry_if_exception(_is_conflict),
+                                 wait=tenacity.wait_exponential(multiplier=first_delay, max=max_delay),
+                                 stop=stop_before_timeout(deadline - time.monotonic()), sleep=sleep,
+                                 reraise=True)
+    try:
+        return retrying(action)
+    except ClientAuthenticationError as exc:
+        raise _service_error(exc, what) from exc
+    except HttpResponseError as exc:
+        if exc.status_code is None:
             raise _transport_error(exc, what, arm_url) from exc
+        if _is_conflict(exc):
+            raise ServiceError(f"could not {what}: another operation kept the account busy ({describe_arm_error(exc)})",
+                               hint="wait for the other deployment change to finish, then retry") from exc
+        raise _service_error(exc, what) from exc
+    except AzureError as exc:  # ServiceRequestError / ServiceResponseError: connection refused, dropped
+        raise _transport_error(exc, what, arm_url) from exc
 
 
 def _service_error(exc: HttpResponseError, what: str) -> ServiceError:

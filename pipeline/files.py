@@ -84,18 +84,6 @@ def upload_file(
                                            on_status=on_status), reused=False)
 
 
-def upload_training_file(
-    client: openai.AzureOpenAI,
-    path: Path | str,
-    *,
-    purpose: str = "fine-tune",
-    timeout: float = 1800,
-    poll_interval: float = 2.0,
-) -> FileObject:
-    """Upload (or reuse) a training/validation file and return it once `processed`."""
-    return upload_file(client, path, purpose=purpose, timeout=timeout, poll_interval=poll_interval).file
-
-
 def wait_for_file(client: openai.AzureOpenAI, file_id: str, *, timeout: float = 1800,
                   poll_interval: float = 2.0, on_status: OnFileStatus | None = None) -> FileObject:
     """Poll until `processed`; a file in `error` raises `ServiceError` with the service's `status_details`.

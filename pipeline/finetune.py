@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from pipeline.clients import describe_api_error, service_errors
 from pipeline.errors import ServiceError
-from pipeline.files import delete_file, upload_training_file
+from pipeline.files import delete_file, upload_file
 from pipeline.jobs import JobProgress, TrainingSpec, start_or_adopt, wait_for_job
 from pipeline.training_settings import TrainingSettings
 
@@ -66,11 +66,11 @@ def ensure_fine_tuned_model(
     """
     deadline = time.monotonic() + timeout
     file_poll = min(poll_interval, 2.0)
-    training = upload_training_file(client, request.training_path, timeout=timeout, poll_interval=file_poll)
+    training = upload_file(client, request.training_path, timeout=timeout, poll_interval=file_poll).file
     validation = None
     if request.validation_path is not None:
-        validation = upload_training_file(client, request.validation_path,
-                                          timeout=max(deadline - time.monotonic(), 1.0), poll_interval=file_poll)
+        validation = upload_file(client, request.validation_path, timeout=max(deadline - time.monotonic(), 1.0),
+                                 poll_interval=file_poll).file
     job, adopted = start_or_adopt(client, request.spec(training.id, validation.id if validation else None))
     if on_job is not None:
         on_job(job, adopted)

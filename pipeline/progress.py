@@ -60,7 +60,6 @@ class JobProgressDisplay:
         self._live = self.console.is_terminal
         self._progress: Progress | None = None
         self._task: int | None = None
-        self._last_line: str | None = None
         self._last_key: tuple[object, ...] | None = None
 
     def __enter__(self) -> "JobProgressDisplay":

@@ -1,8 +1,9 @@
 """Promote a trained model from one stack to another (dev -> prod) without training it again.
 
 Three pieces, all plain Python (no Pulumi import):
-- `release_from_outputs`: what a source stack runs, read from its outputs (`pulumi stack output --json`);
-- `promotion_recipe`: the `pulumi config set` commands that make the target stack deploy that model by
+- `release_from_outputs`: what a source stack runs, read from its outputs (`pipeline.stacks.read_stack_outputs`,
+  or `pulumi stack output --json` saved to a file);
+- `promotion_recipe`: the config values (and the `pulumi config set` lines) that make the target stack deploy it by
   `source` (the owning account's ARM id): pinned by default (sourceModel + sourceAccountId, so retraining dev
   does not change prod until the next promotion), or by reference (sourceStack, prod follows dev's outputs);
 - the ledger, `.aoai-ft/promotions.json`: which model each environment runs, plus the history of promotions.
@@ -30,7 +31,6 @@ import json
 import os
 import re
 import shlex
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline import envnames
 from pipeline.connection import ACCOUNT_ID_PATTERN
-from pipeline.errors import PipelineError, ServiceError, UsageError
+from pipeline.errors import PipelineError, UsageError
 from pipeline.evals.gate import EvalFigures, QualityBar, check_quality, figures_from_outputs
 
 CONFIG_NAMESPACE: Final = "aoai-finetune"
@@ -53,9 +53,6 @@ DEFAULT_LEDGER: Final = Path(".aoai-ft") / "promotions.json"
 _STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
 FULL_STACK_PATTERN: Final = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 """A fully qualified stack reference, org/project/stack (what a StackReference needs)."""
-
-Runner = Callable[..., subprocess.CompletedProcess[str]]
-
 
 class PromotionError(PipelineError):
     """The source cannot be promoted (nothing trained yet, bad outputs, bad stack names)."""
@@ -137,6 +134,10 @@ class ConfigRecipe(BaseModel):
     cwd: Path | None = None
     esc_environment: str | None = None
 
+    def qualified_values(self) -> list[tuple[str, str]]:
+        """(`aoai-finetune:key`, value) pairs, as stack config names them."""
+        return [(f"{CONFIG_NAMESPACE}:{key}", value) for key, value in self.values]
+
     def commands(self) -> list[list[str]]:
         if self.esc_environment:
             base = ["pulumi", "env", "set", "--string", self.esc_environment]
@@ -188,36 +189,6 @@ def promotion_recipe(release: Release, target: str, *, reference: str | None = N
 
 def _number(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
-
-
-def apply_recipe(recipe: ConfigRecipe, *, run: Runner = subprocess.run) -> None:
-    """Run every `pulumi config set` of the recipe; the first failure stops with pulumi's message."""
-    for command in recipe.commands():
-        try:
-            done = run(command, capture_output=True, text=True, check=False)
-        except FileNotFoundError:
-            raise UsageError("pulumi is not installed, so the config cannot be applied",
-                             hint="install the Pulumi CLI, or run the printed commands yourself") from None
-        if done.returncode != 0:
-            raise ServiceError(f"`{shlex.join(command)}` failed: {(done.stderr or done.stdout).strip()}",
-                               hint=(f"check that environment {recipe.esc_environment} exists (`pulumi env init {recipe.esc_environment}`)"
-                  if recipe.esc_environment else
-                  f"check that stack {recipe.stack} exists (`pulumi stack init {recipe.stack}`)"))
-
-
-def read_stack_outputs(stack: str, *, cwd: Path | None = None, run: Runner = subprocess.run) -> dict[str, Any]:
-    """`pulumi stack output --json --stack STACK` as a dict (no secrets: promotion needs none)."""
-    command = ["pulumi", "stack", "output", "--json", "--stack", stack]
-    if cwd is not None:
-        command += ["--cwd", str(cwd)]
-    try:
-        done = run(command, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise UsageError("pulumi is not installed", hint="pass --from-json FILE (`pulumi stack output --json`)") from None
-    if done.returncode != 0:
-        raise ServiceError(f"`{shlex.join(command)}` failed: {(done.stderr or done.stdout).strip()}",
-                           hint="run it from the project directory after `pulumi up`, or pass --cwd")
-    return parse_outputs(done.stdout, source=f"outputs of stack {stack}")
 
 
 def parse_outputs(text: str, *, source: str) -> dict[str, Any]:
@@ -301,14 +272,14 @@ def promote(
     ledger_path: Path = DEFAULT_LEDGER,
     reference: str | None = None,
     esc_environment: str | None = None,
-    apply: bool = False,
+    apply_with: Callable[[ConfigRecipe], None] | None = None,
     cwd: Path | None = None,
-    run: Runner = subprocess.run,
     now: datetime | None = None,
     bar: QualityBar | None = None,
 ) -> tuple[Release, ConfigRecipe, LedgerEntry]:
     """The whole promotion: read the release, check its evaluation against `bar` (default: `QualityBar()`),
-    build (and optionally apply) the recipe, record it in the ledger. A release below the bar changes nothing."""
+    build the recipe, set it with `apply_with` (`pipeline.stacks.apply_recipe`; None = only print it) and record
+    it in the ledger. A release below the bar changes nothing."""
     check_stack_name(source, option="--from")
     check_stack_name(target, option="--to")
     release = release_from_outputs(source, outputs)
@@ -318,9 +289,9 @@ def promote(
                        f"on stack {target}, which checks the figures again)")
     recipe = promotion_recipe(release, target, reference=reference, cwd=cwd, esc_environment=esc_environment)
     ledger = load_ledger(ledger_path)  # before applying: a damaged ledger must not leave config half-changed
-    if apply:
-        apply_recipe(recipe, run=run)
-    _, target_entry = record_promotion(ledger, release, target, applied=apply, now=now)
+    if apply_with is not None:
+        apply_with(recipe)
+    _, target_entry = record_promotion(ledger, release, target, applied=apply_with is not None, now=now)
     save_ledger(ledger, ledger_path)
     return release, recipe, target_entry
 
@@ -334,6 +305,6 @@ def promoted_from_record(*, stack: str | None, model: str, account_id: str,
 
 __all__: Sequence[str] = (
     "CONFIG_NAMESPACE", "DEFAULT_LEDGER", "PROMOTED_FROM", "ConfigRecipe", "Ledger", "LedgerEntry",
-    "PromotionError", "Release", "apply_recipe", "load_ledger", "parse_outputs", "promote", "promotion_recipe",
-    "qualified_stack", "read_stack_outputs", "record_promotion", "release_from_outputs", "save_ledger",
+    "PromotionError", "Release", "load_ledger", "parse_outputs", "promote", "promotion_recipe",
+    "qualified_stack", "record_promotion", "release_from_outputs", "save_ledger",
 )

@@ -15,10 +15,12 @@ from collections.abc import Callable
 from typing import Final
 
 import openai
+import tenacity
 
 from pipeline.chat import ask
 from pipeline.clients import describe_api_error
 from pipeline.errors import ServiceError
+from pipeline.retrying import stop_before_timeout
 
 NETWORK_MESSAGES: Final = ("public access is disabled", "virtual network/firewall rules",
                            "a virtual network is configured for this resource")
@@ -28,6 +30,14 @@ NETWORK_WAY_OUT: Final = ("run `pulumi up` from inside the account's network (a 
                           "holds its private endpoint), or add this runner's public IP to allowedIpRanges")
 
 
+class _Settling(Exception):
+    """A refusal that waiting fixes: what it waits for, and the error as the caller would see it."""
+
+    def __init__(self, waiting_for: str, error: ServiceError) -> None:
+        super().__init__(waiting_for)
+        self.waiting_for, self.error = waiting_for, error
+
+
 def ask_until_answered(client: openai.AzureOpenAI, deployment: str, question: str, *, few_shot: bool = True,
                        timeout_seconds: float = 600.0, sleep_seconds: float = 10.0,
                        on_wait: Callable[[str], None] = lambda message: None,
@@ -35,21 +45,28 @@ def ask_until_answered(client: openai.AzureOpenAI, deployment: str, question: st
     """`pipeline.chat.ask`, retried while the deployment is not serving yet or the caller's role has not
     propagated; `on_wait` gets one progress line per retry. Gives up at the deadline with a `ServiceError`
     naming what is missing; network refusals and an unreachable endpoint fail at once."""
-    started = time.monotonic()
-    slept = 0.0  # with an injected `sleep` (tests, a caller's own clock) real time does not move
-    while True:
+
+    def attempt() -> str:
         try:
             return ask(client, deployment, question, few_shot=few_shot)
         except ServiceError as exc:
-            cause = exc.__cause__
-            waiting_for = _classify(client, deployment, exc, cause)
-            waited = max(time.monotonic() - started, slept)
-            if waited + sleep_seconds > timeout_seconds:
-                raise _gave_up(client, deployment, waiting_for, cause, exc, timeout_seconds) from exc
-            on_wait(f"smoke test: waiting for {waiting_for} ({_detail(cause, exc)}); "
-                    f"waited {waited:.0f}s of {timeout_seconds:.0f}s, next try in {sleep_seconds:.0f}s")
-            sleep(sleep_seconds)
-            slept += sleep_seconds
+            raise _Settling(_classify(client, deployment, exc, exc.__cause__), exc) from exc
+
+    stop = stop_before_timeout(timeout_seconds)
+
+    def announce(state: tenacity.RetryCallState) -> None:
+        settling = state.outcome.exception() if state.outcome else None
+        if isinstance(settling, _Settling):
+            on_wait(f"smoke test: waiting for {settling.waiting_for} ({_detail(settling.error)}); "
+                    f"waited {stop.waited(state):.0f}s of {timeout_seconds:.0f}s, next try in {sleep_seconds:.0f}s")
+
+    retrying = tenacity.Retrying(retry=tenacity.retry_if_exception_type(_Settling),
+                                 wait=tenacity.wait_fixed(sleep_seconds), stop=stop, before_sleep=announce,
+                                 sleep=sleep, reraise=True)
+    try:
+        return retrying(attempt)
+    except _Settling as settling:
+        raise _gave_up(client, deployment, settling, timeout_seconds) from settling.error
 
 
 def _classify(client: openai.AzureOpenAI, deployment: str, exc: ServiceError, cause: BaseException | None) -> str:
@@ -70,22 +87,22 @@ def _classify(client: openai.AzureOpenAI, deployment: str, exc: ServiceError, ca
     raise exc
 
 
-def _gave_up(client: openai.AzureOpenAI, deployment: str, waiting_for: str, cause: BaseException | None,
-             exc: ServiceError, timeout_seconds: float) -> ServiceError:
-    if waiting_for.startswith("the role assignment"):
+def _gave_up(client: openai.AzureOpenAI, deployment: str, settling: _Settling, timeout_seconds: float) -> ServiceError:
+    if settling.waiting_for.startswith("the role assignment"):
         return ServiceError(
             f"smoke test: {_principal_text(client)} still may not call deployment {deployment!r} after "
-            f"{timeout_seconds:.0f}s ({_detail(cause, exc)})",
+            f"{timeout_seconds:.0f}s ({_detail(settling.error)})",
             hint=f"it needs '{SMOKE_TEST_ROLE}' (or 'Cognitive Services OpenAI Contributor') on the account "
                  f"{_account_url(client)}; the stack assigns it to the identity running `pulumi up`. Role "
                  "assignments can take up to ~10 minutes to apply: run `pulumi up` again, or check the assignment "
                  "with `az role assignment list --assignee <object id> --scope <account id>`")
     return ServiceError(f"smoke test: deployment {deployment!r} did not start serving within {timeout_seconds:.0f}s "
-                        f"({_detail(cause, exc)})",
+                        f"({_detail(settling.error)})",
                         hint="check the deployment in the portal (`aoai-ft status`); run `pulumi up` again to retry")
 
 
-def _detail(cause: BaseException | None, exc: ServiceError) -> str:
+def _detail(exc: ServiceError) -> str:
+    cause = exc.__cause__
     return describe_api_error(cause) if isinstance(cause, openai.APIError) else exc.message
 
 

@@ -22,7 +22,8 @@ def serve() -> None:
         name=PACK_NAME,
         enforcement_level=EnforcementLevel.MANDATORY,
         policies=build_policies(),
-        description="Guardrails for Azure OpenAI fine-tuning stacks: keyless, private, approved regions/SKUs in prod.",
+        description="Guardrails for Azure OpenAI fine-tuning stacks: keyless, private with a private endpoint, "
+                    "diagnostics, locked and tagged, approved regions/SKUs in prod.",
     )
 
 

@@ -2,8 +2,11 @@
 
 Each rule is a plain function `check_*(props, config) -> list[str]` (one message per violation, empty when the
 resource complies) so it can be tested without the CLI; `build_policies()` wraps them in pulumi_policy
-`ResourceValidationPolicy` objects, all mandatory. Prod-only rules apply when the stack's name is listed in the
-policy's `prodStacks` config (default `["prod"]`).
+`ResourceValidationPolicy` objects, all mandatory. Rules about how resources relate (a private account has a
+private endpoint with DNS, diagnostic settings, a lock) look at the whole stack: `check_*(resources, config) ->
+list[(resource, message)]`, wrapped in `StackValidationPolicy` objects (`STACK_RULES`), which the engine runs on
+the stack's resources after `pulumi up` (a preview only reports that they could not run yet). Prod-only rules apply
+when the stack's name is listed in the policy's `prodStacks` config (default `["prod"]`).
 
 This pack runs in its own virtualenv made from `policy/requirements.txt`, so it imports nothing from the
 project (no `pipeline`, no `infra`): only pulumi, pulumi_policy and pydantic.
@@ -18,15 +21,29 @@ import pulumi
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 ACCOUNT: Final = "azure-native:cognitiveservices:Account"
 DEPLOYMENT: Final = "azure-native:cognitiveservices:Deployment"
 ROLE_ASSIGNMENT: Final = "azure-native:authorization:RoleAssignment"
+PRIVATE_ENDPOINT: Final = "azure-native:network:PrivateEndpoint"
+DNS_ZONE_GROUP: Final = "azure-native:network:PrivateDnsZoneGroup"
+PRIVATE_DNS_ZONE: Final = "azure-native:privatedns:PrivateZone"
+WORKSPACE: Final = "azure-native:operationalinsights:Workspace"
+DIAGNOSTIC_SETTING: Final = "azure-native:monitor:DiagnosticSetting"
+LOCK_TYPES: Final = frozenset({
+    "azure-native:authorization:ManagementLockByScope", "azure-native:authorization:ManagementLockAtResourceLevel",
+})
+TAGGED_TYPES: Final = (ACCOUNT, PRIVATE_ENDPOINT, PRIVATE_DNS_ZONE, WORKSPACE)
+"""The stack's taggable resources that prod's required tags apply to."""
 
 # Values of the ARM `principalType` enum (pulumi_azure_native.authorization.PrincipalType).
 PRINCIPAL_TYPES: Final = frozenset(
@@ -60,6 +77,22 @@ class GuardrailConfig(BaseModel):
         default=["Standard", "GlobalStandard"],
         alias="allowedDeploymentSkus",
         description="Model deployment SKUs allowed in prod (DeveloperTier is refused whatever this says).",
+    )
+
+    required_tags: list[str] = Field(
+        default=["env", "owner"],
+        alias="requiredTags",
+        description="Tag names every taggable prod resource must carry (the stack's `tags` config sets them).",
+    )
+    required_log_categories: list[str] = Field(
+        default=["Audit", "RequestResponse", "Trace"],
+        alias="requiredLogCategories",
+        description="Log categories a prod account's diagnostic setting must send (or the allLogs category group).",
+    )
+    require_lock: bool = Field(
+        default=True,
+        alias="requireLock",
+        description="Prod accounts must carry a CanNotDelete (or ReadOnly) lock.",
     )
 
     def is_prod(self, stack: str | None) -> bool:
@@ -201,6 +234,146 @@ def check_deployment_capacity_set(props: Mapping[str, Any], config: GuardrailCon
     ]
 
 
+def check_required_tags(props: Mapping[str, Any], config: GuardrailConfig) -> list[str]:
+    """Cost and ownership reporting: prod resources carry the tags the platform team requires."""
+    tags = _get(props, "tags")
+    present = set(tags) if isinstance(tags, Mapping) else set()
+    missing = [name for name in config.required_tags if name not in present]
+    if not missing:
+        return []
+    example = " ".join(f"'{CONFIG_PREFIX}:tags.{name}' <value>" for name in missing[:1])
+    return [
+        f"tags {missing} are missing (required: {config.required_tags}). "
+        f"Fix: `pulumi config set --path {example}` for each (the stack puts its tags on every resource)."
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Whole-stack checks: how the account, its private endpoint, diagnostics and lock relate.
+# ---------------------------------------------------------------------------------------------------------
+
+Finding = tuple[PolicyResource, str]
+
+
+def _known(props: Mapping[str, Any], *path: str) -> Any:
+    """`_get`, but a value still unknown (a preview) counts as missing instead of stopping the check."""
+    try:
+        return _get(props, *path)
+    except UnknownValueError:
+        return None
+
+
+def _name_of(resource: PolicyResource) -> str | None:
+    """The Azure name: `name` in the outputs, `<kind>Name` in the inputs."""
+    for key in ("name", "accountName", "privateEndpointName"):
+        name = _known(resource.props, key)
+        if isinstance(name, str) and name:
+            return name
+    return None
+
+
+def _refers_to(resource: PolicyResource, target: PolicyResource, ids: Sequence[Any], kind: str) -> bool:
+    """Whether `resource` points at `target`: it depends on it, or one of `ids` is the target's ARM id
+    (compared by its last segments, `/<kind>/<name>`, as the outputs may or may not carry the id)."""
+    if any(dep.urn == target.urn for dep in resource.dependencies):
+        return True
+    if any(dep.urn == target.urn for deps in resource.property_dependencies.values() for dep in deps):
+        return True
+    name = _name_of(target)
+    if name is None:
+        return False
+    suffix = f"/{kind}/{name}".lower()
+    return any(isinstance(value, str) and value.lower().rstrip("/").endswith(suffix) for value in ids)
+
+
+def _of_type(resources: Sequence[PolicyResource], *types: str) -> list[PolicyResource]:
+    return [r for r in resources if r.resource_type in types]
+
+
+def _endpoint_targets(endpoint: PolicyResource) -> list[Any]:
+    connections = [*(_known(endpoint.props, "privateLinkServiceConnections") or []),
+                   *(_known(endpoint.props, "manualPrivateLinkServiceConnections") or [])]
+    return [_known(c, "privateLinkServiceId") for c in connections if isinstance(c, Mapping)]
+
+
+def check_private_endpoint_when_private(resources: Sequence[PolicyResource], config: GuardrailConfig) -> list[Finding]:
+    """An account with public access disabled is reachable only through a private endpoint, and only by name when
+    the endpoint registers its IP in a private DNS zone (its DNS zone group)."""
+    findings: list[Finding] = []
+    fix = (f"Fix: `pulumi config set {CONFIG_PREFIX}:privateEndpointSubnetId <subnet ARM id>` (the stack then "
+           "declares the private endpoint and its privatelink.openai.azure.com DNS zone group).")
+    for account in _of_type(resources, ACCOUNT):
+        if str(_known(account.props, "properties", "publicNetworkAccess") or "").lower() != "disabled":
+            continue
+        endpoints = [e for e in _of_type(resources, PRIVATE_ENDPOINT)
+                     if _refers_to(e, account, _endpoint_targets(e), "accounts")]
+        if not endpoints:
+            findings.append((account, "public network access is Disabled but no private endpoint connects to the "
+                                      f"account, so nothing can reach it. {fix}"))
+            continue
+        groups = _of_type(resources, DNS_ZONE_GROUP)
+        if not any(_refers_to(g, e, [_zone_group_endpoint(g)], "privateEndpoints") for e in endpoints for g in groups):
+            findings.append((endpoints[0], "the account's private endpoint has no private DNS zone group, so its "
+                                           "hostname still resolves to the public address, which refuses every call. "
+                                           f"{fix}"))
+    return findings
+
+
+def _zone_group_endpoint(group: PolicyResource) -> str | None:
+    """A zone group names its endpoint (privateEndpointName) rather than giving its id: made an id suffix."""
+    name = _known(group.props, "privateEndpointName")
+    return f"/privateEndpoints/{name}" if isinstance(name, str) else None
+
+
+def check_diagnostic_settings(resources: Sequence[PolicyResource], config: GuardrailConfig) -> list[Finding]:
+    """Who called what: each account sends the required log categories somewhere a team can query."""
+    findings: list[Finding] = []
+    required = list(config.required_log_categories)
+    fix = f"Fix: `pulumi config set {CONFIG_PREFIX}:diagnosticSettings true` (and logAnalyticsWorkspaceId)."
+    for account in _of_type(resources, ACCOUNT):
+        settings = [d for d in _of_type(resources, DIAGNOSTIC_SETTING)
+                    if _refers_to(d, account, [_known(d.props, "resourceUri")], "accounts")]
+        if not settings:
+            findings.append((account, f"the account has no diagnostic setting: its request and audit logs are kept "
+                                      f"nowhere. {fix}"))
+            continue
+        gaps = [_diagnostic_gaps(setting, required) for setting in settings]
+        if all(gaps):
+            fewest = min(gaps, key=len)
+            findings.append((settings[gaps.index(fewest)], f"the account's diagnostic setting lacks {fewest} "
+                                                           f"(required log categories: {required}). {fix}"))
+    return findings
+
+
+def _diagnostic_gaps(setting: PolicyResource, required: Sequence[str]) -> list[str]:
+    """What one diagnostic setting lacks: required categories it does not send enabled, and a destination."""
+    destination = any(_known(setting.props, key) for key in (
+        "workspaceId", "storageAccountId", "eventHubAuthorizationRuleId", "marketplacePartnerId"))
+    logs = [log for log in _known(setting.props, "logs") or []
+            if isinstance(log, Mapping) and _known(log, "enabled") is True]
+    if any(str(_known(log, "categoryGroup") or "").lower() == "alllogs" for log in logs):
+        sent = set(required)
+    else:
+        sent = {str(_known(log, "category")) for log in logs}
+    return [category for category in required if category not in sent] + ([] if destination else ["a destination"])
+
+
+def check_account_locked(resources: Sequence[PolicyResource], config: GuardrailConfig) -> list[Finding]:
+    """A prod account is protected against deletion (portal, CLI, or a stray `pulumi destroy`) by a lock."""
+    if not config.require_lock:
+        return []
+    findings: list[Finding] = []
+    for account in _of_type(resources, ACCOUNT):
+        locks = [lock for lock in _of_type(resources, *LOCK_TYPES)
+                 if _refers_to(lock, account, [_known(lock.props, "scope")], "accounts")]
+        levels = {str(_known(lock.props, "level") or "") for lock in locks}
+        if not levels & {"CanNotDelete", "ReadOnly"}:
+            findings.append((account, "the account has no CanNotDelete lock. "
+                                      f"Fix: `pulumi config set {CONFIG_PREFIX}:lockAccount true` (or set "
+                                      "requireLock false for this stack in the policy pack config)."))
+    return findings
+
+
 # ---------------------------------------------------------------------------------------------------------
 # pulumi_policy wiring.
 # ---------------------------------------------------------------------------------------------------------
@@ -218,18 +391,28 @@ def stack_name(args: ResourceValidationArgs) -> str | None:
     return pulumi.get_stack() or None
 
 
+def _parsed_config(raw: Mapping[str, Any], report_violation: ReportViolation,
+                   urn: str | None) -> GuardrailConfig | None:
+    """The policy's config, or None after reporting what is wrong with it."""
+    try:
+        return GuardrailConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        report_violation(f"invalid policy config ({problems}). Fix the --policy-pack-config JSON.", urn)
+        return None
+
+
 def _validator(
-    resource_type: str, check: Check, *, prod_only: bool
+    resource_type: str | tuple[str, ...], check: Check, *, prod_only: bool
 ) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     """Adapt a plain check to pulumi_policy: filter by type and stack, parse config, report each message."""
+    types = (resource_type,) if isinstance(resource_type, str) else resource_type
+
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        if args.resource_type != resource_type:
+        if args.resource_type not in types:
             return
-        try:
-            config = GuardrailConfig.model_validate(dict(args.get_config()))
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            report_violation(f"invalid policy config ({problems}). Fix the --policy-pack-config JSON.", args.urn)
+        config = _parsed_config(args.get_config(), report_violation, args.urn)
+        if config is None:
             return
         if prod_only and not config.is_prod(stack_name(args)):
             return
@@ -239,10 +422,34 @@ def _validator(
     return validate
 
 
+StackCheck = Callable[[Sequence[PolicyResource], GuardrailConfig], list[Finding]]
+
+
+def _stack_of(resources: Sequence[PolicyResource]) -> str | None:
+    """The stack's name, from the first resource URN (`urn:pulumi:<stack>::...`)."""
+    for resource in resources:
+        head = resource.urn.split("::", 1)[0] if resource.urn else ""
+        if head.startswith("urn:pulumi:") and len(head) > len("urn:pulumi:"):
+            return head[len("urn:pulumi:"):]
+    return pulumi.get_stack() or None
+
+
+def _stack_validator(check: StackCheck) -> Callable[[StackValidationArgs, ReportViolation], None]:
+    """Adapt a whole-stack check: prod stacks only, parse config, report each finding on its resource."""
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        config = _parsed_config(args.get_config(), report_violation, None)
+        if config is None or not config.is_prod(_stack_of(args.resources)):
+            return
+        for resource, message in check(args.resources, config):
+            report_violation(f"{resource.name}: {message}", resource.urn)
+
+    return validate
+
+
 _PROD = ("prodStacks",)
 
-# name -> (resource type, check, prod only?, config keys, description)
-RULES: Final[dict[str, tuple[str, Check, bool, tuple[str, ...], str]]] = {
+# name -> (resource type(s), check, prod only?, config keys, description)
+RULES: Final[dict[str, tuple[str | tuple[str, ...], Check, bool, tuple[str, ...], str]]] = {
     "prod-local-auth-disabled": (
         ACCOUNT, check_local_auth_disabled, True, _PROD,
         "Prod Azure OpenAI accounts must disable local (API key) auth.",
@@ -271,12 +478,33 @@ RULES: Final[dict[str, tuple[str, Check, bool, tuple[str, ...], str]]] = {
         DEPLOYMENT, check_deployment_capacity_set, False, (),
         "Model deployments must set sku.capacity.",
     ),
+    "prod-required-tags": (
+        TAGGED_TYPES, check_required_tags, True, (*_PROD, "requiredTags"),
+        "Prod accounts, private endpoints, DNS zones and workspaces must carry the required tags.",
+    ),
+}
+
+# name -> (check, config keys, description); all prod-only
+STACK_RULES: Final[dict[str, tuple[StackCheck, tuple[str, ...], str]]] = {
+    "prod-private-endpoint": (
+        check_private_endpoint_when_private, _PROD,
+        "Prod accounts with public network access disabled must have a private endpoint with a private DNS zone group.",
+    ),
+    "prod-diagnostic-settings": (
+        check_diagnostic_settings, (*_PROD, "requiredLogCategories"),
+        "Prod accounts must send their logs (Audit, RequestResponse, Trace) to Log Analytics.",
+    ),
+    "prod-account-lock": (
+        check_account_locked, (*_PROD, "requireLock"),
+        "Prod accounts must carry a CanNotDelete lock where the policy config requires one.",
+    ),
 }
 
 
-def build_policies() -> list[ResourceValidationPolicy]:
-    """Every guardrail as a mandatory ResourceValidationPolicy, in RULES order."""
-    return [
+def build_policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
+    """Every guardrail, mandatory: the ResourceValidationPolicy objects in RULES order, then the
+    StackValidationPolicy objects in STACK_RULES order."""
+    resource_policies: list[ResourceValidationPolicy | StackValidationPolicy] = [
         ResourceValidationPolicy(
             name=name,
             description=description,
@@ -286,3 +514,14 @@ def build_policies() -> list[ResourceValidationPolicy]:
         )
         for name, (resource_type, check, prod_only, keys, description) in RULES.items()
     ]
+    stack_policies = [
+        StackValidationPolicy(
+            name=name,
+            description=description,
+            validate=_stack_validator(check),
+            enforcement_level=EnforcementLevel.MANDATORY,
+            config_schema=GuardrailConfig.schema_for(*keys),
+        )
+        for name, (check, keys, description) in STACK_RULES.items()
+    ]
+    return resource_policies + stack_policies

@@ -24,7 +24,9 @@ from pipeline.promotion import DEFAULT_LEDGER
 @click.option("--esc", "esc_environment", metavar="ENV",
               help="Set the values in this Pulumi ESC environment's pulumiConfig (`pulumi env set`) instead of "
                    "the target stack's own config, e.g. my-org/aoai-finetune/prod.")
-@click.option("--apply", is_flag=True, help="Run the `pulumi config set` commands instead of only printing them.")
+@click.option("--apply", is_flag=True,
+              help="Set the values (one `pulumi config set-all`, or `pulumi env set` with --esc) instead of only "
+                   "printing them.")
 @click.option("--cwd", type=click.Path(file_okay=False, path_type=Path), help="Pulumi project directory.")
 @click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_LEDGER, show_default=True,
               help="JSON file recording which model each environment runs.")
@@ -57,7 +59,7 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
     """
     from pipeline.errors import UsageError
     from pipeline.promotion import load_ledger, parse_outputs, promote as run_promotion, qualified_stack
-    from pipeline.promotion import read_stack_outputs
+    from pipeline.stacks import apply_recipe, read_stack_outputs
 
     err = console(stderr=True)
     if list_only:
@@ -77,7 +79,8 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
 
     bar = QualityBar(min_pass_rate=min_pass_rate, min_improvement=min_improvement)
     release, recipe, entry = run_promotion(source, target, outputs=outputs, ledger_path=ledger, reference=reference,
-                                           esc_environment=esc_environment, apply=apply, cwd=cwd, bar=bar)
+                                           esc_environment=esc_environment, apply_with=apply_recipe if apply else None,
+                                           cwd=cwd, bar=bar)
 
     err.print(f"[bold]{release.stack}[/] runs [bold]{release.model}[/]")
     err.print(f"  trained in {release.account_id}")

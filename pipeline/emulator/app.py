@@ -75,7 +75,7 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None, state: Emulat
         injector.clear()
         return {"rules": []}
 
-    app.include_router(identity.build_router(state))
+    app.include_router(identity.build_router(state.config, state.tokens, state.clock))
     app.include_router(arm.build_router(state))
     include_dataplane(app)
     # Outermost: faults apply before anything else, including auth.

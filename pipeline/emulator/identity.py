@@ -16,17 +16,15 @@ import hmac
 import json
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from pipeline.emulator.config import EmulatedPrincipal
+from pipeline.emulator.clock import Clock
+from pipeline.emulator.config import EmulatedPrincipal, EmulatorConfig
 from pipeline.emulator.db import Database
 from pipeline.emulator.errors import AzureError
-
-if TYPE_CHECKING:
-    from pipeline.emulator.state import EmulatorState
 
 TOKEN_LIFETIME_SECONDS = 3600
 SCHEMA = "CREATE TABLE IF NOT EXISTS identity_keys (k TEXT NOT NULL);"
@@ -89,19 +87,19 @@ class TokenIssuer:
         return claims
 
 
-def build_router(state: "EmulatorState") -> APIRouter:
+def build_router(config: EmulatorConfig, tokens: TokenIssuer, clock: Clock) -> APIRouter:
     """The managed-identity token endpoint (`IDENTITY_ENDPOINT=<emulator>/identity/token`)."""
     router = APIRouter()
 
     @router.get("/identity/token", include_in_schema=False)
     async def managed_identity_token(request: Request) -> JSONResponse:
-        if not hmac.compare_digest(request.headers.get("x-identity-header", ""), state.config.identity_header):
+        if not hmac.compare_digest(request.headers.get("x-identity-header", ""), config.identity_header):
             raise AzureError(401, "Unauthorized", "The X-IDENTITY-HEADER header is missing or wrong (IDENTITY_HEADER).")
         resource = request.query_params.get("resource")
         if not resource:
             raise AzureError(400, "invalid_request", "The 'resource' query parameter is required.")
-        principal = _pick(state.config.principals, request.query_params)
-        token, expires = state.tokens.issue(principal, resource, state.clock.now())
+        principal = _pick(config.principals, request.query_params)
+        token, expires = tokens.issue(principal, resource, clock.now())
         return JSONResponse({"access_token": token, "expires_on": str(expires), "resource": audience_of(resource),
                              "token_type": "Bearer", "client_id": principal.client_id})
 

@@ -28,6 +28,17 @@ PROJECT = "aoai-finetune"
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 TENANT = "99999999-8888-7777-6666-555555555555"
 RUNNER_OBJECT_ID = "0f0e0d0c-0b0a-0908-0706-050403020100"
+USER_IDENTITY_CLIENT_ID = "c1c1c1c1-0000-4000-8000-00000000c11d"
+"""What getUserAssignedIdentity answers as the client id of any user-assigned identity."""
+ARM_CHILD_TYPES: dict[str, tuple[str, str]] = {  # type -> (provider path of its ARM id, input holding its name)
+    "azure-native:network:PrivateEndpoint": ("Microsoft.Network/privateEndpoints", "privateEndpointName"),
+    "azure-native:network:PrivateDnsZoneGroup": ("privateDnsZoneGroups", "privateDnsZoneGroupName"),
+    "azure-native:privatedns:PrivateZone": ("Microsoft.Network/privateDnsZones", "privateZoneName"),
+    "azure-native:privatedns:VirtualNetworkLink": ("virtualNetworkLinks", "virtualNetworkLinkName"),
+    "azure-native:operationalinsights:Workspace": ("Microsoft.OperationalInsights/workspaces", "workspaceName"),
+    "azure-native:monitor:DiagnosticSetting": ("Microsoft.Insights/diagnosticSettings", "name"),
+    "azure-native:authorization:ManagementLockByScope": ("Microsoft.Authorization/locks", "lockName"),
+}
 SOURCE_STACK_OUTPUTS = {  # what a StackReference to a trained dev stack reads (promote mode)
     "FINE_TUNED_MODEL": "gpt-4o-mini-2024-07-18.ft-0123456789abcdef0123456789abcdef",
     "EVAL_PASS_RATE": 0.75, "EVAL_BASE_PASS_RATE": 0.0, "EVAL_RUN_ID": "evalrun_dev",
@@ -98,6 +109,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     eval_figures: tuple[float, float] = (0.75, 0.0)  # what the Evaluation reports: fine-tuned, base pass rate
     resources: list[pulumi.runtime.MockResourceArgs] = field(default_factory=list)
     calls: list[pulumi.runtime.MockCallArgs] = field(default_factory=list)
+    user_identity_lookups: list[dict[str, Any]] = field(default_factory=list)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(args)
@@ -113,6 +125,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             props["endpoint"] = naming.endpoint_for(props["customSubDomainName"])
             props["provisioningState"] = "Succeeded"
             outputs.update(name=name, properties=props)
+            identity = inputs.get("identity")
+            if identity and identity.get("userAssignedIdentities"):  # ARM answers a map id -> the identity's ids
+                outputs["identity"] = {**identity, "userAssignedIdentities": {
+                    uai: {"clientId": USER_IDENTITY_CLIENT_ID, "principalId": "5a5a5a5a-0000-4000-8000-000000000001"}
+                    for uai in identity["userAssignedIdentities"]}}
             return naming.account_resource_id(self.subscription_id, inputs["resourceGroupName"], name), outputs
         if args.typ == "azure-native:cognitiveservices:Deployment":
             outputs["name"] = inputs["deploymentName"]
@@ -120,6 +137,20 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.typ == "azure-native:authorization:RoleAssignment":
             outputs["name"] = inputs["roleAssignmentName"]
             return f"{inputs['scope']}/providers/Microsoft.Authorization/roleAssignments/{inputs['roleAssignmentName']}", outputs
+        if args.typ in ARM_CHILD_TYPES:  # the production controls: named like ARM does, ids like ARM's
+            provider_path, name_key = ARM_CHILD_TYPES[args.typ]
+            name = inputs.get(name_key) or args.name
+            outputs["name"] = name
+            scope = inputs.get("resourceUri") or inputs.get("scope")  # extension resources live under their target
+            if scope:
+                return f"{scope}/providers/{provider_path}/{name}", outputs
+            if args.typ == "azure-native:network:PrivateDnsZoneGroup":
+                provider_path = f"Microsoft.Network/privateEndpoints/{inputs['privateEndpointName']}/{provider_path}"
+            if args.typ == "azure-native:privatedns:VirtualNetworkLink":
+                provider_path = f"Microsoft.Network/privateDnsZones/{inputs['privateZoneName']}/{provider_path}"
+            group = inputs["resourceGroupName"]
+            group_id = f"/subscriptions/{self.subscription_id}/resourceGroups/{group}"
+            return f"{group_id}/providers/{provider_path}/{name}", outputs
         if args.typ == "pulumi:pulumi:StackReference":
             name = inputs["name"]
             return name, {"name": name, "outputs": dict(self.stack_outputs), "secretOutputNames": []}
@@ -140,6 +171,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "subscriptionId": self.subscription_id,
                 "tenantId": TENANT,
             }
+        if args.token == "azure-native:managedidentity:getUserAssignedIdentity":
+            self.user_identity_lookups.append(dict(args.args))
+            return {"clientId": USER_IDENTITY_CLIENT_ID, "principalId": "5a5a5a5a-0000-4000-8000-000000000001",
+                    "tenantId": TENANT, "name": args.args["resourceName"], "location": "swedencentral",
+                    "type": "Microsoft.ManagedIdentity/userAssignedIdentities"}
         if args.token == "azure-native:cognitiveservices:listAccountKeys":
             return {"key1": self.keys[0], "key2": self.keys[1]}
         raise AssertionError(f"unexpected invoke {args.token}")

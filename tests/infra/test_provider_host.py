@@ -310,7 +310,7 @@ def test_keyless_smoke_test_signs_in_like_azure_native_and_waits_for_its_role(sp
 
     runner = EmulatedPrincipal(object_id=RUNNER_OBJECT_ID, client_id="c1c1c1c1-0000-4000-8000-000000000001")
     emu = EmulatorServer(EmulatorConfig(port=0, log_requests=False, arm_token="operator", principals=[runner],
-                                        role_propagation_seconds=2.0, deployment_seconds=0.1)).start()
+                                        role_propagation_seconds=3.0, deployment_seconds=0.1)).start()
     try:
         config = emu.config
         from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Sku
@@ -328,18 +328,20 @@ def test_keyless_smoke_test_signs_in_like_azure_native_and_waits_for_its_role(sp
                                              resource_group=config.default_resource_group, account_name=name,
                                              deployment_name="teacher", model="gpt-4o-mini-2024-07-18"))
         keyless = account_id(emu, "aoai-ft-keyless")
-        role = httpx.put(f"{emu.url}{keyless}/providers/Microsoft.Authorization/roleAssignments/"
-                         "5d7b0b35-5a8e-4b7c-9d1a-2f0e7f1c0a11", params={"api-version": "2022-04-01"},
-                         headers={"Authorization": "Bearer operator"},
-                         json={"properties": {"principalId": RUNNER_OBJECT_ID, "principalType": "ServicePrincipal",
-                                              "roleDefinitionId": f"/subscriptions/{config.subscription_id}/providers/"
-                                                                  f"Microsoft.Authorization/roleDefinitions/{OPENAI_USER}"}})
-        assert role.status_code in (200, 201), role.text
         env = {envnames.AZURE_RESOURCE_MANAGER_ENDPOINT: emu.url, envnames.AZURE_RESOURCE_MANAGER_TOKEN: "operator",
                "ARM_USE_MSI": "true", "IDENTITY_ENDPOINT": f"{emu.url}/identity/token",
                "IDENTITY_HEADER": config.identity_header}
         with ProviderHost(spec, extra_env=env) as host:
             host.configure()
+            # assigned only now, so the role is still propagating when the smoke test first asks, however long
+            # the provider host took to start on a busy machine
+            role = httpx.put(f"{emu.url}{keyless}/providers/Microsoft.Authorization/roleAssignments/"
+                             "5d7b0b35-5a8e-4b7c-9d1a-2f0e7f1c0a11", params={"api-version": "2022-04-01"},
+                             headers={"Authorization": "Bearer operator"},
+                             json={"properties": {"principalId": RUNNER_OBJECT_ID, "principalType": "ServicePrincipal",
+                                                  "roleDefinitionId": f"/subscriptions/{config.subscription_id}/providers/"
+                                                                      f"Microsoft.Authorization/roleDefinitions/{OPENAI_USER}"}})
+            assert role.status_code in (200, 201), role.text
             urn = host.urn(SMOKE_TYPE, "smoke-test")
             inputs = {"__provider": serialize_provider(SmokeTestProvider()), "account_id": keyless,
                       "deployment_name": "teacher", "question": SMOKE_TEST_QUESTION, "model": "gpt-4o-mini-2024-07-18",

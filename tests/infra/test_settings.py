@@ -55,6 +55,10 @@ def test_prod_example_is_keyless_and_private() -> None:
     assert not settings.creates_resource_group
     assert settings.principal_type == "Group"
     assert settings.mode == "promote" and settings.source_stack
+    # the production controls, on in the example
+    assert settings.private_endpoint and settings.virtual_network_id.endswith("/virtualNetworks/vnet-prod")
+    assert settings.diagnostic_settings and settings.log_analytics_workspace_id
+    assert settings.managed_identity == "SystemAssigned" and settings.lock_account
 
 
 def test_strings_from_pulumi_are_coerced_and_empty_means_unset() -> None:
@@ -131,3 +135,61 @@ def test_deploy_checkpoint_values() -> None:
     assert info.value.message.endswith(
         f"{PROJECT_NAME}:deployCheckpoint: must be final, best-validation-loss, or a step number such as 300 "
         "(got 'last')")
+
+
+_SUB = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/"
+_SUBNET = _SUB + "Microsoft.Network/virtualNetworks/vnet/subnets/snet"
+_IDENTITY = _SUB + "Microsoft.ManagedIdentity/userAssignedIdentities/id-cmk"
+
+
+def test_production_controls_are_off_by_default() -> None:
+    settings = StackSettings.from_mapping({})
+    assert not settings.private_endpoint and not settings.diagnostic_settings and not settings.lock_account
+    assert settings.managed_identity == "None" and not settings.customer_managed_key_uri
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"privateEndpointSubnetId": _SUB + "Microsoft.Network/virtualNetworks/vnet"}, "privateEndpointSubnetId"),
+        ({"privateEndpointSubnetId": _SUBNET,
+          "privateDnsZoneId": _SUB + "Microsoft.Network/privateDnsZones/example.com"}, "privateDnsZoneId"),
+        ({"diagnosticSettings": True, "logAnalyticsWorkspaceId": "log-platform"}, "logAnalyticsWorkspaceId"),
+        ({"managedIdentity": "Both"}, "managedIdentity"),
+        ({"managedIdentity": "UserAssigned", "userAssignedIdentityId": "id-cmk"}, "userAssignedIdentityId"),
+        ({"customerManagedKeyUri": "https://kv.vault.azure.net/secrets/x"}, "customerManagedKeyUri"),
+    ],
+)
+def test_bad_production_control_names_the_key(values: dict, named: str) -> None:
+    with pytest.raises(StackConfigError) as info:
+        StackSettings.from_mapping(values)
+    assert f"{PROJECT_NAME}:{named}" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("values", "mentions"),
+    [
+        ({"publicNetworkAccess": "Disabled"}, "nothing could reach the account"),
+        ({"privateDnsZoneId": _SUB + "Microsoft.Network/privateDnsZones/privatelink.openai.azure.com"},
+         "privateDnsZoneId is set without privateEndpointSubnetId"),
+        ({"logAnalyticsWorkspaceId": _SUB + "Microsoft.OperationalInsights/workspaces/log-platform"},
+         "diagnosticSettings is false"),
+        ({"managedIdentity": "UserAssigned"}, "go together"),
+        ({"userAssignedIdentityId": _IDENTITY}, "go together"),
+        ({"managedIdentity": "SystemAssigned", "customerManagedKeyUri": "https://kv-a.vault.azure.net/keys/k"},
+         "needs a user-assigned identity"),
+    ],
+)
+def test_production_controls_that_cannot_work_are_explained(values: dict, mentions: str) -> None:
+    with pytest.raises(StackConfigError, match=mentions):
+        StackSettings.from_mapping(values)
+
+
+def test_private_and_keyed_prod_settings_are_accepted() -> None:
+    settings = StackSettings.from_mapping({
+        "publicNetworkAccess": "Disabled", "privateEndpointSubnetId": _SUBNET, "managedIdentity": "UserAssigned",
+        "userAssignedIdentityId": _IDENTITY, "customerManagedKeyUri": "https://kv-a.vault.azure.net/keys/k/",
+        "diagnosticSettings": "true", "lockAccount": "true",
+    })
+    assert settings.virtual_network_id == _SUB + "Microsoft.Network/virtualNetworks/vnet"
+    assert settings.diagnostic_settings and settings.lock_account and not settings.log_analytics_workspace_id

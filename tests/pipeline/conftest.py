@@ -50,3 +50,11 @@ def sweep_account(sweep_emulator: EmulatorServer, sweep_arm: Any) -> tuple[str, 
         sweep_arm.deployments.begin_create_or_update(spec.resource_group, spec.account_name, name,
                                                      deployment_body(spec), polling=False).result()
     return cfg.default_resource_group, cfg.default_account
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """A stateful stand-in `pulumi` on PATH (see tests.pipeline.fake_pulumi); stacks are added by the test."""
+    from tests.pipeline.fake_pulumi import install
+
+    return install(tmp_path, monkeypatch)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import openai
 from pipeline.clients import ConnectionSettings, openai_client
 from pipeline.emulator import EmulatorServer
 from pipeline.finetune import FineTuneRequest, ensure_fine_tuned_model
+from tests.pipeline.emulated import start
 from tests.pipeline.emulator.conftest import put_deployment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,3 +70,13 @@ def build_world(emu: EmulatorServer, tmp: Path) -> World:
     put_deployment(emu, world.shuffled, bad)
     put_deployment(emu, world.base, BASE_MODEL)
     return world
+
+
+@contextmanager
+def serving_world(tmp: Path) -> Iterator[World]:
+    """`build_world` on a fresh emulator whose eval runs take 0.3 s; the emulator stops afterwards."""
+    emu = start(eval_run_seconds=0.3)
+    try:
+        yield build_world(emu, tmp)
+    finally:
+        emu.stop()

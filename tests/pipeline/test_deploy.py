@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
+from azure.core.exceptions import HttpResponseError, ODataV4Format
 
 from pipeline.arm import StaticTokenCredential, management_client
 from pipeline.chat import ask
-from pipeline.deploy import DeploymentSpec, delete_deployment, deploy_model
+from pipeline.deploy import DeploymentSpec, _retry_conflicts, delete_deployment, deploy_model
 from pipeline.errors import ServiceError
 from pipeline.finetune import FineTuneRequest, FineTuneResult, delete_fine_tuned_model, ensure_fine_tuned_model
 
@@ -87,3 +89,52 @@ def test_model_reference_names_base_models_by_family_and_date() -> None:
     checkpoint = f"{tuned}:ckpt-step-20"
     assert model_reference(checkpoint) == (checkpoint, "1") and is_fine_tuned(checkpoint)
     assert not is_fine_tuned("gpt-4o-mini-2024-07-18")
+
+
+def _conflict(code: str = "RequestConflict") -> HttpResponseError:
+    """ARM's 409 as azure-core raises it (status and OData error code)."""
+    exc = HttpResponseError(message=f"({code}) Another operation is being performed on the parent resource")
+    exc.status_code = 409
+    exc.error = ODataV4Format({"code": code, "message": "Another operation is being performed"})
+    return exc
+
+
+def _failing(times: int, code: str = "RequestConflict"):
+    calls = {"n": 0}
+
+    def action() -> str:
+        calls["n"] += 1
+        if calls["n"] <= times:
+            raise _conflict(code)
+        return "done"
+    return action, calls
+
+
+def test_conflicts_back_off_exponentially_up_to_the_cap() -> None:
+    action, calls = _failing(6)
+    sleeps: list[float] = []
+    result = _retry_conflicts(action, what="deploy x", deadline=time.monotonic() + 1000, first_delay=2.0,
+                              max_delay=30.0, sleep=sleeps.append)
+    assert result == "done" and calls["n"] == 7
+    assert sleeps == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+
+
+def test_conflicts_past_the_deadline_give_up_with_what_to_do() -> None:
+    action, calls = _failing(100)
+    sleeps: list[float] = []
+    with pytest.raises(ServiceError) as error:
+        _retry_conflicts(action, what="deploy x", deadline=time.monotonic() + 10, first_delay=2.0,
+                         sleep=sleeps.append)
+    assert sleeps == [2.0, 4.0]  # waited 6 s: the next wait (8 s) would end past the deadline
+    assert calls["n"] == 3
+    assert error.value.message.startswith("could not deploy x: another operation kept the account busy")
+    assert "wait for the other deployment change to finish" in error.value.hint
+
+
+def test_other_409s_are_final() -> None:
+    action, calls = _failing(1, code="ResourceNameAlreadyTaken")
+    sleeps: list[float] = []
+    with pytest.raises(ServiceError) as error:
+        _retry_conflicts(action, what="deploy x", deadline=time.monotonic() + 1000, sleep=sleeps.append)
+    assert calls["n"] == 1 and sleeps == []
+    assert "ResourceNameAlreadyTaken" in error.value.message and "busy" not in error.value.message

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from pipeline.errors import ServiceError, UsageError
-from pipeline.files import content_hash, delete_file, upload_file, upload_training_file, uploaded_name
+from pipeline.files import content_hash, delete_file, upload_file, uploaded_name
 from tests.pipeline.emulated import write_bad_dataset
 
 
@@ -33,17 +33,17 @@ def test_second_upload_of_same_content_is_skipped(client, datasets_dir, tmp_path
 def test_changed_content_is_uploaded_again(client, datasets_dir, tmp_path) -> None:
     copy = tmp_path / "training_set.jsonl"
     shutil.copy(datasets_dir / "training_set.jsonl", copy)
-    first = upload_training_file(client, copy, poll_interval=0.05)
+    first = upload_file(client, copy, poll_interval=0.05).file
     lines = copy.read_text(encoding="utf-8").splitlines()
     copy.write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")
-    second = upload_training_file(client, copy, poll_interval=0.05)
+    second = upload_file(client, copy, poll_interval=0.05).file
     assert second.id != first.id
 
 
 def test_rejected_file_raises_with_the_service_message(client, tmp_path) -> None:
     bad = write_bad_dataset(tmp_path / "bad.jsonl")
     with pytest.raises(ServiceError) as exc:
-        upload_training_file(client, bad, poll_interval=0.05)
+        upload_file(client, bad, poll_interval=0.05)
     (stored,) = [f for f in client.files.list() if f.filename.startswith("bad.")]
     assert stored.status == "error" and stored.status_details
     assert stored.status_details in exc.value.message
@@ -52,11 +52,11 @@ def test_rejected_file_raises_with_the_service_message(client, tmp_path) -> None
 
 def test_missing_file_is_a_usage_error(client, tmp_path) -> None:
     with pytest.raises(UsageError):
-        upload_training_file(client, tmp_path / "nope.jsonl")
+        upload_file(client, tmp_path / "nope.jsonl")
 
 
 def test_delete_tolerates_404(client, datasets_dir) -> None:
-    file = upload_training_file(client, datasets_dir / "validation_set.jsonl", poll_interval=0.05)
+    file = upload_file(client, datasets_dir / "validation_set.jsonl", poll_interval=0.05).file
     assert delete_file(client, file.id) is True
     assert delete_file(client, file.id) is False
 

@@ -9,15 +9,15 @@ import httpx
 import pytest
 
 from pipeline.errors import ServiceError
-from pipeline.files import upload_training_file
+from pipeline.files import upload_file
 from pipeline.jobs import JobProgress, JobStillRunning, TrainingSpec, find_adoptable_job, start_or_adopt, wait_for_job
 from tests.pipeline.emulated import make_client, start, write_bad_dataset
 
 
 @pytest.fixture
 def spec(client, datasets_dir) -> TrainingSpec:
-    training = upload_training_file(client, datasets_dir / "training_set.jsonl", poll_interval=0.05)
-    validation = upload_training_file(client, datasets_dir / "validation_set.jsonl", poll_interval=0.05)
+    training = upload_file(client, datasets_dir / "training_set.jsonl", poll_interval=0.05).file
+    validation = upload_file(client, datasets_dir / "validation_set.jsonl", poll_interval=0.05).file
     return TrainingSpec(training_file=training.id, validation_file=validation.id, suffix="teacher", seed=7)
 
 
@@ -104,7 +104,7 @@ def test_wait_survives_an_emulator_restart_mid_training(tmp_path, datasets_dir) 
     emu = start(data_dir=tmp_path / "emu", training_seconds=3.0)
     try:
         client = make_client(emu, max_retries=1)
-        training = upload_training_file(client, datasets_dir / "training_set.jsonl", poll_interval=0.05)
+        training = upload_file(client, datasets_dir / "training_set.jsonl", poll_interval=0.05).file
         job, _ = start_or_adopt(client, TrainingSpec(training_file=training.id))
         seen: list[JobProgress] = []
         outcome: dict[str, object] = {}

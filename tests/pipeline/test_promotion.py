@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,12 +11,12 @@ import yaml
 from infra.settings import PROJECT_NAME, StackSettings
 from pipeline import envnames
 from pipeline.errors import ServiceError, UsageError
+from pipeline.stacks import apply_recipe
 from pipeline.promotion import (
     CONFIG_NAMESPACE,
     Ledger,
     PromotionError,
     Release,
-    apply_recipe,
     load_ledger,
     promote,
     promotion_recipe,
@@ -26,33 +25,10 @@ from pipeline.promotion import (
     release_from_outputs,
     save_ledger,
 )
+from tests.pipeline.promotion_world import DEV_ACCOUNT, DEV_OUTPUTS, MODEL, SMOKE_ANSWER
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = "gpt-4o-mini-2024-07-18.ft-0123456789abcdef0123456789abcdef"
-DEV_ACCOUNT = ("/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-aoai-finetune-dev/providers/"
-               "Microsoft.CognitiveServices/accounts/aoai-finetune-1a2b3c")
-DEV_OUTPUTS = {
-    envnames.FINE_TUNED_MODEL: MODEL,
-    envnames.EVAL_PASS_RATE: 0.75, envnames.EVAL_BASE_PASS_RATE: 0.0, envnames.EVAL_RUN_ID: "evalrun_dev",
-    envnames.AZURE_OPENAI_ACCOUNT_ID: DEV_ACCOUNT,
-    envnames.AZURE_OPENAI_DEPLOYMENT: "gpt-4o-mini-2024-07-18-ft",
-    envnames.SMOKE_TEST_ANSWER: "Artificial intelligence is ...",
-    envnames.AZURE_OPENAI_ENDPOINT: "https://aoai-finetune-1a2b3c.openai.azure.com/",
-}
 NOW = datetime(2026, 11, 27, 21, 30, tzinfo=timezone.utc)
-
-
-class FakeRunner:
-    """Stands in for subprocess.run: records argv, fails on a chosen call."""
-
-    def __init__(self, fail_on: int | None = None) -> None:
-        self.calls: list[list[str]] = []
-        self.fail_on = fail_on
-
-    def __call__(self, command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-        self.calls.append(command)
-        code = 1 if self.fail_on == len(self.calls) else 0
-        return subprocess.CompletedProcess(command, code, "", "error: no stack named 'prod' found" if code else "")
 
 
 def test_namespace_matches_the_project() -> None:
@@ -62,7 +38,7 @@ def test_namespace_matches_the_project() -> None:
 def test_release_from_dev_outputs() -> None:
     release = release_from_outputs("dev", DEV_OUTPUTS)
     assert (release.model, release.account_id, release.deployment) == (MODEL, DEV_ACCOUNT, "gpt-4o-mini-2024-07-18-ft")
-    assert release.smoke_test_answer == "Artificial intelligence is ..."
+    assert release.smoke_test_answer == SMOKE_ANSWER
 
 
 def test_a_stack_that_has_not_trained_cannot_be_promoted() -> None:
@@ -125,15 +101,15 @@ def test_promoting_a_stack_to_itself_is_refused() -> None:
         promotion_recipe(release_from_outputs("dev", DEV_OUTPUTS), "dev")
 
 
-def test_apply_runs_every_command_and_stops_at_the_first_failure() -> None:
+def test_apply_sets_every_value_at_once_or_none(fake_pulumi) -> None:
     recipe = promotion_recipe(release_from_outputs("dev", DEV_OUTPUTS), "prod")
-    runner = FakeRunner()
-    apply_recipe(recipe, run=runner)
-    assert runner.calls == recipe.commands() and len(runner.calls) == 7
-    failing = FakeRunner(fail_on=2)
     with pytest.raises(ServiceError, match="no stack named 'prod'") as exc:
-        apply_recipe(recipe, run=failing)
-    assert len(failing.calls) == 2 and "pulumi stack init prod" in exc.value.hint
+        apply_recipe(recipe)
+    assert "pulumi stack init prod" in exc.value.hint and fake_pulumi.config("prod") == {}
+    fake_pulumi.add_stack("prod")
+    apply_recipe(recipe)
+    assert fake_pulumi.config("prod") == dict(recipe.qualified_values())
+    assert [c[:4] for c in fake_pulumi.commands()] == [["config", "set-all", "--stack", "prod"]] * 2
 
 
 def test_ledger_records_both_environments_and_keeps_history(tmp_path: Path) -> None:
@@ -160,21 +136,21 @@ def test_ledger_records_both_environments_and_keeps_history(tmp_path: Path) -> N
     assert not list(path.parent.glob("*.tmp"))
 
 
-def test_a_damaged_ledger_is_a_usage_error_and_nothing_is_applied(tmp_path: Path) -> None:
+def test_a_damaged_ledger_is_a_usage_error_and_nothing_is_applied(tmp_path: Path, fake_pulumi) -> None:
     path = tmp_path / "promotions.json"
     path.write_text('{"version": 7}')
-    runner = FakeRunner()
+    fake_pulumi.add_stack("prod")
     with pytest.raises(UsageError, match="not a promotion ledger"):
-        promote("dev", "prod", outputs=DEV_OUTPUTS, ledger_path=path, apply=True, run=runner)
-    assert runner.calls == []
+        promote("dev", "prod", outputs=DEV_OUTPUTS, ledger_path=path, apply_with=apply_recipe)
+    assert fake_pulumi.calls() == []
 
 
-def test_promote_end_to_end_applies_and_records(tmp_path: Path) -> None:
+def test_promote_end_to_end_applies_and_records(tmp_path: Path, fake_pulumi) -> None:
     path = tmp_path / "promotions.json"
-    runner = FakeRunner()
-    release, recipe, entry = promote("dev", "prod", outputs=DEV_OUTPUTS, ledger_path=path, apply=True, run=runner,
-                                     now=NOW)
-    assert runner.calls == recipe.commands()
+    fake_pulumi.add_stack("prod")
+    release, recipe, entry = promote("dev", "prod", outputs=DEV_OUTPUTS, ledger_path=path, apply_with=apply_recipe, now=NOW)
+    assert fake_pulumi.config("prod") == dict(recipe.qualified_values())
+    assert fake_pulumi.config("prod")["aoai-finetune:sourceModel"] == MODEL
     assert (entry.environment, entry.model, entry.status, entry.promoted_from) == ("prod", MODEL, "applied", "dev")
     assert load_ledger(path).environments["prod"] == entry
 
@@ -190,10 +166,20 @@ def test_esc_recipe_sets_the_environments_pulumi_config() -> None:
     assert recipe.commands()[1] == ["pulumi", "env", "set", "--string", "my-org/aoai-finetune/prod",
                                     'pulumiConfig["aoai-finetune:sourceModel"]', MODEL]
     assert all(c[:5] == ["pulumi", "env", "set", "--string", "my-org/aoai-finetune/prod"] for c in recipe.commands())
-    failing = FakeRunner(fail_on=1)
-    with pytest.raises(ServiceError) as exc:
-        apply_recipe(recipe, run=failing)
+
+def test_esc_apply_needs_the_environment(fake_pulumi) -> None:
+    recipe = promotion_recipe(release_from_outputs("dev", DEV_OUTPUTS), "prod",
+                              esc_environment="my-org/aoai-finetune/prod")
+    with pytest.raises(ServiceError, match="environment 'my-org/aoai-finetune/prod' not found") as exc:
+        apply_recipe(recipe)
     assert "pulumi env init my-org/aoai-finetune/prod" in exc.value.hint
+    fake_pulumi.add_environment("my-org/aoai-finetune/prod")
+    apply_recipe(recipe)
+    assert fake_pulumi.environment("my-org/aoai-finetune/prod") == {
+        f'pulumiConfig["{key}"]': value for key, value in recipe.qualified_values()}
+
+
+def test_esc_environment_names_are_checked() -> None:
     with pytest.raises(UsageError, match="not an ESC environment name"):
         promotion_recipe(release_from_outputs("dev", DEV_OUTPUTS), "prod", esc_environment="my org/prod")
 

@@ -89,20 +89,21 @@ def analyze(stub: analyzer_pb2_grpc.AnalyzerStub, resource_type: str, props: dic
 def test_analyzer_info_lists_every_policy_as_mandatory(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=20)
     assert info.name == "aoai-finetune-guardrails"
-    assert [p.name for p in info.policies] == list(policies.RULES)
+    assert [p.name for p in info.policies] == [*policies.RULES, *policies.STACK_RULES]
     assert {p.enforcementLevel for p in info.policies} == {analyzer_pb2.MANDATORY}
     schema = {p.name: json_format.MessageToDict(p.configSchema) for p in info.policies}
     assert schema["prod-deployment-sku-allowed"]["properties"]["allowedDeploymentSkus"]["default"] == ["Standard", "GlobalStandard"]
 
 
 def test_analyzer_blocks_a_keyed_public_prod_account(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
-    bad = {"location": "westeurope", "sku": {"name": "S0"}, "properties": {"disableLocalAuth": False}}
+    tags = {"env": "prod", "owner": "ml-platform"}
+    bad = {"location": "westeurope", "sku": {"name": "S0"}, "properties": {"disableLocalAuth": False}, "tags": tags}
     diagnostics = analyze(analyzer, policies.ACCOUNT, bad)
     assert {d.policyName for d in diagnostics} == {"prod-local-auth-disabled", "prod-network-restricted", "prod-location-allowed"}
     assert all(d.enforcementLevel == analyzer_pb2.MANDATORY for d in diagnostics)
     assert analyze(analyzer, policies.ACCOUNT, bad, stack="dev") == []
 
-    good = {"location": "swedencentral", "sku": {"name": "S0"},
+    good = {"location": "swedencentral", "sku": {"name": "S0"}, "tags": tags,
             "properties": {"disableLocalAuth": True, "publicNetworkAccess": "Disabled"}}
     assert analyze(analyzer, policies.ACCOUNT, good) == []
 
@@ -122,8 +123,50 @@ def test_configured_prod_stacks_reach_the_policies(analyzer: analyzer_pb2_grpc.A
     analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={"prod-local-auth-disabled": config}), timeout=20)
     try:
         keyed = {"properties": {"disableLocalAuth": False, "publicNetworkAccess": "Disabled"},
-                 "location": "swedencentral", "sku": {"name": "S0"}}
+                 "location": "swedencentral", "sku": {"name": "S0"}, "tags": {"env": "prod", "owner": "me"}}
         assert [d.policyName for d in analyze(analyzer, policies.ACCOUNT, keyed, stack="production")] == ["prod-local-auth-disabled"]
         assert analyze(analyzer, policies.ACCOUNT, keyed, stack="prod") == []
     finally:
         analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={}), timeout=20)
+
+
+def test_analyzer_requires_tags_on_prod_resources(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    [missing] = analyze(analyzer, policies.PRIVATE_ENDPOINT, {"tags": {"env": "prod"}})
+    assert missing.policyName == "prod-required-tags" and "['owner'] are missing" in missing.message
+    assert analyze(analyzer, policies.PRIVATE_ENDPOINT, {"tags": {"env": "prod", "owner": "x"}}) == []
+    assert analyze(analyzer, policies.PRIVATE_ENDPOINT, {}, stack="dev") == []
+
+
+def stack_resource(resource_type: str, name: str, props: dict[str, Any], stack: str = "prod",
+                   dependencies: tuple[str, ...] = ()) -> analyzer_pb2.AnalyzerResource:
+    properties = struct_pb2.Struct()
+    properties.update(props)
+    return analyzer_pb2.AnalyzerResource(type=resource_type, properties=properties, name=name,
+                                         urn=f"urn:pulumi:{stack}::aoai-finetune::{resource_type}::{name}",
+                                         dependencies=list(dependencies))
+
+
+def test_analyzer_checks_the_whole_prod_stack(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    """AnalyzeStack, as the engine calls it after `pulumi up`: the resources' outputs and dependencies."""
+    account_urn = f"urn:pulumi:prod::aoai-finetune::{policies.ACCOUNT}::openai"
+    account = stack_resource(policies.ACCOUNT, "openai", {"name": "aoai-ft-prod-1a2b",
+                                                          "properties": {"publicNetworkAccess": "Disabled"}})
+    bare = list(analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[account]), timeout=20).diagnostics)
+    assert {d.policyName for d in bare} == {"prod-private-endpoint", "prod-diagnostic-settings", "prod-account-lock"}
+    assert all(d.enforcementLevel == analyzer_pb2.MANDATORY and d.urn == account_urn for d in bare)
+
+    endpoint = stack_resource(policies.PRIVATE_ENDPOINT, "pe", {"name": "pe-aoai-ft-prod-1a2b"},
+                              dependencies=(account_urn,))
+    zone_group = stack_resource(policies.DNS_ZONE_GROUP, "zg", {"name": "default"},
+                                dependencies=(endpoint.urn,))
+    setting = stack_resource(policies.DIAGNOSTIC_SETTING, "diag", {
+        "workspaceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/log",
+        "logs": [{"category": c, "enabled": True} for c in ("Audit", "RequestResponse", "Trace")]},
+        dependencies=(account_urn,))
+    lock = stack_resource("azure-native:authorization:ManagementLockByScope", "lock", {"level": "CanNotDelete"},
+                          dependencies=(account_urn,))
+    complete = [account, endpoint, zone_group, setting, lock]
+    request = analyzer_pb2.AnalyzeStackRequest(resources=complete)
+    assert list(analyzer.AnalyzeStack(request, timeout=20).diagnostics) == []
+    dev = [stack_resource(policies.ACCOUNT, "openai", {"properties": {"publicNetworkAccess": "Disabled"}}, stack="dev")]
+    assert list(analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=dev), timeout=20).diagnostics) == []

@@ -6,14 +6,26 @@ import copy
 from typing import Any
 
 import pytest
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ResourceValidationArgs,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 from pulumi_policy.policy import PolicyCustomTimeouts, PolicyResourceOptions
-from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UnknownValueError, unknown_checking_proxy
+from pulumi_policy.proxy import (
+    UNKNOWN_ARRAY_VALUE,
+    UNKNOWN_BOOLEAN_VALUE,
+    UNKNOWN_STRING_VALUE,
+    UnknownValueError,
+    unknown_checking_proxy,
+)
 
 from policy import policies
 from policy.policies import ACCOUNT, DEPLOYMENT, ROLE_ASSIGNMENT, GuardrailConfig
 
-POLICIES: dict[str, ResourceValidationPolicy] = {p.name: p for p in policies.build_policies()}
+POLICIES: dict[str, Any] = {p.name: p for p in policies.build_policies()}
 
 PROD_ACCOUNT: dict[str, Any] = {
     "kind": "OpenAI",
@@ -74,7 +86,8 @@ def test_pack_has_every_rule_mandatory() -> None:
     assert list(POLICIES) == [
         "prod-local-auth-disabled", "prod-network-restricted", "prod-location-allowed",
         "prod-account-sku-allowed", "prod-deployment-sku-allowed",
-        "role-assignment-principal-type", "deployment-capacity-set",
+        "role-assignment-principal-type", "deployment-capacity-set", "prod-required-tags",
+        "prod-private-endpoint", "prod-diagnostic-settings", "prod-account-lock",
     ]
     assert all(p.enforcement_level is EnforcementLevel.MANDATORY for p in POLICIES.values())
 
@@ -243,3 +256,157 @@ def test_config_schemas_carry_the_model_defaults() -> None:
     assert set(schema.properties) == {"prodStacks", "allowedLocations"}
     assert schema.properties["allowedLocations"]["default"] == GuardrailConfig().allowed_locations
     assert POLICIES["deployment-capacity-set"].config_schema is None
+
+
+# --- prod-required-tags ---------------------------------------------------------------------------------
+
+TAGS = {"env": "prod", "owner": "ml-platform"}
+
+
+@pytest.mark.parametrize("resource_type", [ACCOUNT, policies.PRIVATE_ENDPOINT, policies.PRIVATE_DNS_ZONE,
+                                           policies.WORKSPACE])
+def test_required_tags_on_every_taggable_prod_resource(resource_type: str) -> None:
+    assert run("prod-required-tags", resource_type, {"tags": {**TAGS, "extra": "1"}}) == []
+    [message] = run("prod-required-tags", resource_type, {"tags": {"env": "prod"}})
+    assert "['owner'] are missing" in message and "pulumi config set --path 'aoai-finetune:tags.owner'" in message
+    assert run("prod-required-tags", resource_type, {}, stack="dev") == []
+
+
+def test_required_tags_come_from_policy_config() -> None:
+    config = {"requiredTags": ["costCenter"]}
+    assert run("prod-required-tags", ACCOUNT, {"tags": {"costCenter": "42"}}, config=config) == []
+    assert "['costCenter']" in run("prod-required-tags", ACCOUNT, {"tags": TAGS}, config=config)[0]
+    assert run("prod-required-tags", DEPLOYMENT, {}) == []  # deployments are tagged by the stack's TTL only
+
+
+# --- whole-stack rules: private endpoint, diagnostics, lock ---------------------------------------------
+
+def resource(resource_type: str, name: str, props: dict[str, Any], *depends_on: PolicyResource,
+             stack: str = "prod") -> PolicyResource:
+    return PolicyResource(resource_type, unknown_checking_proxy(copy.deepcopy(props)),
+                          f"urn:pulumi:{stack}::aoai-finetune::{resource_type}::{name}", name,
+                          PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), []), None, None,
+                          list(depends_on), {})
+
+
+def run_stack(policy: str, resources: list[PolicyResource],
+              config: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Validate the stack with one stack policy; return (urn, message) per violation."""
+    found: list[tuple[str, str]] = []
+    assert isinstance(POLICIES[policy], StackValidationPolicy)
+    POLICIES[policy].validate(StackValidationArgs(resources, config),
+                              lambda message, urn=None: found.append((urn, message)))
+    return found
+
+
+ACCOUNT_ID = ("/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/"
+              "Microsoft.CognitiveServices/accounts/aoai-ft-prod-1a2b")
+PRIVATE = {"name": "aoai-ft-prod-1a2b", "properties": {"publicNetworkAccess": "Disabled"}}
+WORKSPACE_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/log"
+ALL_LOGS = [{"category": c, "enabled": True} for c in ("Audit", "RequestResponse", "Trace")]
+
+
+def private_stack(*, dns: bool = True, by_id: bool = False, stack: str = "prod") -> list[PolicyResource]:
+    """An account with public access off and its endpoint (+ zone group), linked by dependency or only by id."""
+    account = resource(ACCOUNT, "openai", PRIVATE, stack=stack)
+    link = () if by_id else (account,)
+    endpoint = resource(policies.PRIVATE_ENDPOINT, "pe", {
+        "name": "pe-aoai-ft-prod-1a2b",
+        "privateLinkServiceConnections": [{"privateLinkServiceId": ACCOUNT_ID if by_id else "",
+                                           "groupIds": ["account"]}],
+    }, *link, stack=stack)
+    group = resource(policies.DNS_ZONE_GROUP, "zg", {"privateEndpointName": "pe-aoai-ft-prod-1a2b" if by_id else ""},
+                     *(() if by_id else (endpoint,)), stack=stack)
+    return [account, endpoint] + ([group] if dns else [])
+
+
+@pytest.mark.parametrize("by_id", [False, True], ids=["by-dependency", "by-id"])
+def test_private_account_with_endpoint_and_dns_passes(by_id: bool) -> None:
+    assert run_stack("prod-private-endpoint", private_stack(by_id=by_id)) == []
+
+
+def test_private_account_without_endpoint_fails_on_the_account() -> None:
+    [(urn, message)] = run_stack("prod-private-endpoint", private_stack()[:1])
+    assert urn.endswith("::openai") and "no private endpoint connects to the account" in message
+    assert "pulumi config set aoai-finetune:privateEndpointSubnetId" in message
+
+
+def test_endpoint_of_another_account_does_not_count() -> None:
+    account, endpoint = private_stack(by_id=True, dns=False)
+    other = resource(policies.PRIVATE_ENDPOINT, "pe", {"privateLinkServiceConnections": [
+        {"privateLinkServiceId": ACCOUNT_ID.replace("1a2b", "9z9z")}]})
+    assert "no private endpoint" in run_stack("prod-private-endpoint", [account, other])[0][1]
+
+
+def test_private_endpoint_without_dns_zone_group_fails_on_the_endpoint() -> None:
+    [(urn, message)] = run_stack("prod-private-endpoint", private_stack(dns=False))
+    assert urn.endswith("::pe") and "no private DNS zone group" in message
+
+
+def test_public_or_dev_accounts_need_no_endpoint() -> None:
+    public = resource(ACCOUNT, "openai", {"properties": {"publicNetworkAccess": "Enabled"}})
+    assert run_stack("prod-private-endpoint", [public]) == []
+    assert run_stack("prod-private-endpoint", private_stack(stack="dev")[:1]) == []
+
+
+def test_stack_rules_do_not_stop_on_values_unknown_in_a_preview() -> None:
+    account = resource(ACCOUNT, "openai", {"name": UNKNOWN_STRING_VALUE,
+                                           "properties": {"publicNetworkAccess": "Disabled"}})
+    endpoint = resource(policies.PRIVATE_ENDPOINT, "pe", {"privateLinkServiceConnections": UNKNOWN_ARRAY_VALUE},
+                        account)
+    group = resource(policies.DNS_ZONE_GROUP, "zg", {"privateEndpointName": UNKNOWN_STRING_VALUE}, endpoint)
+    assert run_stack("prod-private-endpoint", [account, endpoint, group]) == []
+    assert run_stack("prod-private-endpoint", [account, endpoint]) != []
+
+
+def diagnostics_stack(**setting: Any) -> list[PolicyResource]:
+    account = resource(ACCOUNT, "openai", PRIVATE)
+    props = {"workspaceId": WORKSPACE_ID, "logs": ALL_LOGS, **setting}
+    return [account, resource(policies.DIAGNOSTIC_SETTING, "diag", {k: v for k, v in props.items() if v is not ...},
+                              account)]
+
+
+def test_diagnostic_setting_with_the_required_logs_passes() -> None:
+    assert run_stack("prod-diagnostic-settings", diagnostics_stack()) == []
+    assert run_stack("prod-diagnostic-settings", diagnostics_stack(logs=[{"categoryGroup": "allLogs",
+                                                                          "enabled": True}])) == []
+
+
+@pytest.mark.parametrize(("setting", "lacks"), [
+    ({"logs": ALL_LOGS[:2]}, "['Trace']"),
+    ({"logs": [{**ALL_LOGS[0], "enabled": False}, *ALL_LOGS[1:]]}, "['Audit']"),
+    ({"workspaceId": ...}, "['a destination']"),
+], ids=["missing-category", "disabled-category", "no-destination"])
+def test_incomplete_diagnostic_setting_fails(setting: dict[str, Any], lacks: str) -> None:
+    [(urn, message)] = run_stack("prod-diagnostic-settings", diagnostics_stack(**setting))
+    assert urn.endswith("::diag") and f"lacks {lacks}" in message
+
+
+def test_account_without_diagnostic_setting_fails_and_categories_come_from_config() -> None:
+    [(urn, message)] = run_stack("prod-diagnostic-settings", diagnostics_stack()[:1])
+    assert urn.endswith("::openai") and "no diagnostic setting" in message and "diagnosticSettings true" in message
+    config = {"requiredLogCategories": ["Audit"]}
+    assert run_stack("prod-diagnostic-settings", diagnostics_stack(logs=ALL_LOGS[:1]), config) == []
+
+
+def lock_stack(level: str) -> list[PolicyResource]:
+    account = resource(ACCOUNT, "openai", PRIVATE)
+    lock = resource("azure-native:authorization:ManagementLockByScope", "lock", {"level": level, "scope": ACCOUNT_ID})
+    return [account, lock]
+
+
+@pytest.mark.parametrize("level", ["CanNotDelete", "ReadOnly"])
+def test_locked_account_passes(level: str) -> None:
+    assert run_stack("prod-account-lock", lock_stack(level)) == []
+
+
+def test_unlocked_account_fails_unless_the_config_waives_it() -> None:
+    [(urn, message)] = run_stack("prod-account-lock", lock_stack("NotSpecified"))
+    assert urn.endswith("::openai") and "pulumi config set aoai-finetune:lockAccount true" in message
+    assert run_stack("prod-account-lock", lock_stack("CanNotDelete")[:1], {"requireLock": False}) == []
+    assert run_stack("prod-account-lock", [resource(ACCOUNT, "openai", PRIVATE, stack="dev")]) == []
+
+
+def test_bad_stack_policy_config_is_a_violation() -> None:
+    [(urn, message)] = run_stack("prod-account-lock", lock_stack("CanNotDelete"), {"requireLocks": True})
+    assert urn is None and "invalid policy config" in message and "requireLocks" in message

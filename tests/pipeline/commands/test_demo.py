@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from pipeline.arm import StaticTokenCredential, management_client
 from pipeline.cli import cli
-from pipeline.commands.demo import ACCOUNT_NAME
+from pipeline.demo import ACCOUNT_NAME
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from tests.pipeline.emulated import run_main
 

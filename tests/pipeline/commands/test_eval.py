@@ -7,17 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.emulated import emulator_env, run_main, start
-from tests.pipeline.evals_world import VALIDATION, World, build_world, v1_client
+from tests.pipeline.emulated import emulator_env, run_main
+from tests.pipeline.evals_world import VALIDATION, World, serving_world, v1_client
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    emu = start(eval_run_seconds=0.3)
-    try:
-        yield build_world(emu, tmp_path_factory.mktemp("eval-cli"))
-    finally:
-        emu.stop()
+    with serving_world(tmp_path_factory.mktemp("eval-cli")) as world:
+        yield world
 
 
 def run(world: World, args: list[str], capsys: pytest.CaptureFixture[str],

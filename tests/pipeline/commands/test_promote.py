@@ -1,12 +1,9 @@
 """`aoai-ft promote` through its real interface: click's CliRunner, `pipeline.cli.main` for exit codes, and a
-stand-in `pulumi` executable on PATH that records its arguments (the real CLI is not installed here)."""
+stateful stand-in `pulumi` on PATH driven through the Automation API (the real CLI is not installed here)."""
 from __future__ import annotations
 
 import json
-import os
-import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,51 +11,16 @@ from click.testing import CliRunner
 
 from pipeline import envnames
 from pipeline.cli import cli, main
+from tests.pipeline.promotion_world import DEV_ACCOUNT, DEV_OUTPUTS, MODEL
 
 ROOT = Path(__file__).resolve().parents[3]
-MODEL = "gpt-4o-mini-2024-07-18.ft-0123456789abcdef0123456789abcdef"
-DEV_ACCOUNT = ("/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-aoai-finetune-dev/providers/"
-               "Microsoft.CognitiveServices/accounts/aoai-finetune-1a2b3c")
-DEV_OUTPUTS = {
-    envnames.FINE_TUNED_MODEL: MODEL,
-    envnames.EVAL_PASS_RATE: 0.75, envnames.EVAL_BASE_PASS_RATE: 0.0, envnames.EVAL_RUN_ID: "evalrun_dev",
-    envnames.AZURE_OPENAI_ACCOUNT_ID: DEV_ACCOUNT,
-    envnames.SMOKE_TEST_ANSWER: "Artificial intelligence is the simulation of human intelligence by machines.",
-}
-
-FAKE_PULUMI = """#!{python}
-import json, os, sys
-with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
-    log.write(json.dumps(sys.argv[1:]) + "\\n")
-if sys.argv[1:3] == ["stack", "output"]:
-    stack = sys.argv[sys.argv.index("--stack") + 1]
-    path = os.path.join(os.environ["FAKE_PULUMI_STACKS"], stack + ".json")
-    if not os.path.exists(path):
-        sys.stderr.write("error: no stack named '%s' found\\n" % stack)
-        sys.exit(255)
-    sys.stdout.write(open(path).read())
-"""
-
 
 @pytest.fixture
-def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A `pulumi` on PATH that logs argv and serves `stack output --json --stack S` from stacks/S.json."""
-    bin_dir, stacks = tmp_path / "bin", tmp_path / "stacks"
-    bin_dir.mkdir()
-    stacks.mkdir()
-    exe = bin_dir / "pulumi"
-    exe.write_text(FAKE_PULUMI.format(python=sys.executable))
-    exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
-    log = tmp_path / "pulumi.log"
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    monkeypatch.setenv("FAKE_PULUMI_LOG", str(log))
-    monkeypatch.setenv("FAKE_PULUMI_STACKS", str(stacks))
-    (stacks / "dev.json").write_text(json.dumps(DEV_OUTPUTS))
-
-    def calls() -> list[list[str]]:
-        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-    return calls
+def pulumi(fake_pulumi):
+    """The stand-in `pulumi` with a trained dev stack and an empty prod stack."""
+    fake_pulumi.add_stack("dev", DEV_OUTPUTS)
+    fake_pulumi.add_stack("prod")
+    return fake_pulumi
 
 
 @pytest.fixture
@@ -96,26 +58,40 @@ def test_default_prints_the_recipe_and_records_it_as_pending(tmp_path: Path, no_
     assert (entry["model"], entry["status"], entry["promoted_from"]) == (MODEL, "pending", "dev")
 
 
-def test_apply_reads_dev_through_pulumi_and_sets_prod_config(tmp_path: Path, fake_pulumi) -> None:
+def test_apply_reads_dev_through_pulumi_and_sets_prod_config(tmp_path: Path, pulumi) -> None:
     ledger = tmp_path / "l.json"
     result = CliRunner().invoke(cli, ["promote", "--from", "dev", "--to", "prod", "--apply", "--ledger", str(ledger),
                                       "--cwd", str(ROOT)])
     assert result.exit_code == 0, result.output
-    calls = fake_pulumi()
-    assert calls[0] == ["stack", "output", "--json", "--stack", "dev", "--cwd", str(ROOT)]
-    assert calls[1:] == [
-        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:mode", "promote"],
-        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceModel", MODEL],
-        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceAccountId", DEV_ACCOUNT],
-        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceStack", ""],
-        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceEvalPassRate", "0.75"],
-        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceEvalBasePassRate", "0"],
-        ["config", "set", "--stack", "prod", "--cwd", str(ROOT), "aoai-finetune:sourceEvalRunId", "evalrun_dev"],
+    assert pulumi.commands() == [
+        ["stack", "output", "--json", "--stack", "dev"],
+        ["stack", "output", "--json", "--show-secrets", "--stack", "dev"],
+        ["config", "set-all", "--stack", "prod", "--plaintext", "aoai-finetune:mode=promote",
+         "--plaintext", f"aoai-finetune:sourceModel={MODEL}", "--plaintext", f"aoai-finetune:sourceAccountId={DEV_ACCOUNT}",
+         "--plaintext", "aoai-finetune:sourceStack=", "--plaintext", "aoai-finetune:sourceEvalPassRate=0.75",
+         "--plaintext", "aoai-finetune:sourceEvalBasePassRate=0", "--plaintext", "aoai-finetune:sourceEvalRunId=evalrun_dev"],
     ]
+    assert {call["cwd"] for call in pulumi.calls() if call["argv"] != ["version"]} == {str(ROOT)}
+    assert pulumi.config("prod") == {
+        "aoai-finetune:mode": "promote", "aoai-finetune:sourceModel": MODEL,
+        "aoai-finetune:sourceAccountId": DEV_ACCOUNT, "aoai-finetune:sourceStack": "",
+        "aoai-finetune:sourceEvalPassRate": "0.75", "aoai-finetune:sourceEvalBasePassRate": "0",
+        "aoai-finetune:sourceEvalRunId": "evalrun_dev"}
     assert json.loads(ledger.read_text())["environments"]["prod"]["status"] == "applied"
 
 
-def test_by_reference_needs_an_org_then_sets_source_stack(tmp_path: Path, fake_pulumi, capsys) -> None:
+def test_a_missing_target_stack_changes_nothing_and_says_how_to_create_it(tmp_path: Path, fake_pulumi,
+                                                                          capsys) -> None:
+    fake_pulumi.add_stack("dev", DEV_OUTPUTS)
+    ledger = tmp_path / "l.json"
+    code, _, err = _run(["promote", "--from", "dev", "--to", "prod", "--apply", "--ledger", str(ledger)], capsys)
+    assert code == 1
+    assert "cannot configure stack prod: error: no stack named 'prod' found" in err
+    assert "pulumi stack init prod" in err and "Traceback" not in err
+    assert not ledger.exists()
+
+
+def test_by_reference_needs_an_org_then_sets_source_stack(tmp_path: Path, pulumi, capsys) -> None:
     ledger = tmp_path / "l.json"
     code, _, err = _run(["promote", "--from", "dev", "--to", "prod", "--by-reference", "--ledger", str(ledger)], capsys)
     assert code == 2 and "needs the organization" in err and "--org" in err
@@ -137,9 +113,10 @@ def test_untrained_source_fails_with_a_hint_and_records_nothing(tmp_path: Path, 
     assert not ledger.exists()
 
 
-def test_missing_source_stack_reports_pulumis_error(tmp_path: Path, fake_pulumi, capsys) -> None:
+def test_missing_source_stack_reports_pulumis_error(tmp_path: Path, pulumi, capsys) -> None:
     code, _, err = _run(["promote", "--from", "staging", "--to", "prod", "--ledger", str(tmp_path / "l.json")], capsys)
-    assert code == 1 and "no stack named 'staging' found" in err
+    assert code == 1 and "cannot read stack staging: error: no stack named 'staging' found" in err
+    assert "pulumi stack ls" in err
 
 
 def test_without_pulumi_or_json_it_says_what_to_pass(tmp_path: Path, no_pulumi, capsys) -> None:
@@ -177,21 +154,25 @@ def test_installed_entry_point_runs_promote(tmp_path: Path) -> None:
     assert f"aoai-finetune:sourceModel {MODEL}" in done.stdout
 
 
-def test_esc_apply_sets_the_environment_instead_of_the_stack(tmp_path: Path, fake_pulumi) -> None:
+def test_esc_apply_sets_the_environment_instead_of_the_stack(tmp_path: Path, pulumi) -> None:
+    pulumi.add_environment("acme/aoai-finetune/prod")
     result = CliRunner().invoke(cli, ["promote", "--from", "dev", "--to", "prod", "--esc", "acme/aoai-finetune/prod",
                                       "--apply", "--ledger", str(tmp_path / "l.json")])
     assert result.exit_code == 0, result.output
-    sets = fake_pulumi()[1:]
+    sets = pulumi.commands()[2:]
     assert [c[:5] for c in sets] == [["env", "set", "--string", "acme/aoai-finetune/prod",
                                       f'pulumiConfig["aoai-finetune:{key}"]'] for key in
                                      ("mode", "sourceModel", "sourceAccountId", "sourceStack",
                                       "sourceEvalPassRate", "sourceEvalBasePassRate", "sourceEvalRunId")]
-    assert sets[1][5] == MODEL and sets[2][5] == DEV_ACCOUNT
+    values = pulumi.environment("acme/aoai-finetune/prod")
+    assert values['pulumiConfig["aoai-finetune:sourceModel"]'] == MODEL
+    assert values['pulumiConfig["aoai-finetune:sourceAccountId"]'] == DEV_ACCOUNT
+    assert pulumi.config("prod") == {}  # the stack's own config is untouched
     assert "ESC environment acme/aoai-finetune/prod (imported by stack prod)" in result.output
 
 
 # ----- the quality gate ------------------------------------------------------------------------------------------
-def test_a_source_below_the_bar_is_refused_with_its_figures_and_nothing_changes(tmp_path: Path, fake_pulumi,
+def test_a_source_below_the_bar_is_refused_with_its_figures_and_nothing_changes(tmp_path: Path, pulumi,
                                                                                 capsys) -> None:
     weak = {**DEV_OUTPUTS, envnames.EVAL_PASS_RATE: 0.125, envnames.EVAL_BASE_PASS_RATE: 0.0625,
             envnames.EVAL_RUN_ID: "evalrun_weak"}
@@ -203,7 +184,7 @@ def test_a_source_below_the_bar_is_refused_with_its_figures_and_nothing_changes(
     assert "the model of stack dev is below the quality bar" in err
     assert "improvement over the base model +6% points (12% vs 6%) is below the minimum +10%" in err
     assert "evalrun_weak" in err and "hint:" in err and "Traceback" not in err
-    assert fake_pulumi() == [] and not ledger.exists()  # no config set, nothing recorded
+    assert pulumi.calls() == [] and pulumi.config("prod") == {} and not ledger.exists()  # nothing set or recorded
     code, _, err = _run(["promote", "--from", "dev", "--to", "prod", "--from-json", str(source), "--min-improvement",
                          "0.05", "--min-pass-rate", "0.2", "--ledger", str(ledger)], capsys)
     assert code == 1 and "pass rate 12% is below the minimum 20%" in err

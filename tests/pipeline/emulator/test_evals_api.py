@@ -13,9 +13,9 @@ import pytest
 
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.emulator.clock import ManualClock
-from tests.pipeline.emulated import FAST, start
+from tests.pipeline.emulated import FAST
 from tests.pipeline.emulator.conftest import put_deployment
-from tests.pipeline.evals_world import BASE_MODEL, VALIDATION, World, build_world, v1_client
+from tests.pipeline.evals_world import BASE_MODEL, VALIDATION, World, serving_world, v1_client
 
 SCHEMA = {"type": "object", "properties": {"question": {"type": "string"}, "reference": {"type": "string"}},
           "required": ["question", "reference"]}
@@ -57,11 +57,8 @@ def finish(client: openai.OpenAI, eval_id: str, run_id: str, emu: EmulatorServer
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    emu = start(eval_run_seconds=0.3)
-    try:
-        yield build_world(emu, tmp_path_factory.mktemp("evals"))
-    finally:
-        emu.stop()
+    with serving_world(tmp_path_factory.mktemp("evals")) as world:
+        yield world
 
 
 @pytest.fixture
