@@ -36,7 +36,10 @@ def _file_method(value: str) -> str:
     from pipeline.dataset.preference import first_format
 
     path = Path(value)
-    return first_format(path).method if path.is_file() else "supervised"
+    try:
+        return first_format(path).method if path.is_file() else "supervised"
+    except OSError:  # unreadable: the upload step says so, with its hint
+        return "supervised"
 
 
 @click.command("train")

@@ -47,7 +47,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from pipeline.dataset.checks import BOM, MESSAGE_KEYS, ROLES, Problem
+from pipeline.dataset.checks import (
+    BOM, MESSAGE_KEYS, ROLES, SKIP_CHUNK, Problem, _read_long_line, max_line_bytes, skip_rest_of_line,
+)
 from pipeline.dataset.counting import TokenCounter
 
 PREFERENCE_KEYS = frozenset({"input", "preferred_output", "non_preferred_output"})
@@ -64,6 +66,7 @@ ERROR_CODES = (
 )
 OUTPUTS = (("preferred_output", "missing_preferred_output"), ("non_preferred_output", "missing_non_preferred_output"))
 _MARKER = b'preferred_output"'
+_STARTS_AS_PAIR = re.compile(rb'\s*\{\s*"input"\s*:')
 _LONE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
@@ -83,10 +86,31 @@ def line_format(example: Any) -> str | None:
     return None
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+def _line_heads(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Each line's first SKIP_CHUNK bytes (BOM stripped): enough to tell its format. The rest of a longer line is
+    skipped, never held, so a line of hundreds of MB costs no more memory than a short one."""
     with open(path, "rb") as stream:
-        for number, raw in enumerate(stream, 1):
+        number = 0
+        while raw := stream.readline(SKIP_CHUNK):
+            number += 1
+            if len(raw) == SKIP_CHUNK and not raw.endswith(b"\n"):
+                skip_rest_of_line(stream)
             yield number, (raw[3:] if number == 1 and raw.startswith(BOM) else raw)
+
+
+def _bounded_lines(path: Path, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
+    """(line number, the line or None when it is over `limit` bytes, its size): at most `limit` bytes are held."""
+    with open(path, "rb") as stream:
+        number = 0
+        while raw := stream.readline(SKIP_CHUNK):
+            number += 1
+            whole: bytes | None = raw
+            size = len(raw)
+            if size == SKIP_CHUNK and not raw.endswith(b"\n"):
+                whole, size = _read_long_line(stream, raw, limit)
+            if whole is not None and number == 1 and whole.startswith(BOM):
+                whole = whole[3:]
+            yield number, whole, size
 
 
 @dataclass(frozen=True)
@@ -113,13 +137,13 @@ def first_format(path: Path, method: str | None = None) -> Formats:
     scan (see `classify_lines`)."""
     if method is not None:
         return Formats(method, explicit=True)
-    for _, raw in _lines(path):
+    for _, raw in _line_heads(path):
         if not raw.strip():
             continue
         try:
             kind = line_format(orjson.loads(raw))
-        except orjson.JSONDecodeError:
-            kind = "dpo" if _MARKER in raw else None
+        except orjson.JSONDecodeError:  # not JSON, or a head cut short: tell by the keys it shows
+            kind = "dpo" if _MARKER in raw or _STARTS_AS_PAIR.match(raw) else None
         return Formats(kind or "supervised")
     return Formats("supervised")
 
@@ -128,7 +152,7 @@ def classify_lines(path: Path, formats: Formats) -> Formats:
     """`formats` with the lines written in each format (one more pass over the file: only for a chat file that has
     lines without a messages list, i.e. one that may hold preference pairs)."""
     kinds: dict[str, list[int]] = {"supervised": [], "dpo": []}
-    for number, raw in _lines(path):
+    for number, raw in _line_heads(path):
         try:
             kind = line_format(orjson.loads(raw))
         except orjson.JSONDecodeError:
@@ -363,8 +387,14 @@ def scan_preference(path: Path, counter: TokenCounter, token_limit: int) -> Pref
         first = stream.read(3)
     if first == BOM:
         scan.warnings.append((1, "utf8_bom", "the file starts with a UTF-8 byte order mark; accepted"))
-    for line, raw in _lines(path):
+    for line, raw, size in _bounded_lines(path, max_line_bytes(token_limit)):
         scan.lines = line
+        if raw is None:
+            scan.examples += 1
+            scan.errors.append((line, "example_too_long",
+                                f"the line is {size:,} bytes, longer than any example within the model's limit of "
+                                f"{token_limit:,} tokens can be; shorten or split the example"))
+            continue
         example = _parse(raw, line, scan)
         if example is ...:
             continue

@@ -2,6 +2,7 @@
 `aoai-ft validate` nor the emulator's file check holds it in memory."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -116,3 +117,36 @@ def _hwm_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmHWM")
+
+
+def write_pairs_with_huge_first_line(path: Path, datasets_dir: Path, line_bytes: int) -> Path:
+    """A preference file whose first pair's question is `line_bytes` long, then the sample pairs."""
+    head = b'{"input": {"messages": [{"role": "user", "content": "'
+    tail = (b'"}]}, "preferred_output": [{"role": "assistant", "content": "a"}], '
+            b'"non_preferred_output": [{"role": "assistant", "content": "b"}]}\n')
+    with open(path, "wb") as out:
+        out.write(head)
+        left = line_bytes - len(head) - len(tail)
+        chunk = b"word " * (1 << 18)
+        while left > 0:
+            out.write(chunk[:left])
+            left -= len(chunk)
+        out.write(tail)
+        out.write((datasets_dir / "preference_training_set.jsonl").read_bytes())
+    return path
+
+
+def test_a_preference_file_with_a_huge_first_line_is_recognised_and_stays_small(tmp_path: Path,
+                                                                                datasets_dir: Path) -> None:
+    """The format is told from the line's first bytes, and the line is measured, not held."""
+    model = "gpt-4o-2024-08-06"
+    code, _, baseline = peak_rss_mb([str(AOAI_FT), "validate", "--model", model,
+                                     str(datasets_dir / "preference_training_set.jsonl")])
+    assert code == 0
+    huge_pairs = write_pairs_with_huge_first_line(tmp_path / "pairs.jsonl", datasets_dir, HUGE_LINE_BYTES)
+    code, out, peak = peak_rss_mb([str(AOAI_FT), "validate", "--json", "--model", model, str(huge_pairs)])
+    assert code == 1
+    (problem,) = [p for p in json.loads(out)["files"][0]["errors"]]
+    assert (problem["line"], problem["code"]) == (1, "example_too_long") and "longer than any example" in problem["message"]
+    bound = max_line_bytes(MODELS[model].token_limit) / 2**20
+    assert peak < baseline + bound + 30, f"validate peaked at {peak:.0f} MB (baseline {baseline:.0f} MB)"
