@@ -87,3 +87,45 @@ def emulated_arm(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixtu
         yield EmulatedArm(server, caplog)
     finally:
         server.stop()
+
+
+# ---- running in parallel (pytest-xdist, `dev.py test` uses `-n 4 --dist loadgroup`) ----------------------------
+SLOW_FIRST = (
+    "tests/test_readme_cli.py",
+    "tests/pipeline/commands/test_demo.py",
+    "tests/infra/test_provider_host.py",
+    "tests/infra/test_fine_tuned_model.py",
+    "tests/pipeline/emulator/test_dataplane_fuzz.py",
+    "tests/pipeline/commands/test_deploy_failures.py",
+    "tests/pipeline/test_jobs.py",
+    "tests/infra/test_provider_host_evaluation.py",
+    "tests/pipeline/emulator/test_evals_api.py",
+    "tests/pipeline/commands/test_eval.py",
+    "tests/pipeline/commands/test_train.py",
+    "tests/pipeline/commands/test_connection_errors.py",
+    "tests/pipeline/commands/test_cli_inputs.py",
+)
+"""Modules with the longest tests, started first: spread over the workers they finish before the many short tests
+do, instead of one of them starting last and running alone."""
+
+
+def _slow_rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+
+def _shares_a_module_fixture(item: pytest.Item) -> bool:
+    fixture_info = getattr(item, "_fixtureinfo", None)
+    if fixture_info is None:
+        return False
+    return any(defs[-1].scope in ("module", "package") for defs in fixture_info.name2fixturedefs.values() if defs)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slowest modules first (stable otherwise); the tests that share a module-scoped fixture (a trained model, a
+    fuzzed emulator) run in one worker (`--dist loadgroup`), so it is built once, not once per worker."""
+    items.sort(key=_slow_rank)
+    for item in items:
+        if _shares_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

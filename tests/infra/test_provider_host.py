@@ -34,7 +34,7 @@ SMOKE_TYPE = "pulumi-python:dynamic/aoai-finetune:SmokeTest"
 GUARD_TYPE = "pulumi-python:dynamic/aoai-finetune:AccountSoftDelete"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def spec() -> LaunchSpec:
     return launch_spec(ROOT)
 
