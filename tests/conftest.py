@@ -22,6 +22,17 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.setenv("AOAI_FT_CACHE_DIR", str(tmp_path_factory.mktemp("aoai-ft-cache")))
 
 
+@pytest.fixture(autouse=True)
+def _quick_sdk_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In this process the openai SDK retries after 10-80 ms instead of 0.5-8 s of exponential back-off: the tests
+    count retries and check what survives them, not how long the SDK sleeps. A Retry-After the emulator sends is
+    still honoured, and CLI subprocesses keep the SDK's own back-off."""
+    import openai._base_client as sdk
+
+    monkeypatch.setattr(sdk, "INITIAL_RETRY_DELAY", 0.01)
+    monkeypatch.setattr(sdk, "MAX_RETRY_DELAY", 0.08)
+
+
 @pytest.fixture
 def datasets_dir() -> Path:
     return DATASETS
