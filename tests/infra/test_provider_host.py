@@ -27,6 +27,7 @@ from tests.infra.engine import (
     UNKNOWN, LaunchSpec, ProviderHost, engine_create, language_host_virtualenv, launch_spec,
 )
 from tests.infra.pulumi_harness import ROOT
+from pipeline.emulator.clock import JumpClock
 from tests.pipeline.emulated import make_client, start
 
 MODEL_TYPE = "pulumi-python:dynamic/aoai-finetune:FineTunedModel"
@@ -247,9 +248,13 @@ def test_soft_delete_guard_through_the_provider_host(host: ProviderHost, emulato
 
 
 # ---- 7. an interrupted `pulumi up` --------------------------------------------------------------------------
+INTERRUPTED_TRAINING_SECONDS = 600.0
+"""On a JumpClock: far longer than the test, so only `clock.advance` ends the job."""
+
 
 def test_an_interrupted_up_leaves_the_job_running_and_the_next_up_adopts_it(spec: LaunchSpec, tmp_path: Path) -> None:
-    emu = start(training_seconds=8.0)
+    clock = JumpClock()  # the job runs until the test says it is done: no race with the interrupt, no 8 s wait
+    emu = start(clock, training_seconds=INTERRUPTED_TRAINING_SECONDS)
     try:
         files = checkout(tmp_path, "clone")
         urn_args = (MODEL_TYPE, "fine-tuned-model")
@@ -268,6 +273,7 @@ def test_an_interrupted_up_leaves_the_job_running_and_the_next_up_adopts_it(spec
             call.start()
             started = first.wait_for_log(r"fine-tuning job (ftjob-\S+) started")
             job_id = started.split("fine-tuning job ")[1].split()[0]
+            clock.advance(INTERRUPTED_TRAINING_SECONDS / 5)  # past validation: the job is training
             # before anyone presses Ctrl-C, the log says what an interrupt does to the job
             first.wait_for_log(rf"interrupted.*{job_id} keeps running in Azure.*next `pulumi up` adopts it")
 
@@ -283,11 +289,26 @@ def test_an_interrupted_up_leaves_the_job_running_and_the_next_up_adopts_it(spec
         client = make_client(emu)
         assert client.fine_tuning.jobs.retrieve(job_id).status in ("queued", "running")
 
-        # the next `pulumi up`: the pending create is created again, and adopts the running job
+        # the next `pulumi up`: the pending create is created again, adopts the running job and waits for it
         with ProviderHost(spec, extra_env=arm_env(emu)) as second:
             second.configure()
-            id_, outs, _ = engine_create(second, second.urn(*urn_args), model_inputs(emu, files))
-            second.wait_for_log(rf"fine-tuning job {job_id} .*adopting it")
+            created: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+            errors: list[BaseException] = []
+
+            def create_again() -> None:
+                try:
+                    created.append(engine_create(second, second.urn(*urn_args), model_inputs(emu, files)))
+                except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                    errors.append(exc)
+
+            again = threading.Thread(target=create_again)
+            again.start()
+            second.wait_for_log(rf"fine-tuning job {job_id} .*already running.*adopting it")
+            assert again.is_alive(), "the adopted job is still running: the create waits for it"
+            clock.advance(INTERRUPTED_TRAINING_SECONDS)  # the job finishes while the second `up` waits
+            again.join(timeout=60)
+            assert not errors and created, errors
+        id_, outs, _ = created[0]
         assert id_ == job_id and outs["fine_tuned_model"]
         assert [job.id for job in client.fine_tuning.jobs.list()] == [job_id]  # trained once
     finally:
