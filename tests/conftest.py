@@ -18,6 +18,9 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     for key in list(os.environ):
         if key.startswith(_LEAKY_PREFIXES):
             monkeypatch.delenv(key, raising=False)
+    # the output width is what a test sets, not the shell's (pytest-xdist workers get COLUMNS=80 LINES=24)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
     # each test its own (empty) cache of validation reports, never the developer's
     monkeypatch.setenv("AOAI_FT_CACHE_DIR", str(tmp_path_factory.mktemp("aoai-ft-cache")))
 
