@@ -128,18 +128,37 @@ def _slow_rank(item: pytest.Item) -> int:
     return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
 
 
-def _shares_a_module_fixture(item: pytest.Item) -> bool:
-    fixture_info = getattr(item, "_fixtureinfo", None)
-    if fixture_info is None:
-        return False
-    return any(defs[-1].scope in ("module", "package") for defs in fixture_info.name2fixturedefs.values() if defs)
+SHARED_FIXTURE_MODULES = frozenset({
+    "tests/pipeline/commands/test_eval.py",             # a trained model and its deployments
+    "tests/pipeline/emulator/test_evals_api.py",        # the same
+    "tests/infra/test_provider_host_evaluation.py",     # the same, plus a provider host
+    "tests/pipeline/dataset/test_long_lines.py",        # a file with a huge line
+    "tests/policy/test_pack.py",                        # the policy pack's analyzer process
+    "tests/infra/test_program.py",                      # one run of the dev stack under mocks
+    "tests/infra/test_promotion.py",                    # one run of the prod stack under mocks
+})
+"""Modules whose tests share an expensive module-scoped fixture: under `--dist loadgroup` each runs in one worker,
+so the fixture is built once, not once per worker. Every other test is scheduled on its own."""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadgroup` by module for SHARED_FIXTURE_MODULES. (pytest-xdist's own loadgroup renames node ids to
+    group them, which pytest 9 no longer allows, so its `xdist_group` marker groups nothing.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in SHARED_FIXTURE_MODULES else nodeid
+
+    config.option.loadscopereorder = False  # keep SLOW_FIRST's order, not biggest group first
+    return SharedFixtureScheduling(config, log)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Slowest modules first (stable otherwise); the tests that share a module-scoped fixture (a trained model, a
-    fuzzed emulator) run in one worker (`--dist loadgroup`), so it is built once, not once per worker."""
+    """Slowest modules first, the rest in their usual order."""
     items.sort(key=_slow_rank)
-    for item in items:
-        if _shares_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
