@@ -71,8 +71,8 @@ def setup() -> Path:
 
 
 def _parallel(args: list[str]) -> list[str]:
-    """`-n TEST_WORKERS` unless the arguments already choose (`-n`, `--numprocesses`, `-p no:xdist`)."""
-    chosen = any(a.startswith(("-n", "--numprocesses")) or a == "no:xdist" for a in args)
+    """`-n TEST_WORKERS --dist loadgroup` unless the arguments already choose (`-n N`, `--numprocesses=N`)."""
+    chosen = any(a.startswith(("-n", "--numprocesses")) for a in args)
     return [] if chosen else ["-n", TEST_WORKERS, "--dist", "loadgroup"]
 
 
