@@ -66,7 +66,7 @@ def openai_client(emulator):
 
 @pytest.fixture
 def fast_emulator():
-    """A fresh in-memory emulator where training takes 2 s (see tests.pipeline.emulated.FAST)."""
+    """A fresh in-memory emulator where training takes 1 s (see tests.pipeline.emulated.FAST)."""
     from tests.pipeline.emulated import start
 
     emu = start()
