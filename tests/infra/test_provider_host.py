@@ -42,7 +42,7 @@ def spec() -> LaunchSpec:
 
 @pytest.fixture
 def emulator() -> Iterator[EmulatorServer]:
-    emu = start(training_seconds=3.0)
+    emu = start(training_seconds=1.0)  # the provider polls every 0.2 s (model_inputs' poll_seconds)
     try:
         yield emu
     finally:
