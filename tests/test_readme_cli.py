@@ -57,7 +57,7 @@ def test_the_readme_cli_section_runs_verbatim_against_the_emulator(tmp_path: Pat
     (tmp_path / "datasets").symlink_to(ROOT / "datasets", target_is_directory=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AZURE_", "OPENAI_", "ARM_"))}
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", COLUMNS="200", HOME=str(tmp_path))
-    emulator = subprocess.Popen([str(BIN / "aoai-ft"), "emulator", "--port", "0", "--training-seconds", "3", "--quiet"],
+    emulator = subprocess.Popen([str(BIN / "aoai-ft"), "emulator", "--port", "0", "--training-seconds", "1", "--quiet"],
                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
     try:
