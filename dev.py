@@ -24,6 +24,10 @@ PROGRAM_VENV = ROOT / "infra" / ".venv"
 root: this link makes both find the same virtualenv."""
 LEGACY_VENV = ROOT / ".venv-legacy"
 LEGACY_REQUIREMENTS = ["openai==0.28.1"]
+TEST_WORKERS = "4"
+"""pytest-xdist processes for `dev.py test`: most tests wait on loopback servers and subprocesses rather than
+compute, so four workers keep two cores busy. Pass `-n N` (or `-n 0` for one process) to choose yourself.
+`--dist loadgroup` keeps the tests that share a module-scoped fixture in one worker (see tests/conftest.py)."""
 
 
 def _python(env_dir: Path) -> Path:
@@ -66,6 +70,12 @@ def setup() -> Path:
     return py
 
 
+def _parallel(args: list[str]) -> list[str]:
+    """`-n TEST_WORKERS --dist loadgroup` unless the arguments already choose (`-n N`, `--numprocesses=N`)."""
+    chosen = any(a.startswith(("-n", "--numprocesses")) for a in args)
+    return [] if chosen else ["-n", TEST_WORKERS, "--dist", "loadgroup"]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"setup", "demo", "test"}:
         print(__doc__)
@@ -75,7 +85,7 @@ def main(argv: list[str]) -> int:
     if argv[0] == "demo":
         return subprocess.run([str(py), "-m", "pipeline", "demo", *argv[1:]], cwd=ROOT, env=env).returncode
     if argv[0] == "test":
-        return subprocess.run([str(py), "-m", "pytest", *argv[1:]], cwd=ROOT, env=env).returncode
+        return subprocess.run([str(py), "-m", "pytest", *_parallel(argv[1:]), *argv[1:]], cwd=ROOT, env=env).returncode
     return 0
 
 

@@ -18,8 +18,22 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     for key in list(os.environ):
         if key.startswith(_LEAKY_PREFIXES):
             monkeypatch.delenv(key, raising=False)
+    # the output width is what a test sets, not the shell's (pytest-xdist workers get COLUMNS=80 LINES=24)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
     # each test its own (empty) cache of validation reports, never the developer's
     monkeypatch.setenv("AOAI_FT_CACHE_DIR", str(tmp_path_factory.mktemp("aoai-ft-cache")))
+
+
+@pytest.fixture(autouse=True)
+def _quick_sdk_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In this process the openai SDK retries after 10-80 ms instead of 0.5-8 s of exponential back-off: the tests
+    count retries and check what survives them, not how long the SDK sleeps. A Retry-After the emulator sends is
+    still honoured, and CLI subprocesses keep the SDK's own back-off."""
+    import openai._base_client as sdk
+
+    monkeypatch.setattr(sdk, "INITIAL_RETRY_DELAY", 0.01)
+    monkeypatch.setattr(sdk, "MAX_RETRY_DELAY", 0.08)
 
 
 @pytest.fixture
@@ -52,7 +66,7 @@ def openai_client(emulator):
 
 @pytest.fixture
 def fast_emulator():
-    """A fresh in-memory emulator where training takes 2 s (see tests.pipeline.emulated.FAST)."""
+    """A fresh in-memory emulator where training takes 1 s (see tests.pipeline.emulated.FAST)."""
     from tests.pipeline.emulated import start
 
     emu = start()
@@ -87,3 +101,64 @@ def emulated_arm(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixtu
         yield EmulatedArm(server, caplog)
     finally:
         server.stop()
+
+
+# ---- running in parallel (pytest-xdist, `dev.py test` uses `-n 4 --dist loadgroup`) ----------------------------
+SLOW_FIRST = (
+    "tests/test_readme_cli.py",
+    "tests/pipeline/commands/test_demo.py",
+    "tests/infra/test_provider_host.py",
+    "tests/infra/test_fine_tuned_model.py",
+    "tests/pipeline/emulator/test_dataplane_fuzz.py",
+    "tests/pipeline/commands/test_deploy_failures.py",
+    "tests/pipeline/test_jobs.py",
+    "tests/infra/test_provider_host_evaluation.py",
+    "tests/pipeline/emulator/test_evals_api.py",
+    "tests/pipeline/commands/test_eval.py",
+    "tests/pipeline/commands/test_train.py",
+    "tests/pipeline/commands/test_connection_errors.py",
+    "tests/pipeline/commands/test_cli_inputs.py",
+)
+"""Modules with the longest tests, started first: spread over the workers they finish before the many short tests
+do, instead of one of them starting last and running alone."""
+
+
+def _slow_rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+
+SHARED_FIXTURE_MODULES = frozenset({
+    "tests/pipeline/commands/test_eval.py",             # a trained model and its deployments
+    "tests/pipeline/emulator/test_evals_api.py",        # the same
+    "tests/infra/test_provider_host_evaluation.py",     # the same, plus a provider host
+    "tests/pipeline/dataset/test_long_lines.py",        # a file with a huge line
+    "tests/policy/test_pack.py",                        # the policy pack's analyzer process
+    "tests/infra/test_program.py",                      # one run of the dev stack under mocks
+    "tests/infra/test_promotion.py",                    # one run of the prod stack under mocks
+})
+"""Modules whose tests share an expensive module-scoped fixture: under `--dist loadgroup` each runs in one worker,
+so the fixture is built once, not once per worker. Every other test is scheduled on its own."""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadgroup` by module for SHARED_FIXTURE_MODULES. (pytest-xdist's own loadgroup renames node ids to
+    group them, which pytest 9 no longer allows, so its `xdist_group` marker groups nothing.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in SHARED_FIXTURE_MODULES else nodeid
+
+    config.option.loadscopereorder = False  # keep SLOW_FIRST's order, not biggest group first
+    return SharedFixtureScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slowest modules first, the rest in their usual order."""
+    items.sort(key=_slow_rank)

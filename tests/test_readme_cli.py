@@ -17,7 +17,7 @@ def readme_steps() -> list[str]:
 
 
 def test_the_readme_cli_section_runs_verbatim_against_the_emulator(tmp_path: Path) -> None:
-    with reader_with_emulator(tmp_path, training_seconds=3) as reader:
+    with reader_with_emulator(tmp_path, training_seconds=1) as reader:
         assert {line.split("=", 1)[0].removeprefix("export ") for line in reader.exports} >= {
             "AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_API_KEY", "AZURE_RESOURCE_MANAGER_ENDPOINT",
             "AZURE_RESOURCE_MANAGER_TOKEN", "AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZURE_OPENAI_RESOURCE_NAME"}

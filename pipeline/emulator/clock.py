@@ -23,3 +23,20 @@ class ManualClock(Clock):
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._now += seconds
+
+
+class JumpClock(Clock):
+    """Real time that can also jump ahead: everything runs at its own pace (uploads, deployments, polls) and a
+    long job finishes the moment a test calls `advance`, instead of after its wall-clock duration."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return time.time() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += seconds

@@ -27,6 +27,7 @@ from tests.infra.engine import (
     UNKNOWN, LaunchSpec, ProviderHost, engine_create, language_host_virtualenv, launch_spec,
 )
 from tests.infra.pulumi_harness import ROOT
+from pipeline.emulator.clock import JumpClock
 from tests.pipeline.emulated import make_client, start
 
 MODEL_TYPE = "pulumi-python:dynamic/aoai-finetune:FineTunedModel"
@@ -34,14 +35,14 @@ SMOKE_TYPE = "pulumi-python:dynamic/aoai-finetune:SmokeTest"
 GUARD_TYPE = "pulumi-python:dynamic/aoai-finetune:AccountSoftDelete"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def spec() -> LaunchSpec:
     return launch_spec(ROOT)
 
 
 @pytest.fixture
 def emulator() -> Iterator[EmulatorServer]:
-    emu = start(training_seconds=3.0)
+    emu = start(training_seconds=1.0)  # the provider polls every 0.2 s (model_inputs' poll_seconds)
     try:
         yield emu
     finally:
@@ -247,9 +248,13 @@ def test_soft_delete_guard_through_the_provider_host(host: ProviderHost, emulato
 
 
 # ---- 7. an interrupted `pulumi up` --------------------------------------------------------------------------
+INTERRUPTED_TRAINING_SECONDS = 600.0
+"""On a JumpClock: far longer than the test, so only `clock.advance` ends the job."""
+
 
 def test_an_interrupted_up_leaves_the_job_running_and_the_next_up_adopts_it(spec: LaunchSpec, tmp_path: Path) -> None:
-    emu = start(training_seconds=8.0)
+    clock = JumpClock()  # the job runs until the test says it is done: no race with the interrupt, no 8 s wait
+    emu = start(clock, training_seconds=INTERRUPTED_TRAINING_SECONDS)
     try:
         files = checkout(tmp_path, "clone")
         urn_args = (MODEL_TYPE, "fine-tuned-model")
@@ -268,6 +273,7 @@ def test_an_interrupted_up_leaves_the_job_running_and_the_next_up_adopts_it(spec
             call.start()
             started = first.wait_for_log(r"fine-tuning job (ftjob-\S+) started")
             job_id = started.split("fine-tuning job ")[1].split()[0]
+            clock.advance(INTERRUPTED_TRAINING_SECONDS / 5)  # past validation: the job is training
             # before anyone presses Ctrl-C, the log says what an interrupt does to the job
             first.wait_for_log(rf"interrupted.*{job_id} keeps running in Azure.*next `pulumi up` adopts it")
 
@@ -283,11 +289,26 @@ def test_an_interrupted_up_leaves_the_job_running_and_the_next_up_adopts_it(spec
         client = make_client(emu)
         assert client.fine_tuning.jobs.retrieve(job_id).status in ("queued", "running")
 
-        # the next `pulumi up`: the pending create is created again, and adopts the running job
+        # the next `pulumi up`: the pending create is created again, adopts the running job and waits for it
         with ProviderHost(spec, extra_env=arm_env(emu)) as second:
             second.configure()
-            id_, outs, _ = engine_create(second, second.urn(*urn_args), model_inputs(emu, files))
-            second.wait_for_log(rf"fine-tuning job {job_id} .*adopting it")
+            created: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+            errors: list[BaseException] = []
+
+            def create_again() -> None:
+                try:
+                    created.append(engine_create(second, second.urn(*urn_args), model_inputs(emu, files)))
+                except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                    errors.append(exc)
+
+            again = threading.Thread(target=create_again)
+            again.start()
+            second.wait_for_log(rf"fine-tuning job {job_id} .*already running.*adopting it")
+            assert again.is_alive(), "the adopted job is still running: the create waits for it"
+            clock.advance(INTERRUPTED_TRAINING_SECONDS)  # the job finishes while the second `up` waits
+            again.join(timeout=60)
+            assert not errors and created, errors
+        id_, outs, _ = created[0]
         assert id_ == job_id and outs["fine_tuned_model"]
         assert [job.id for job in client.fine_tuning.jobs.list()] == [job_id]  # trained once
     finally:
@@ -297,6 +318,8 @@ def test_an_interrupted_up_leaves_the_job_running_and_the_next_up_adopts_it(spec
 # ---- 4 and 5: keyless, with the identity azure-native is configured with -----------------------------------
 
 RUNNER_OBJECT_ID = "3a7c1f00-0000-4000-8000-00000000c1c1"
+ROLE_PROPAGATION_SECONDS = 300.0
+"""On a JumpClock: longer than the test and within the smoke test's 30 s only because the test moves the clock."""
 
 
 def test_keyless_smoke_test_signs_in_like_azure_native_and_waits_for_its_role(spec: LaunchSpec, tmp_path: Path) -> None:
@@ -309,8 +332,10 @@ def test_keyless_smoke_test_signs_in_like_azure_native_and_waits_for_its_role(sp
     from tests.pipeline.emulator.test_dataplane_access import OPENAI_USER
 
     runner = EmulatedPrincipal(object_id=RUNNER_OBJECT_ID, client_id="c1c1c1c1-0000-4000-8000-000000000001")
+    clock = JumpClock()  # the role propagates when the test says so: after the smoke test has said it waits
     emu = EmulatorServer(EmulatorConfig(port=0, log_requests=False, arm_token="operator", principals=[runner],
-                                        role_propagation_seconds=3.0, deployment_seconds=0.1)).start()
+                                        role_propagation_seconds=ROLE_PROPAGATION_SECONDS, deployment_seconds=0.1),
+                         clock=clock).start()
     try:
         config = emu.config
         from azure.mgmt.cognitiveservices.models import Account, AccountProperties, Sku
@@ -328,27 +353,38 @@ def test_keyless_smoke_test_signs_in_like_azure_native_and_waits_for_its_role(sp
                                              resource_group=config.default_resource_group, account_name=name,
                                              deployment_name="teacher", model="gpt-4o-mini-2024-07-18"))
         keyless = account_id(emu, "aoai-ft-keyless")
+        role = httpx.put(f"{emu.url}{keyless}/providers/Microsoft.Authorization/roleAssignments/"
+                         "5d7b0b35-5a8e-4b7c-9d1a-2f0e7f1c0a11", params={"api-version": "2022-04-01"},
+                         headers={"Authorization": "Bearer operator"},
+                         json={"properties": {"principalId": RUNNER_OBJECT_ID, "principalType": "ServicePrincipal",
+                                              "roleDefinitionId": f"/subscriptions/{config.subscription_id}/providers/"
+                                                                  f"Microsoft.Authorization/roleDefinitions/{OPENAI_USER}"}})
+        assert role.status_code in (200, 201), role.text
         env = {envnames.AZURE_RESOURCE_MANAGER_ENDPOINT: emu.url, envnames.AZURE_RESOURCE_MANAGER_TOKEN: "operator",
                "ARM_USE_MSI": "true", "IDENTITY_ENDPOINT": f"{emu.url}/identity/token",
                "IDENTITY_HEADER": config.identity_header}
         with ProviderHost(spec, extra_env=env) as host:
             host.configure()
-            # assigned only now, so the role is still propagating when the smoke test first asks, however long
-            # the provider host took to start on a busy machine
-            role = httpx.put(f"{emu.url}{keyless}/providers/Microsoft.Authorization/roleAssignments/"
-                             "5d7b0b35-5a8e-4b7c-9d1a-2f0e7f1c0a11", params={"api-version": "2022-04-01"},
-                             headers={"Authorization": "Bearer operator"},
-                             json={"properties": {"principalId": RUNNER_OBJECT_ID, "principalType": "ServicePrincipal",
-                                                  "roleDefinitionId": f"/subscriptions/{config.subscription_id}/providers/"
-                                                                      f"Microsoft.Authorization/roleDefinitions/{OPENAI_USER}"}})
-            assert role.status_code in (200, 201), role.text
             urn = host.urn(SMOKE_TYPE, "smoke-test")
             inputs = {"__provider": serialize_provider(SmokeTestProvider()), "account_id": keyless,
                       "deployment_name": "teacher", "question": SMOKE_TEST_QUESTION, "model": "gpt-4o-mini-2024-07-18",
                       "few_shot": True, "timeout_seconds": 30, "retry_seconds": 0.5, "answer": None}
-            _, outs, _ = engine_create(host, urn, inputs)
-            assert outs["answer"]
-            host.wait_for_log(r"smoke test: waiting for .*role", timeout=1)  # it did wait, and said for what
+            answered: list[dict[str, Any]] = []
+            errors: list[BaseException] = []
+
+            def smoke_test() -> None:
+                try:
+                    answered.append(engine_create(host, urn, inputs)[1])
+                except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                    errors.append(exc)
+
+            asking = threading.Thread(target=smoke_test)
+            asking.start()
+            host.wait_for_log(r"smoke test: waiting for .*role")  # it waits, and says for what
+            assert asking.is_alive() and not answered
+            clock.advance(ROLE_PROPAGATION_SECONDS)  # the role has propagated: the next retry gets its answer
+            asking.join(timeout=60)
+            assert not errors and answered and answered[0]["answer"], errors
 
             private = {**inputs, "account_id": account_id(emu, "aoai-ft-private")}
             with pytest.raises(grpc.RpcError) as refused:

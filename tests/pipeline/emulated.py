@@ -17,12 +17,13 @@ from pipeline import envnames
 from pipeline.cli import cli, main
 from pipeline.clients import ConnectionSettings, openai_client
 from pipeline.emulator import EmulatorConfig, EmulatorServer
+from pipeline.emulator.clock import Clock
 
-FAST = dict(port=0, training_seconds=2.0, file_processing_seconds=0.1, deployment_seconds=0.2, log_requests=False)
+FAST = dict(port=0, training_seconds=1.0, file_processing_seconds=0.1, deployment_seconds=0.2, log_requests=False)
 
 
-def start(**overrides: object) -> EmulatorServer:
-    return EmulatorServer(EmulatorConfig(**{**FAST, **overrides})).start()
+def start(clock: Clock | None = None, **overrides: object) -> EmulatorServer:
+    return EmulatorServer(EmulatorConfig(**{**FAST, **overrides}), clock=clock).start()
 
 
 def make_client(emu: EmulatorServer, *, max_retries: int = 3) -> openai.AzureOpenAI:
