@@ -29,9 +29,11 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -71,11 +73,18 @@ def pinned(cpu: set[int] | None) -> Callable[[], None] | None:
     return (lambda: os.sched_setaffinity(0, cpu)) if cpu else None
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+def server_log() -> IO[str]:
+    """Where a server's output goes: kept only to show why it failed to start."""
+    return tempfile.TemporaryFile("w+")
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: IO[str], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited with status {proc.returncode} before answering on {url}")
+            log.seek(0)
+            tail = "".join(log.readlines()[-15:])
+            raise SystemExit(f"server exited with status {proc.returncode} before answering on {url}:\n{tail}")
         try:
             httpx.get(url, timeout=1.0)
             return
@@ -87,14 +96,14 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> Non
 class Ours:
     name = "aoai-ft emulator"
 
-    def start(self, port: int, cpu: set[int] | None) -> subprocess.Popen:
+    def start(self, port: int, cpu: set[int] | None, log: IO[str]) -> subprocess.Popen:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         proc = subprocess.Popen(
             [sys.executable, "-c", "import sys; from pipeline.cli import main; sys.argv[0] = 'aoai-ft'; main()",
              "emulator", "--port", str(port), "--api-key", KEY, "--quiet"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pinned(cpu))
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pinned(cpu))
         base = f"http://127.0.0.1:{port}"
-        wait_healthy(f"{base}/healthz", proc)
+        wait_healthy(f"{base}/healthz", proc, log)
         arm = (f"{base}/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-emulator/providers/"
                f"Microsoft.CognitiveServices/accounts/emulator/deployments/{DEPLOYMENT}?api-version=2024-10-01")
         headers = {"Authorization": "Bearer bench"}
@@ -114,7 +123,7 @@ class Peer:
     def __init__(self, folder: Path, python: Path) -> None:
         self.folder, self.python = folder, python
 
-    def start(self, port: int, cpu: set[int] | None) -> subprocess.Popen:
+    def start(self, port: int, cpu: set[int] | None, log: IO[str]) -> subprocess.Popen:
         from pipeline.dataset.tokenizer import ensure_offline_vocab  # it counts tokens with tiktoken: no download
 
         env = {**os.environ, "PYTHONPATH": str(self.folder / "src" / "aoai-api-simulator" / "src"),
@@ -122,9 +131,10 @@ class Peer:
                "LATENCY_OPENAI_CHAT_COMPLETIONS_MEAN": "0", "LATENCY_OPENAI_CHAT_COMPLETIONS_STD_DEV": "0",
                "TIKTOKEN_CACHE_DIR": str(ensure_offline_vocab(("cl100k_base",)))}
         proc = subprocess.Popen(
-            [str(self.python), "-m", "uvicorn", "aoai_api_simulator.main:app", "--port", str(port)],
-            cwd=self.folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pinned(cpu))
-        wait_healthy(f"http://127.0.0.1:{port}/", proc)
+            # No access log: the emulator runs with --quiet, so neither side writes a line per request.
+            [str(self.python), "-m", "uvicorn", "aoai_api_simulator.main:app", "--port", str(port), "--no-access-log"],
+            cwd=self.folder, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pinned(cpu))
+        wait_healthy(f"http://127.0.0.1:{port}/", proc, log)
         # Its first chat request builds lorem-ipsum reference texts (seconds); do that before the warm-up.
         url = f"http://127.0.0.1:{port}/openai/deployments/{DEPLOYMENT}/chat/completions?api-version={API_VERSION}"
         httpx.post(url, headers={"api-key": KEY}, json=BODY, timeout=120).raise_for_status()
@@ -135,7 +145,8 @@ def measure(server: Ours | Peer, args: argparse.Namespace) -> dict:
     """One round: start the server, load it, stop it."""
     server_cpu, load_cpu = cpus()
     port = free_port()
-    proc = server.start(port, server_cpu)
+    log = server_log()
+    proc = server.start(port, server_cpu, log)
     try:
         url = f"http://127.0.0.1:{port}/openai/deployments/{DEPLOYMENT}/chat/completions?api-version={API_VERSION}"
         out = subprocess.run(
@@ -150,6 +161,7 @@ def measure(server: Ours | Peer, args: argparse.Namespace) -> dict:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
 
 
 def peer_from(args: argparse.Namespace) -> Peer | None:
