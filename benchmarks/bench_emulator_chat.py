@@ -45,11 +45,11 @@ PEER_COMMIT = "4ed91fb"
 API_VERSION = "2024-10-21"
 DEPLOYMENT, MODEL = "gpt-4o-mini", "gpt-4o-mini"
 KEY = "bench-key"
-# A short conversation that asks for a short answer, so both servers do comparable work per request (without
-# max_tokens the peer generates ~4,000 tokens of lorem ipsum, which would measure its text generator instead).
-BODY = {"messages": [{"role": "system", "content": "The system is an AI teacher"},
-                     {"role": "user", "content": "What is artificial intelligence?"}],
-        "max_tokens": 32}
+# A short conversation that asks for a short answer (--max-tokens), so both servers do comparable work per
+# request: without max_tokens the peer generates ~4,000 tokens of lorem ipsum, which would measure its text
+# generator, while the emulator's base-model answer is ~60 tokens.
+MESSAGES = [{"role": "system", "content": "The system is an AI teacher"},
+            {"role": "user", "content": "What is artificial intelligence?"}]
 
 
 def free_port() -> int:
@@ -96,7 +96,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: IO[str], timeout: float 
 class Ours:
     name = "aoai-ft emulator"
 
-    def start(self, port: int, cpu: set[int] | None, log: IO[str]) -> subprocess.Popen:
+    def start(self, port: int, cpu: set[int] | None, log: IO[str], body: dict) -> subprocess.Popen:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         proc = subprocess.Popen(
             [sys.executable, "-c", "import sys; from pipeline.cli import main; sys.argv[0] = 'aoai-ft'; main()",
@@ -123,7 +123,7 @@ class Peer:
     def __init__(self, folder: Path, python: Path) -> None:
         self.folder, self.python = folder, python
 
-    def start(self, port: int, cpu: set[int] | None, log: IO[str]) -> subprocess.Popen:
+    def start(self, port: int, cpu: set[int] | None, log: IO[str], body: dict) -> subprocess.Popen:
         from pipeline.dataset.tokenizer import ensure_offline_vocab  # it counts tokens with tiktoken: no download
 
         env = {**os.environ, "PYTHONPATH": str(self.folder / "src" / "aoai-api-simulator" / "src"),
@@ -137,7 +137,7 @@ class Peer:
         wait_healthy(f"http://127.0.0.1:{port}/", proc, log)
         # Its first chat request builds lorem-ipsum reference texts (seconds); do that before the warm-up.
         url = f"http://127.0.0.1:{port}/openai/deployments/{DEPLOYMENT}/chat/completions?api-version={API_VERSION}"
-        httpx.post(url, headers={"api-key": KEY}, json=BODY, timeout=120).raise_for_status()
+        httpx.post(url, headers={"api-key": KEY}, json=body, timeout=120).raise_for_status()
         return proc
 
 
@@ -145,12 +145,13 @@ def measure(server: Ours | Peer, args: argparse.Namespace) -> dict:
     """One round: start the server, load it, stop it."""
     server_cpu, load_cpu = cpus()
     port = free_port()
+    body = {"messages": MESSAGES, **({"max_tokens": args.max_tokens} if args.max_tokens else {})}
     log = server_log()
-    proc = server.start(port, server_cpu, log)
+    proc = server.start(port, server_cpu, log, body)
     try:
         url = f"http://127.0.0.1:{port}/openai/deployments/{DEPLOYMENT}/chat/completions?api-version={API_VERSION}"
         out = subprocess.run(
-            [sys.executable, str(LOADGEN), url, "--header", f"api-key: {KEY}", "--body", json.dumps(BODY),
+            [sys.executable, str(LOADGEN), url, "--header", f"api-key: {KEY}", "--body", json.dumps(body),
              "--connections", str(args.connections), "--warmup", str(args.warmup), "--seconds", str(args.seconds)],
             check=True, capture_output=True, text=True, preexec_fn=pinned(load_cpu), timeout=args.seconds + 120)
         return json.loads(out.stdout)
@@ -190,12 +191,18 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=48)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--seconds", type=float, default=10.0, help="counted window of each round")
+    parser.add_argument("--max-tokens", type=int, default=32, help="max_tokens of every request (0: not sent)")
     args = parser.parse_args()
 
     sides: list[Ours | Peer] = [Ours()]
     peer = peer_from(args)
     if peer is not None:
         sides.append(peer)
+    server_cpu, load_cpu = cpus()
+    print(f"chat: {len(MESSAGES)} messages, max_tokens {args.max_tokens or 'not sent'}; {args.connections} "
+          f"keep-alive connections, {args.warmup:g} s warm-up, {args.seconds:g} s counted; "
+          + (f"server on CPU {sorted(server_cpu)}, load generator on CPU {sorted(load_cpu)}" if server_cpu
+             else "no CPU pinning"), flush=True)
     rates: dict[str, list[float]] = {side.name: [] for side in sides}
     failures = 0
     for round_ in range(1, args.rounds + 1):

@@ -26,7 +26,8 @@ log = logging.getLogger("aoai_ft.emulator")
 
 
 class RequestLog:
-    """ASGI middleware: one log line per request, `METHOD /path -> status (ms)`, once its answer has been sent."""
+    """ASGI middleware: one log line per request, `METHOD /path -> status (ms)`, written as its answer starts
+    (before the client can have it, so a caller that got an answer finds its line)."""
 
     def __init__(self, app: Callable[[dict[str, Any], Any, Any], Awaitable[None]]) -> None:
         self.app = app
@@ -35,17 +36,15 @@ class RequestLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.perf_counter(), 0
+        started = time.perf_counter()
 
-        async def noting_send(message: dict[str, Any]) -> None:
-            nonlocal status
+        async def logging_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                status = message["status"]
+                log.info("%s %s -> %d (%.1f ms)", scope["method"], scope["path"], message["status"],
+                         (time.perf_counter() - started) * 1000)
             await send(message)
 
-        await self.app(scope, receive, noting_send)
-        log.info("%s %s -> %d (%.1f ms)", scope["method"], scope["path"], status,
-                 (time.perf_counter() - started) * 1000)
+        await self.app(scope, receive, logging_send)
 
 
 def require_admin_key(state: EmulatorState, request: Request) -> None:
