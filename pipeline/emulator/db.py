@@ -81,17 +81,21 @@ class ReadCache(Generic[T]):
     """Values loaded from `db`, kept until the next write to it (any table: writes are rare, reads are not).
 
     The generation is read before loading, so a value loaded while a write lands is dropped on the next lookup,
-    never served as current. Values are shared between callers: treat them as read-only."""
+    never served as current. Values are shared between callers: treat them as read-only. Keys come from requests
+    (names in paths), so at most `max_entries` are kept."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: Database, max_entries: int = 4096) -> None:
+        self.db, self.max_entries = db, max_entries
         self._generation = -1
         self._values: dict[Hashable, T] = {}
+
+    def __len__(self) -> int:
+        return len(self._values)
 
     def get(self, key: Hashable, load: Callable[[], T]) -> T:
         generation = self.db.generation
         values = self._values
-        if self._generation != generation:
+        if self._generation != generation or len(values) >= self.max_entries:
             values = self._values = {}
             self._generation = generation
         try:

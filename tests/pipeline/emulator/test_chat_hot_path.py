@@ -151,3 +151,11 @@ def test_read_cache_keeps_a_value_until_the_next_write_and_never_one_loaded_duri
 
     assert cache.get("w", load_while_written) == 3
     assert cache.get("w", load) == 5
+
+
+def test_read_cache_holds_a_bounded_number_of_names() -> None:
+    """Names come from request paths: a caller inventing new ones cannot grow the cache without end."""
+    cache: ReadCache[None] = ReadCache(Database(None), max_entries=8)
+    for i in range(100):
+        cache.get(f"deployment-{i}", lambda: None)
+        assert len(cache) <= 8
