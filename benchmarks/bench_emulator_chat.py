@@ -94,13 +94,15 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: IO[str], timeout: float 
 
 
 class Ours:
-    name = "aoai-ft emulator"
+    def __init__(self, log_requests: bool) -> None:
+        self.log_requests = log_requests
+        self.name = "aoai-ft emulator" + ("" if log_requests else " --quiet")
 
     def start(self, port: int, cpu: set[int] | None, log: IO[str], body: dict) -> subprocess.Popen:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         proc = subprocess.Popen(
             [sys.executable, "-c", "import sys; from pipeline.cli import main; sys.argv[0] = 'aoai-ft'; main()",
-             "emulator", "--port", str(port), "--api-key", KEY, "--quiet"],
+             "emulator", "--port", str(port), "--api-key", KEY, *([] if self.log_requests else ["--quiet"])],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pinned(cpu))
         base = f"http://127.0.0.1:{port}"
         wait_healthy(f"{base}/healthz", proc, log)
@@ -120,8 +122,8 @@ class Ours:
 class Peer:
     name = f"aoai-api-simulator@{PEER_COMMIT}"
 
-    def __init__(self, folder: Path, python: Path) -> None:
-        self.folder, self.python = folder, python
+    def __init__(self, folder: Path, python: Path, log_requests: bool) -> None:
+        self.folder, self.python, self.log_requests = folder, python, log_requests
 
     def start(self, port: int, cpu: set[int] | None, log: IO[str], body: dict) -> subprocess.Popen:
         from pipeline.dataset.tokenizer import ensure_offline_vocab  # it counts tokens with tiktoken: no download
@@ -131,8 +133,9 @@ class Peer:
                "LATENCY_OPENAI_CHAT_COMPLETIONS_MEAN": "0", "LATENCY_OPENAI_CHAT_COMPLETIONS_STD_DEV": "0",
                "TIKTOKEN_CACHE_DIR": str(ensure_offline_vocab(("cl100k_base",)))}
         proc = subprocess.Popen(
-            # No access log: the emulator runs with --quiet, so neither side writes a line per request.
-            [str(self.python), "-m", "uvicorn", "aoai_api_simulator.main:app", "--port", str(port), "--no-access-log"],
+            # Its access log only when the emulator logs each request too (--log-requests).
+            [str(self.python), "-m", "uvicorn", "aoai_api_simulator.main:app", "--port", str(port),
+             *([] if self.log_requests else ["--no-access-log"])],
             cwd=self.folder, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pinned(cpu))
         wait_healthy(f"http://127.0.0.1:{port}/", proc, log)
         # Its first chat request builds lorem-ipsum reference texts (seconds); do that before the warm-up.
@@ -180,7 +183,7 @@ def peer_from(args: argparse.Namespace) -> Peer | None:
     if not python.exists():
         raise SystemExit(f"no Python for the peer at {python}: make a venv with its requirements "
                          f"(see this script's docstring) or pass --peer-python / {PEER_PYTHON_ENV}")
-    return Peer(root, python)
+    return Peer(root, python, args.log_requests)
 
 
 def main() -> None:
@@ -192,14 +195,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--seconds", type=float, default=10.0, help="counted window of each round")
     parser.add_argument("--max-tokens", type=int, default=32, help="max_tokens of every request (0: not sent)")
+    parser.add_argument("--log-requests", action="store_true",
+                        help="both servers log each request (the emulator's default, the peer's access log)")
     args = parser.parse_args()
 
-    sides: list[Ours | Peer] = [Ours()]
+    sides: list[Ours | Peer] = [Ours(args.log_requests)]
     peer = peer_from(args)
     if peer is not None:
         sides.append(peer)
     server_cpu, load_cpu = cpus()
-    print(f"chat: {len(MESSAGES)} messages, max_tokens {args.max_tokens or 'not sent'}; {args.connections} "
+    print(f"chat: {len(MESSAGES)} messages, max_tokens {args.max_tokens or 'not sent'}; "
+          f"{'a log line per request; ' if args.log_requests else ''}{args.connections} "
           f"keep-alive connections, {args.warmup:g} s warm-up, {args.seconds:g} s counted; "
           + (f"server on CPU {sorted(server_cpu)}, load generator on CPU {sorted(load_cpu)}" if server_cpu
              else "no CPU pinning"), flush=True)
