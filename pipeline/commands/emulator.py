@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
-from rich.logging import RichHandler
 
 from pipeline import envnames
 from pipeline.envfile import format_exports
@@ -102,7 +101,11 @@ def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training
                             log_requests=not quiet)
     from pipeline.commands._options import console as make_console  # the output rule every command follows
     console = make_console(stderr=True)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
+    # Plain lines, not rich's: a RichHandler record costs about a millisecond, which capped the emulator at
+    # ~1,000 requests/s while it logged each one; a formatted line costs microseconds.
+    plain = logging.StreamHandler(sys.stderr)
+    plain.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(message)s", datefmt="%H:%M:%S"))
+    logging.basicConfig(level=logging.INFO, handlers=[plain])
     logging.getLogger("aoai_ft.emulator").setLevel(logging.INFO)
     url = f"http://{host}:{port}"
     console.print(f"[bold green]Azure OpenAI emulator[/] on [bold]{url}[/]  (Ctrl-C to stop)")

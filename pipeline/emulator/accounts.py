@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pipeline.emulator.clock import Clock
-from pipeline.emulator.db import Database, from_json, to_json
+from pipeline.emulator.db import Database, ReadCache, from_json, to_json
 from pipeline.emulator.errors import AzureError
 
 SOFT_DELETE_RETENTION_SECONDS = 48 * 3600
@@ -89,12 +89,18 @@ class Accounts:
         # Called with the account being purged, so each plane can drop what it keeps for it (files, jobs...).
         self.on_purge: list[Callable[[Account], None]] = []
         db.ensure_schema(SCHEMA)
+        self._live: ReadCache[Account | None] = ReadCache(db)
 
     # ---- reads -------------------------------------------------------------------------------------
     def get(self, name: str) -> Account | None:
         """The live (not soft-deleted) account with this name, if any. Names are global, like subdomains."""
         row = self.db.query_one("SELECT * FROM accounts WHERE lower(name)=lower(?) AND deleted_at IS NULL", (name,))
         return _row_to_account(row) if row else None
+
+    def lookup(self, name: str) -> Account | None:
+        """`get` for the data plane's every request: the same answer, kept until the next database write, and
+        shared between callers (read it, never modify it)."""
+        return self._live.get(name, lambda: self.get(name))
 
     def require(self, name: str) -> Account:
         account = self.get(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from typing import Any, Awaitable, Callable
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,6 +14,7 @@ from pipeline.emulator import arm, identity
 from pipeline.emulator.clock import Clock
 from pipeline.emulator.config import EmulatorConfig, FaultRule
 from pipeline.emulator.dataplane.http import CollapseSlashes
+from pipeline.emulator.dataplane.routes.chat import ChatFastPath
 from pipeline.emulator.dataplane.routes import include_dataplane
 from pipeline.emulator.errors import (
     AzureError, InternalErrors, azure_error_handler, http_exception_handler, validation_error_handler,
@@ -23,9 +25,31 @@ from pipeline.emulator.state import EmulatorState
 log = logging.getLogger("aoai_ft.emulator")
 
 
+class RequestLog:
+    """ASGI middleware: one log line per request, `METHOD /path -> status (ms)`, written as its answer starts
+    (before the client can have it, so a caller that got an answer finds its line)."""
+
+    def __init__(self, app: Callable[[dict[str, Any], Any, Any], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def logging_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                log.info("%s %s -> %d (%.1f ms)", scope["method"], scope["path"], message["status"],
+                         (time.perf_counter() - started) * 1000)
+            await send(message)
+
+        await self.app(scope, receive, logging_send)
+
+
 def require_admin_key(state: EmulatorState, request: Request) -> None:
     """401 unless `api-key` is key1 or key2 of the default account."""
-    account = state.accounts.get(state.config.default_account)
+    account = state.accounts.lookup(state.config.default_account)
     key = request.headers.get("api-key", "")
     if account is None or not any(hmac.compare_digest(key.encode(), k.encode()) for k in (account.key1, account.key2)):
         raise AzureError(401, "unauthorized", "The admin API needs the 'api-key' header of the default account "
@@ -41,17 +65,12 @@ def create_app(config: EmulatorConfig, clock: Clock | None = None, state: Emulat
     app.add_exception_handler(AzureError, azure_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)
-    # Innermost middleware: a bug in a handler is a 500 envelope, never a reset keep-alive connection.
+    # Innermost middleware: chat requests are answered without FastAPI's routing (see routes/chat.py); just
+    # outside it, a bug in a handler is a 500 envelope, never a reset keep-alive connection.
+    app.add_middleware(ChatFastPath, state=state)
     app.add_middleware(InternalErrors)
-
     if config.log_requests:
-        @app.middleware("http")
-        async def log_request(request: Request, call_next):  # one line per request
-            started = time.perf_counter()
-            response = await call_next(request)
-            log.info("%s %s -> %d (%.1f ms)", request.method, request.url.path, response.status_code,
-                     (time.perf_counter() - started) * 1000)
-            return response
+        app.add_middleware(RequestLog)
 
     @app.get("/healthz")
     async def healthz() -> dict:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.emulator.clock import Clock
-from pipeline.emulator.db import Database, from_json, to_json
+from pipeline.emulator.db import Database, ReadCache, from_json, to_json
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -51,12 +51,18 @@ class Deployments:
         if not db.has_column("deployments", "model_name"):  # a data dir of an emulator before the column
             db.execute("ALTER TABLE deployments ADD COLUMN model_name TEXT NOT NULL DEFAULT ''")
             db.execute("UPDATE deployments SET model_name=coalesce(json_extract(properties, '$.model.name'), '')")
+        self._found: ReadCache[Deployment | None] = ReadCache(db)
 
     def get(self, account: str, name: str) -> Deployment | None:
         row = self.db.query_one(
             "SELECT * FROM deployments WHERE lower(account)=lower(?) AND name=?", (account, name)
         )
         return _row(row) if row else None
+
+    def lookup(self, account: str, name: str) -> Deployment | None:
+        """`get` for every chat request: the same answer, kept until the next database write, and shared between
+        callers (read it, never modify it)."""
+        return self._found.get((account, name), lambda: self.get(account, name))
 
     def list(self, account: str) -> list[Deployment]:
         rows = self.db.query("SELECT * FROM deployments WHERE lower(account)=lower(?) ORDER BY name", (account,))

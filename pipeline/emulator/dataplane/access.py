@@ -71,6 +71,8 @@ def check_network(state: EmulatorState, request: Request, account: Account) -> N
 
 
 def _in_any(address: str, networks: list[str]) -> bool:
+    if not networks:
+        return False
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -110,7 +112,7 @@ def authenticate(state: EmulatorState, request: Request, account: Account) -> Ca
 
 def data_action(request: Request) -> str:
     """The RBAC data action a data-plane request needs, e.g. `.../OpenAI/files/read`."""
-    match = _RESOURCE.search(request.url.path)
+    match = _RESOURCE.search(request.scope["path"])
     rest = (match["rest"] if match and match["rest"] is not None else "fine_tuning/" + (match["legacy"] or "")) \
         if match else ""
     if rest.endswith("chat/completions"):

@@ -69,6 +69,38 @@ class NearestAnswer:
         return self.answers[int(np.argmax(scores))]
 
 
+def longest_prefix(most: int, fits: Callable[[int], bool], guess: int) -> int:
+    """The largest k in [0, most] with fits(k), for a `fits` that holds at 0 and, once false, stays false.
+
+    Probes `guess` first, then steps away from it in doubling strides and bisects what is left: a couple of
+    probes when the guess is close (as a proportional one is), never more than about twice a plain bisection."""
+    lo, hi = 0, most  # fits(lo); the answer is at most hi
+    probe = min(max(guess, 0), most)
+    if fits(probe):
+        lo, stride = probe, 1
+        while lo < hi:
+            probe = min(lo + stride, hi)
+            if not fits(probe):
+                hi = probe - 1
+                break
+            lo, stride = probe, stride * 2
+    else:
+        hi, stride = probe - 1, 1
+        while lo < hi:
+            probe = max(hi - stride + 1, lo)
+            if fits(probe):
+                lo = probe
+                break
+            hi, stride = probe - 1, stride * 2
+    while lo < hi:
+        middle = (lo + hi + 1) // 2
+        if fits(middle):
+            lo = middle
+        else:
+            hi = middle - 1
+    return lo
+
+
 def generic_answer(model: str, question: str) -> str:
     shown = " ".join(question.split())[:120] or "your message"
     return (f"[{model} base model] Thanks for your question (\"{shown}\"). This is a general-purpose answer: "
@@ -107,19 +139,22 @@ class ChatResponder:
                 return answer
         return generic_answer(model, question)
 
-    def truncate(self, model: str, text: str, max_tokens: int | None) -> tuple[str, str]:
-        """Cut `text` to at most `max_tokens` tokens (whole words) -> (text, finish_reason)."""
-        if not max_tokens or self.tokens.text_tokens(model, text) <= max_tokens:
-            return text, "stop"
+    def truncate(self, model: str, text: str, max_tokens: int | None) -> tuple[str, str, int]:
+        """Cut `text` to at most `max_tokens` tokens (whole words) -> (text, finish_reason, its tokens)."""
+        total = self.tokens.text_tokens(model, text)
+        if not max_tokens or total <= max_tokens:
+            return text, "stop", total
         parts = text.split(" ")
-        lo, hi = 0, len(parts)
-        while lo < hi:  # longest word prefix that fits
-            mid = (lo + hi + 1) // 2
-            if self.tokens.text_tokens(model, " ".join(parts[:mid])) <= max_tokens:
-                lo = mid
-            else:
-                hi = mid - 1
-        return " ".join(parts[:lo]), "length"
+        counts = {0: 0}
+
+        def fits(words: int) -> bool:
+            if words not in counts:
+                counts[words] = self.tokens.text_tokens(model, " ".join(parts[:words]))
+            return counts[words] <= max_tokens
+
+        # The longest word prefix that fits; tokens per word are nearly even, so start from the proportional guess.
+        words = longest_prefix(len(parts) - 1, fits, len(parts) * max_tokens // total)
+        return " ".join(parts[:words]), "length", counts[words]
 
     def completion(self, model: str, body: dict[str, Any], training_data: Path | None, now: float) -> dict[str, Any]:
         """The answer to a request `parse_chat_request` accepted; a prompt over the context window is refused."""
@@ -128,9 +163,10 @@ class ChatResponder:
         prompt = self.tokens.prompt_tokens(model, messages)
         check_context(prompt, request)
         cap = request.output_limit
-        text, finish = self.truncate(model, self.reply_text(model, messages, training_data), cap[1] if cap else None)
+        text, finish, tokens = self.truncate(model, self.reply_text(model, messages, training_data),
+                                             cap[1] if cap else None)
         n = request.n or 1
-        completion = self.tokens.text_tokens(model, text) * n
+        completion = tokens * n
         return {
             "id": "chatcmpl-" + secrets.token_hex(12), "object": "chat.completion", "created": int(now),
             "model": model, "system_fingerprint": None,

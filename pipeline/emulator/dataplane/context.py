@@ -70,14 +70,14 @@ def resolve(state: EmulatorState, request: Request, *, legacy_default: bool = Fa
     `legacy_default`: the openai==0.28.1 events route, which has neither prefix nor api-version.
     """
     name = request.path_params.get("account") or state.config.default_account
-    account = state.accounts.get(name)
+    account = state.accounts.lookup(name)
     if account is None:
         raise resource_not_found()
     if legacy_default:
         version = request.query_params.get("api-version")
         v1 = False
     else:
-        v1 = "/openai/v1/" in request.url.path
+        v1 = "/openai/v1/" in request.scope["path"]
         version = check_api_version(request, v1)
     check_network(state, request, account)
     caller = authenticate(state, request, account)

@@ -71,15 +71,21 @@ class ChatTokenCounter:
     `name` + 3 reply priming), using the dataset library's exact counter for the model's encoding."""
 
     def __init__(self) -> None:
-        self._counters: dict[str, Any] = {}
+        self._counters: dict[str, Any] = {}  # by encoding
+        self._by_model: dict[str, Any] = {}  # the same counters by model name: a chat request counts several times
 
     def _counter(self, model: str) -> Any:
+        counter = self._by_model.get(model)
+        if counter is not None:
+            return counter
         encoding = MODELS[base_model_of(model)].encoding if base_model_of(model) in MODELS else "o200k_base"
         counter = self._counters.get(encoding)
         if counter is None:
             from pipeline.dataset.counting import get_counter
 
             counter = self._counters[encoding] = get_counter(encoding)
+        if len(self._by_model) < 10_000:  # model names come from requests: bounded
+            self._by_model[model] = counter
         return counter
 
     def prompt_tokens(self, model: str, messages: Iterable[dict[str, Any]]) -> int:
