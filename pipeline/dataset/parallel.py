@@ -84,9 +84,11 @@ def _work_and_exit(queue: int, chunks: list[tuple[int, int]], scan: Scan, out: i
         os._exit(code)
 
 
-def scan_in_parallel(path: Path, size: int, scan: Scan, workers: int) -> ScanResult:
+def scan_in_parallel(path: Path, size: int, scan: Scan, workers: int,
+                     meanwhile: Callable[[], None] | None = None) -> ScanResult:
     """`scan` over the whole file by this process and `workers - 1` forked ones; the same result, line numbers
-    included, as one scan from start to end."""
+    included, as one scan from start to end. `meanwhile` runs here once the workers have started (e.g. imports
+    only this process needs): the queue gives it fewer chunks to make up for it."""
     bounds = chunk_bounds(path, size, min(MAX_CHUNKS, max(workers * MIN_CHUNKS_PER_WORKER, size // CHUNK_BYTES)))
     chunks = list(zip(bounds, bounds[1:]))
     queue, fill = os.pipe()
@@ -111,6 +113,8 @@ def scan_in_parallel(path: Path, size: int, scan: Scan, workers: int) -> ScanRes
                 _work_and_exit(queue, chunks, scan, out)
             os.close(out)
             children.append((pid, results))
+        if meanwhile is not None:
+            meanwhile()
         done = _take_chunks(queue, chunks, scan)
         while children:
             pid, results = children.pop()
