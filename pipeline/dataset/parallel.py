@@ -125,6 +125,7 @@ def scan_in_parallel(path: Path, size: int, scan: Scan, workers: int,
                 _, status = os.waitpid(pid, 0)
             if os.waitstatus_to_exitcode(status) == 0:
                 done.update(pickle.loads(data))
+            del data
     finally:
         os.close(queue)
         for pid, results in children:  # only left on an error (e.g. Ctrl-C) in this process
@@ -133,6 +134,6 @@ def scan_in_parallel(path: Path, size: int, scan: Scan, workers: int,
             os.waitpid(pid, 0)
     merged = ScanResult()
     memo: dict[str, int] = {}
-    for index, chunk in enumerate(chunks):
-        merged.extend(done[index] if index in done else scan(*chunk, memo))  # a failed worker's chunks
+    for index, chunk in enumerate(chunks):  # popped: each chunk's counts are held once, not twice
+        merged.extend(done.pop(index) if index in done else scan(*chunk, memo))  # scan: a failed worker's chunks
     return merged
