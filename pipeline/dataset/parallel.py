@@ -117,20 +117,19 @@ def scan_in_parallel(path: Path, size: int, scan: Scan, workers: int,
             meanwhile()
         done = _take_chunks(queue, chunks, scan)
         while children:
-            pid, results = children.pop()
-            try:
-                data = _read_all(results)
-            finally:
-                os.close(results)
-                _, status = os.waitpid(pid, 0)
+            pid, results = children[-1]
+            data = _read_all(results)  # until the worker exits (EOF)
+            children.pop()
+            os.close(results)
+            _, status = os.waitpid(pid, 0)
             if os.waitstatus_to_exitcode(status) == 0:
                 done.update(pickle.loads(data))
             del data
     finally:
         os.close(queue)
-        for pid, results in children:  # only left on an error (e.g. Ctrl-C) in this process
-            os.close(results)
+        for pid, results in children:  # only left on an error (e.g. Ctrl-C) here: stop the workers too
             os.kill(pid, signal.SIGKILL)
+            os.close(results)
             os.waitpid(pid, 0)
     merged = ScanResult()
     memo: dict[str, int] = {}

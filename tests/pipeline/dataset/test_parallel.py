@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from pipeline.dataset.checks import ScanResult, scan_range
 from pipeline.dataset.counting import get_counter
 from pipeline.dataset.parallel import chunk_bounds, scan_in_parallel
@@ -71,3 +73,30 @@ def test_a_busy_process_leaves_the_chunks_to_the_worker(tmp_path: Path) -> None:
     assert len(by) == len(chunk_bounds(path, size, 8)) - 1 == 8
     assert str(os.getpid()) not in by  # the worker emptied the queue during the second this process was busy
     assert [line for line, _, _ in merged.warnings] == list(range(1, 9))  # chunk i's line 1 is line i+1 overall
+
+
+def test_an_error_here_stops_the_worker(tmp_path: Path) -> None:
+    """Ctrl-C (or any error) in this process must not leave a worker scanning on its own."""
+    path = write_lines(tmp_path / "slow.jsonl", good_lines(50))
+    pids = tmp_path / "pids"
+
+    def scan(start: int, end: int, memo: dict[str, int]) -> ScanResult:
+        with open(pids, "a") as out:
+            out.write(f"{os.getpid()}\n")
+        time.sleep(30)
+        return ScanResult()
+
+    def interrupted() -> None:
+        deadline = time.monotonic() + 10
+        while not pids.exists() and time.monotonic() < deadline:  # the worker has started a chunk
+            time.sleep(0.01)
+        raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        scan_in_parallel(path, path.stat().st_size, scan, workers=2, meanwhile=interrupted)
+    assert time.monotonic() - started < 15
+    (worker,) = {int(pid) for pid in pids.read_text().split()}
+    assert worker != os.getpid()
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(worker, 0)
