@@ -34,7 +34,4 @@ def default_epochs(examples: int) -> int:
 
 def billed_tokens(totals: array | Sequence[int], token_limit: int, epochs: int) -> int:
     """sum(min(total, token_limit)) x epochs."""
-    import numpy as np  # not at import time: the CLI reads this module's constants before a scan starts
-
-    data = np.frombuffer(totals, dtype=np.int64) if isinstance(totals, array) and totals.typecode == "q" else np.asarray(totals, dtype=np.int64)
-    return int(np.minimum(data, token_limit).sum()) * epochs
+    return sum(min(total, token_limit) for total in totals) * epochs

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import random
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 
 from pipeline.dataset import MODELS, default_prices, estimate_training_cost, load_prices, model_info, validate_files
 from pipeline.dataset.billing import billed_tokens, default_epochs
-from pipeline.dataset.stats import distribution
+from pipeline.dataset.stats import distribution, quantile
 from pipeline.errors import UsageError
 from tests.pipeline.dataset.helpers import good_lines, write_lines
 
@@ -34,6 +36,27 @@ def test_distribution_matches_numpy() -> None:
     assert dist.model_dump() == {"min": 1, "max": 9, "mean": np.mean(values), "median": 5.0,
                                  "p10": np.quantile(values, 0.1), "p90": np.quantile(values, 0.9)}
     assert distribution([]) is None
+
+
+def test_distribution_is_bit_identical_to_numpy_on_random_lists() -> None:
+    """The lab prints numpy's mean, median and 10th/90th percentiles; ours must be the same floats, not close."""
+    rnd = random.Random(5)
+    sizes = [1, 2, 3, 4, 5, 9, 10, 11, 19, 20, 21, 99, 100, 101] + [rnd.randint(1, 3000) for _ in range(400)]
+    for size in sizes:
+        top = rnd.choice([3, 100, 70_000, 2**40])
+        values = array("q", (rnd.randint(0, top) for _ in range(size)))
+        dist = distribution(values)
+        expected = {"min": int(np.min(values)), "max": int(np.max(values)), "mean": float(np.mean(values)),
+                    "median": float(np.median(values)), "p10": float(np.quantile(values, 0.1)),
+                    "p90": float(np.quantile(values, 0.9))}
+        assert dist.model_dump() == expected, (size, top)
+        assert [quantile(sorted(values), q) for q in (0.0, 0.25, 0.5, 0.75, 1.0)] == \
+            np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0]).tolist()
+    # Far-apart neighbours with a weight over one half: only numpy's count-down-from-the-upper-neighbour lerp
+    # gives these last bits (a + (b - a) * weight would be one ulp off).
+    for values in ([47] * 1921 + [64233] * 214, [29] * 188 + [23257] * 1690):
+        dist = distribution(values)
+        assert (dist.p10, dist.p90) == (np.quantile(values, 0.1), np.quantile(values, 0.9))
 
 
 def test_model_table() -> None:
