@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.dataset import MODELS, default_prices, estimate_training_cost, load_prices, model_info, validate_files
 from pipeline.dataset.billing import billed_tokens, default_epochs
-from pipeline.dataset.stats import distribution, quantile
+from pipeline.dataset.stats import Ranked, distribution, quantile
 from pipeline.errors import UsageError
 from tests.pipeline.dataset.helpers import good_lines, write_lines
 
@@ -50,7 +50,9 @@ def test_distribution_is_bit_identical_to_numpy_on_random_lists() -> None:
                     "median": float(np.median(values)), "p10": float(np.quantile(values, 0.1)),
                     "p90": float(np.quantile(values, 0.9))}
         assert dist.model_dump() == expected, (size, top)
-        assert [quantile(sorted(values), q) for q in (0.0, 0.25, 0.5, 0.75, 1.0)] == \
+        ranked = Ranked(values)
+        assert list(ranked) == sorted(values)
+        assert [quantile(ranked, q) for q in (0.0, 0.25, 0.5, 0.75, 1.0)] == \
             np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0]).tolist()
     # Far-apart neighbours with a weight over one half: only numpy's count-down-from-the-upper-neighbour lerp
     # gives these last bits (a + (b - a) * weight would be one ulp off).
