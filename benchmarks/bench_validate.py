@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 MAKE_DATASET = Path(os.environ.get("AOAI_FT_MAKE_DATASET") or Path(__file__).resolve().parent / "make_dataset.py")
@@ -124,8 +125,14 @@ def long_line_file(megabytes: int) -> Path:
     return path
 
 
-def run(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MB of the process and its waited-for children, stdout)."""
+class Run(NamedTuple):
+    wall: float  # seconds
+    rss: float  # peak RSS in MB of the process and its waited-for children (wait4's ru_maxrss)
+    out: str
+    cpu: float  # user + system seconds of the process and its children
+
+
+def run(argv: list[str], env: dict[str, str]) -> Run:
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=env, cwd=ROOT)
@@ -136,7 +143,7 @@ def run(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         if proc.returncode not in (0, 1):
             err.seek(0)
             raise SystemExit(f"{argv[:3]} failed ({proc.returncode}): {err.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, out.decode()
+    return Run(wall, usage.ru_maxrss / 1024, out.decode(), usage.ru_utime + usage.ru_stime)
 
 
 def seed_stats(output: str) -> dict[str, dict[str, float]]:
@@ -173,6 +180,7 @@ def compare_with_lab_cell(sizes: list[int], seed_sizes: set[int], runs: int, env
             row.update(seed_s=seed_best[0], seed_median_s=statistics.median(r[0] for r in seed),
                        seed_rss_mb=max(r[1] for r in seed), ratio=seed_best[0] / best[0],
                        median_ratio=statistics.median(r[0] for r in seed) / statistics.median(r[0] for r in ours),
+                       cpu_ratio=min(r.cpu for r in seed) / min(r.cpu for r in ours),
                        stats_match=expected == got)
             if expected != got:
                 print(f"stats differ on {n}:\n  lab cell: {expected}\n  ours:     {got}", file=sys.stderr)
@@ -239,11 +247,12 @@ def main() -> int:
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if rows:
         print(f"\n{'examples':>9} {'MB':>6} {'lab cell s':>10} {'aoai-ft s':>9} {'ratio':>6} {'median ratio':>12} "
-              f"{'lab RSS MB':>10} {'ours RSS MB':>11}  stats match")
+              f"{'CPU ratio':>9} {'lab RSS MB':>10} {'ours RSS MB':>11}  stats match")
+        nan = float("nan")
         for r in rows:
-            print(f"{r['examples']:>9,} {r['MB']:>6.1f} {r.get('seed_s', float('nan')):>10.2f} {r['ours_s']:>9.2f} "
-                  f"{r.get('ratio', float('nan')):>5.1f}x {r.get('median_ratio', float('nan')):>11.1f}x "
-                  f"{r.get('seed_rss_mb', float('nan')):>10.0f} {r['ours_rss_mb']:>11.0f}  {r.get('stats_match', '-')}")
+            print(f"{r['examples']:>9,} {r['MB']:>6.1f} {r.get('seed_s', nan):>10.2f} {r['ours_s']:>9.2f} "
+                  f"{r.get('ratio', nan):>5.1f}x {r.get('median_ratio', nan):>11.1f}x {r.get('cpu_ratio', nan):>8.1f}x "
+                  f"{r.get('seed_rss_mb', nan):>10.0f} {r['ours_rss_mb']:>11.0f}  {r.get('stats_match', '-')}")
     if big:
         print(f"\n{big['MB']:.0f} MB ({big['examples']:,} examples, valid={big['valid']}): {big['best_s']:.2f} s, "
               f"{big['MB_per_s']:.0f} MB/s (median {big['median_MB_per_s']:.0f} MB/s), peak RSS {big['peak_rss_mb']:.0f} MB")

@@ -97,7 +97,8 @@ def scan_file(path: str | Path, *, model: str = DEFAULT_MODEL, parallel: bool | 
     """Check and count every line of `path`; per-example counts are in `.totals` / `.assistants`.
 
     `parallel=None` forks for files of at least PARALLEL_MIN_BYTES, where fork exists and only while this
-    process is single-threaded (forking a threaded process, e.g. the emulator's server, can deadlock)."""
+    process is single-threaded (forking a threaded process, e.g. the emulator's server, can deadlock): one
+    worker per further core, and no more than one per 4 MB of file."""
     path = Path(path)
     size = _check_path(path)
     info = model_info(model)
@@ -108,7 +109,7 @@ def scan_file(path: str | Path, *, model: str = DEFAULT_MODEL, parallel: bool | 
 
     if parallel is None:
         parallel = size >= PARALLEL_MIN_BYTES and threading.active_count() == 1
-    workers = worker_count()
+    workers = min(worker_count(), max(2, size // PARALLEL_MIN_BYTES))  # a worker per 4 MB at most
     if parallel and hasattr(os, "fork") and workers > 1:
         return scan_in_parallel(path, size, scan, workers, meanwhile=_import_report_modules)
     return scan(0, size)
