@@ -26,7 +26,12 @@ _EXPORTS = {
     "require_valid": "validate", "scan_file": "validate", "validate_file": "validate", "validate_files": "validate",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DEFAULT_MODEL", "ERROR_CODES", "MODELS", "WARNING_CODES", "CostEstimate", "Distribution", "FileReport",
+    "ModelInfo", "PriceTable", "Problem", "ReportCache", "TrainingEstimate", "ValidationReport", "default_prices",
+    "estimate_training_cost", "load_prices", "model_info", "render_report", "require_valid", "scan_file", "validate_file",
+    "validate_files",
+]
 
 
 def __getattr__(name: str) -> Any:
