@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # imported where used: see _REPORT_MODULES
 MIN_EXAMPLES = 10
 MAX_FILE_BYTES = 512 * 1024 * 1024
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a fork costs more than it saves
-# What a report needs besides the scan: pydantic models and numpy, a fifth of a second to import. A forked scan
+# What a report needs besides the scan: pydantic and its models, a tenth of a second to import. A forked scan
 # imports them in this process while its worker already scans, instead of before the scan starts.
 _REPORT_MODULES = ("pipeline.dataset.report", "pipeline.dataset.pricing", "pipeline.dataset.stats")
 
