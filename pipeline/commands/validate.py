@@ -64,14 +64,15 @@ def validate(train: Path, validation: tuple[Path, ...], model: str, as_json: boo
     Error codes and the counting rules are documented in pipeline/dataset/checks.py (chat) and
     pipeline/dataset/preference.py (preference pairs).
     """
-    from pipeline.dataset import render_report, validate_files
+    from pipeline.dataset.validate import validate_files  # the report's modules load while the scan runs
 
-    report = validate_files([train, *validation], model=model, prices=load_price_table(prices_file), n_epochs=n_epochs,
-                            method=method)
+    prices = load_price_table(prices_file) if prices_file else None  # None: the built-in table, loaded after the scan
+    report = validate_files([train, *validation], model=model, prices=prices, n_epochs=n_epochs, method=method)
     if as_json:
         click.echo(report.model_dump_json())
     else:
         from pipeline.commands._options import console
+        from pipeline.dataset.report import render_report
 
         render_report(report, console())
     if not report.ok:

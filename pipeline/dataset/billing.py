@@ -12,8 +12,6 @@ import math
 from array import array
 from collections.abc import Sequence
 
-import numpy as np
-
 DEFAULT_EPOCHS = 3
 MIN_TRAINED_EXAMPLES = 100  # epochs x examples
 MAX_TRAINED_EXAMPLES = 25_000
@@ -36,5 +34,4 @@ def default_epochs(examples: int) -> int:
 
 def billed_tokens(totals: array | Sequence[int], token_limit: int, epochs: int) -> int:
     """sum(min(total, token_limit)) x epochs."""
-    data = np.frombuffer(totals, dtype=np.int64) if isinstance(totals, array) and totals.typecode == "q" else np.asarray(totals, dtype=np.int64)
-    return int(np.minimum(data, token_limit).sum()) * epochs
+    return sum(min(total, token_limit) for total in totals) * epochs

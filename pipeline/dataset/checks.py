@@ -180,34 +180,74 @@ def _message_problems(message: dict[str, Any], role: Any, index: int) -> list[Pr
     return found
 
 
-def _read_long_line(stream: Any, first: bytes, limit: int) -> tuple[bytes | None, int]:
-    """(the line, its size) if it ends within `limit` bytes, else (None, its size) after skipping the rest:
-    at most `limit` bytes are ever held."""
-    pieces, size = [first], len(first)
-    while True:
-        chunk = stream.readline(SKIP_CHUNK)
-        size += len(chunk)
-        ended = not chunk or chunk.endswith(b"\n")
-        if size > limit:
-            pieces.clear()
-            return None, size + (0 if ended else skip_rest_of_line(stream))
-        pieces.append(chunk)
-        if ended:
-            return b"".join(pieces), size
+def read_long_line(stream: Any, first: bytes, limit: int) -> tuple[bytes | None, int]:
+    """The line that begins with `first` (SKIP_CHUNK bytes without a newline): (its bytes, its size) if it is at
+    most `limit` bytes long, else (None, its size). Its length is measured first by reading on in SKIP_CHUNK
+    pieces that are dropped at once, so a line of hundreds of MB costs one piece of memory; only a line within
+    the bound is then read again, whole."""
+    start = stream.tell() - len(first)
+    size = len(first) + skip_rest_of_line(stream)
+    if size > limit:
+        return None, size
+    stream.seek(start)
+    return stream.read(size), size
 
 
-def scan_range(path: str, start: int, end: int, counter: TokenCounter, token_limit: int) -> ScanResult:
+def _count_message(message: dict[str, Any], index: int, line: int, counter: TokenCounter, memo: dict[str, int],
+                   result: ScanResult, warn_special: bool) -> tuple[int, int, bool]:
+    """(tokens, assistant tokens, special-token warning given) of a message off the fast path: any keys, any
+    value types; its problems go to `result`."""
+    role = message.get("role")
+    total = 3
+    assistant = 0
+    for key, value in message.items():
+        if type(value) is str:
+            if warn_special and "<|" in value and counter.special_tokens_in(value):
+                warn_special = False
+                result.warnings.append((line, "special_token_text",
+                                        f"message {index} {key} contains {', '.join(counter.special_tokens_in(value))}; counted as plain text"))
+            if key == "content" and role != "system":
+                n = counter.count_text(value)
+                if role == "assistant":
+                    assistant += n
+            else:
+                n = memo.get(value)
+                if n is None:
+                    n = counter.count_text(value)
+                    if len(memo) < _MEMO_MAX:
+                        memo[value] = n
+            total += n
+        if key == "name":
+            total += 1
+    content = message.get("content")
+    if (
+        type(role) is not str
+        or role not in ROLES
+        or type(content) is not str
+        or not content
+        or not MESSAGE_KEYS.issuperset(message)
+        or "weight" in message
+    ):
+        result.errors.extend((line, code, msg) for _, code, msg in _message_problems(message, role, index))
+    return total, assistant, not warn_special
+
+
+def scan_range(path: str, start: int, end: int, counter: TokenCounter, token_limit: int, *,
+               memo: dict[str, int] | None = None) -> ScanResult:
     """Check and count the lines that start in [start, end) of `path`; `start` must be a line start.
+    `memo` (token counts of role strings, names and system prompts) may be shared by the ranges of one process.
 
-    The hot loop keeps to fast checks and moves every explanation into helpers that only run on bad data.
+    The hot loop keeps to fast checks: a message of exactly a valid role and non-empty string content (no
+    `<|`) is counted inline; any other message, and every explanation, goes to helpers that only run on
+    unusual or bad data.
     """
     result = ScanResult()
     errors, warnings = result.errors, result.warnings
     totals, assistants = result.totals, result.assistants
-    count, count_text, special_in = counter.count, counter.count_text, counter.special_tokens_in
-    memo: dict[str, int] = {}
+    count, count_text = counter.count, counter.count_text
+    memo = {} if memo is None else memo
+    per_role = {role: 3 + count_text(role) for role in ROLES}  # +3 per message, + the role string's tokens
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
-    roles, message_keys = ROLES, MESSAGE_KEYS
     line = 0
     examples = 0
     pos = start
@@ -220,8 +260,8 @@ def scan_range(path: str, start: int, end: int, counter: TokenCounter, token_lim
             if not raw:
                 break
             line += 1
-            if len(raw) == SKIP_CHUNK and not raw.endswith(b"\n"):  # a long line: read on, up to the bound
-                whole, size = _read_long_line(stream, raw, limit)
+            if len(raw) == SKIP_CHUNK and raw[-1] != 10:  # a long line: measure it before holding it
+                whole, size = read_long_line(stream, raw, limit)
                 pos += size
                 if whole is None:
                     examples += 1
@@ -257,49 +297,40 @@ def scan_range(path: str, start: int, end: int, counter: TokenCounter, token_lim
             total = 3
             assistant = 0
             has_assistant = False
-            special_warned = False
+            warn_special = True
             index = 0
             for message in messages:
                 index += 1
-                if type(message) is not dict:
+                if type(message) is dict and len(message) == 2:
+                    role = message.get("role")
+                    content = message.get("content")
+                    if type(role) is str and type(content) is str and content and "<|" not in content:
+                        tokens = per_role.get(role)
+                        if tokens is not None:
+                            if role == "system":
+                                n = memo.get(content)
+                                if n is None:
+                                    n = count_text(content)
+                                    if len(memo) < _MEMO_MAX:
+                                        memo[content] = n
+                            else:
+                                try:
+                                    n = count(content)
+                                except UnicodeEncodeError:
+                                    n = count_text(content)
+                                if role == "assistant":
+                                    assistant += n
+                                    has_assistant = True
+                            total += tokens + n
+                            continue
+                elif type(message) is not dict:
                     errors.append((line, "data_type", f"message {index} must be a JSON object, got {_json_type(message)}"))
                     continue
-                total += 3
-                role = message.get("role")
-                for key, value in message.items():
-                    if type(value) is str:
-                        if "<|" in value and not special_warned and special_in(value):
-                            special_warned = True
-                            warnings.append((line, "special_token_text",
-                                             f"message {index} {key} contains {', '.join(special_in(value))}; counted as plain text"))
-                        if key == "content" and role != "system":
-                            try:
-                                n = count(value)
-                            except UnicodeEncodeError:
-                                n = count_text(value)
-                            if role == "assistant":
-                                assistant += n
-                        else:
-                            n = memo.get(value)
-                            if n is None:
-                                n = count_text(value)
-                                if len(memo) < _MEMO_MAX:
-                                    memo[value] = n
-                        total += n
-                    if key == "name":
-                        total += 1
-                content = message.get("content")
-                if (
-                    type(role) is not str
-                    or role not in roles
-                    or type(content) is not str
-                    or not content
-                    or not message_keys.issuperset(message)
-                    or "weight" in message
-                ):
-                    problems = _message_problems(message, role, index)
-                    errors.extend((line, code, msg) for _, code, msg in problems)
-                if role == "assistant":
+                n, a, warned = _count_message(message, index, line, counter, memo, result, warn_special)
+                total += n
+                assistant += a
+                warn_special = warn_special and not warned
+                if message.get("role") == "assistant":
                     has_assistant = True
             if not has_assistant:
                 errors.append((line, "example_missing_assistant_message",

@@ -7,17 +7,17 @@ Training prices live in `pricing.py` because they change far more often than the
 """
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from dataclasses import dataclass
 
 from pipeline.errors import UsageError
 
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 
 
-class ModelInfo(BaseModel):
-    """What validation needs to know about a base model."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class ModelInfo:
+    """What validation needs to know about a base model (a plain dataclass: `aoai-ft validate` reads this table
+    before it starts scanning, and pydantic's import can wait until the scan runs)."""
 
     name: str
     token_limit: int  # max tokens of one training example (chat-format count)

@@ -44,11 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from pipeline.dataset.checks import (
-    BOM, MESSAGE_KEYS, ROLES, SKIP_CHUNK, Problem, _read_long_line, max_line_bytes, skip_rest_of_line,
+    BOM, MESSAGE_KEYS, ROLES, SKIP_CHUNK, Problem, read_long_line, max_line_bytes, skip_rest_of_line,
 )
 from pipeline.dataset.counting import TokenCounter
 
@@ -107,7 +106,7 @@ def _bounded_lines(path: Path, limit: int) -> Iterator[tuple[int, bytes | None, 
             whole: bytes | None = raw
             size = len(raw)
             if size == SKIP_CHUNK and not raw.endswith(b"\n"):
-                whole, size = _read_long_line(stream, raw, limit)
+                whole, size = read_long_line(stream, raw, limit)
             if whole is not None and number == 1 and whole.startswith(BOM):
                 whole = whole[3:]
             yield number, whole, size
@@ -229,6 +228,8 @@ class PreferenceScan:
 
     def billed_tokens(self, token_limit: int, epochs: int) -> int:
         """Both sequences of every counted example, each capped at the model's limit, x epochs."""
+        import numpy as np  # after the scan: a chat file never needs it before its statistics
+
         capped = (np.minimum(np.frombuffer(self.seq_preferred, dtype=np.int64), token_limit)
                   + np.minimum(np.frombuffer(self.seq_non_preferred, dtype=np.int64), token_limit))
         return int(capped.sum()) * epochs

@@ -1,40 +1,46 @@
 """Validate chat fine-tuning JSONL files: the library behind `aoai-ft validate`, the emulator's file
 processing and the Pulumi program's pre-flight check.
 
-A large file is split at a line boundary into two halves: the parent process scans the first, one forked
-worker (concurrent.futures, fork context) scans the second and sends back its compact result (2 cores, and the vocabulary is
-shared copy-on-write). Small files, or platforms without fork, are scanned in one pass.
+A large file is scanned on every core: line-aligned chunks taken on demand by this process and forked workers
+(pipeline.dataset.parallel; the tokenizer is shared copy-on-write). Small files, or platforms without fork, are
+scanned in one pass. Either way the file is streamed: memory does not grow with its size.
 """
 from __future__ import annotations
 
-import multiprocessing
+import importlib
 import os
-import pickle
 import shutil
 import stat as stat_module
-import tempfile
 import threading
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.dataset.billing import MAX_N_EPOCHS, billed_tokens, default_epochs
-from pipeline.dataset.cache import ReportCache
-from pipeline.dataset.checks import ScanResult, scan_range, skip_rest_of_line
+from pipeline.dataset.checks import ScanResult, scan_range
 from pipeline.dataset.counting import get_counter
 from pipeline.dataset.models import DEFAULT_MODEL, model_info
-from pipeline.dataset.pricing import PriceTable, default_prices, estimate_training_cost
-from pipeline.dataset.report import Billing, FileReport, Problem, TokenStats, TrainingEstimate, ValidationReport
-from pipeline.dataset.stats import distribution
+from pipeline.dataset.parallel import scan_in_parallel, worker_count
 from pipeline.errors import DatasetInvalid, UsageError
+
+if TYPE_CHECKING:  # imported where used: see _REPORT_MODULES
+    from pipeline.dataset.cache import ReportCache
+    from pipeline.dataset.pricing import PriceTable
+    from pipeline.dataset.report import FileReport, Problem, ValidationReport
 
 MIN_EXAMPLES = 10
 MAX_FILE_BYTES = 512 * 1024 * 1024
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a fork costs more than it saves
+# What a report needs besides the scan: pydantic and its models, a tenth of a second to import. A forked scan
+# imports them in this process while its worker already scans, instead of before the scan starts.
+_REPORT_MODULES = ("pipeline.dataset.report", "pipeline.dataset.pricing", "pipeline.dataset.stats")
+
+
+def _import_report_modules() -> None:
+    for name in _REPORT_MODULES:
+        importlib.import_module(name)
 
 
 def _check_path(path: Path) -> int:
@@ -60,6 +66,8 @@ def seekable(path: Path) -> Iterator[Path]:
     if stat_module.S_ISREG(path.stat().st_mode):
         yield path
         return
+    import tempfile
+
     with tempfile.NamedTemporaryFile(prefix="aoai-ft-", suffix=".jsonl") as copy:
         try:
             with open(path, "rb") as source:
@@ -85,57 +93,31 @@ class _limited:
         return data
 
 
-def _line_start_after(path: Path, offset: int) -> int:
-    """The offset of the first line that starts at or after `offset` (a split point)."""
-    with open(path, "rb") as stream:
-        stream.seek(max(0, offset - 1))
-        skip_rest_of_line(stream)  # finishes the line that contains offset-1 (or the empty rest if it ends there)
-        return stream.tell()
-
-
-def _scan_part(path: str, start: int, end: int, encoding: str, token_limit: int) -> ScanResult:
-    """One half of a file, in a worker process (forked: the tokenizer the parent loaded is already there)."""
-    return scan_range(path, start, end, get_counter(encoding), token_limit)
-
-
-def _scan_in_two(path: Path, size: int, scan: Callable[[int, int], ScanResult], encoding: str,
-                 token_limit: int) -> ScanResult:
-    """Scan [0, mid) here and [mid, size) in a forked worker; scan it here too if the worker fails."""
-    mid = _line_start_after(path, size // 2)
-    if mid <= 0 or mid >= size:
-        return scan(0, size)
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-        second_half = pool.submit(_scan_part, str(path), mid, size, encoding, token_limit)
-        first = scan(0, mid)
-        try:
-            second = second_half.result()
-        except (BrokenProcessPool, OSError, pickle.PicklingError):
-            second = scan(mid, size)
-    first.extend(second)
-    return first
-
-
 def scan_file(path: str | Path, *, model: str = DEFAULT_MODEL, parallel: bool | None = None) -> ScanResult:
     """Check and count every line of `path`; per-example counts are in `.totals` / `.assistants`.
 
     `parallel=None` forks for files of at least PARALLEL_MIN_BYTES, where fork exists and only while this
-    process is single-threaded (forking a threaded process, e.g. the emulator's server, can deadlock)."""
+    process is single-threaded (forking a threaded process, e.g. the emulator's server, can deadlock): one
+    worker per further core, and no more than one per 4 MB of file."""
     path = Path(path)
     size = _check_path(path)
     info = model_info(model)
     counter = get_counter(info.encoding)
 
-    def scan(start: int, end: int) -> ScanResult:
-        return scan_range(str(path), start, end, counter, info.token_limit)
+    def scan(start: int, end: int, memo: dict[str, int] | None = None) -> ScanResult:
+        return scan_range(str(path), start, end, counter, info.token_limit, memo=memo)
 
     if parallel is None:
         parallel = size >= PARALLEL_MIN_BYTES and threading.active_count() == 1
-    if parallel and hasattr(os, "fork"):
-        return _scan_in_two(path, size, scan, info.encoding, info.token_limit)
+    workers = min(worker_count(), max(2, size // PARALLEL_MIN_BYTES))  # a worker per 4 MB at most
+    if parallel and hasattr(os, "fork") and workers > 1:
+        return scan_in_parallel(path, size, scan, workers, meanwhile=_import_report_modules)
     return scan(0, size)
 
 
 def _problems(items: Iterable[tuple[int | None, str, str]]) -> list[Problem]:
+    from pipeline.dataset.report import Problem
+
     return [Problem.model_construct(line=line, code=code, message=msg) for line, code, msg in items]
 
 
@@ -167,6 +149,9 @@ def validate_file(
         file_level.append((None, "too_few_examples", f"{scan.examples:,} example(s); fine-tuning needs at least {MIN_EXAMPLES:,}"))
     errors = file_level + scan.errors
     epochs = n_epochs or default_epochs(scan.examples)
+    from pipeline.dataset.report import Billing, FileReport, TokenStats
+    from pipeline.dataset.stats import distribution
+
     return preference_report.chat_report_with_formats(FileReport(
         path=str(path),
         ok=not errors,
@@ -207,6 +192,9 @@ def validate_files(
              for p in paths]
     files[0] = training = check_model_supports(files[0], model)
     ok = all(f.ok for f in files)
+    from pipeline.dataset.pricing import default_prices, estimate_training_cost
+    from pipeline.dataset.report import TrainingEstimate, ValidationReport
+
     if training.billing.billed_tokens == 0:  # a $0.00 "estimate" would read as "training is free"
         what = "it holds no examples" if training.examples == 0 else "none of its lines is a usable example"
         return ValidationReport(ok=ok, files=files, no_estimate=f"{training.path} has nothing to train on: {what}")

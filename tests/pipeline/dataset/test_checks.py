@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from pipeline.dataset import ERROR_CODES, validate_file
+from pipeline.dataset import parallel as parallel_module
 from pipeline.dataset import validate as validate_module
 from tests.pipeline.dataset.helpers import SYSTEM, example, good_lines, seed_counts, write_lines
 
@@ -212,7 +214,7 @@ def test_failed_child_falls_back_to_scanning_in_process(tmp_path: Path, monkeypa
     lines: list = good_lines(200)
     lines[150] = "{oops"
     path = write_lines(tmp_path / "t.jsonl", lines)
-    monkeypatch.setattr(validate_module.pickle, "dumps", lambda *a, **k: 1 / 0)  # the child dies before sending
+    monkeypatch.setattr(parallel_module, "_work", lambda *args: os._exit(3))  # the worker dies before sending
     report = validate_file(path, parallel=True)
     assert [(e.line, e.code) for e in report.errors] == [(151, "invalid_json")]
     assert report.examples == 200

@@ -1,0 +1,126 @@
+"""The chunked scan: line-aligned chunks, handed out on demand to this process and forked workers, merged
+back in file order with physical line numbers."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.dataset.checks import ScanResult, scan_range
+from pipeline.dataset.counting import get_counter
+from pipeline.dataset.parallel import chunk_bounds, scan_in_parallel
+from tests.pipeline.dataset.helpers import good_lines, write_lines
+
+
+def _line_starts(path: Path) -> set[int]:
+    data = path.read_bytes()
+    return {0} | {i + 1 for i, byte in enumerate(data) if byte == 10}
+
+
+def test_chunk_bounds_are_line_starts_and_a_long_line_is_one_chunk(tmp_path: Path) -> None:
+    lines: list = good_lines(40)
+    lines[20] = {"messages": [{"role": "user", "content": "x" * 50_000}, {"role": "assistant", "content": "y"}]}
+    path = write_lines(tmp_path / "long.jsonl", lines)
+    size = path.stat().st_size
+    bounds = chunk_bounds(path, size, 64)
+    assert bounds[0] == 0 and bounds[-1] == size
+    assert bounds == sorted(set(bounds))
+    assert set(bounds) <= _line_starts(path) | {size}
+    data = path.read_bytes()
+    long_start = data.index(b'{"messages": [{"role": "user", "content": "xxx')
+    long_end = data.index(b"\n", long_start) + 1
+    assert long_end - long_start > 3 * size // 64  # the line spans several chunk targets ...
+    assert not any(long_start < b < long_end for b in bounds)  # ... but no chunk starts inside it
+
+
+def test_chunks_merge_to_the_serial_scan(tmp_path: Path) -> None:
+    lines: list = good_lines(300)
+    lines[0] = b"\xef\xbb\xbf" + b'{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}'
+    lines[7] = "{oops"
+    lines[150:150] = ["", "  "]
+    lines[-1] = {"messages": [{"role": "robot", "content": "x"}]}
+    path = write_lines(tmp_path / "mixed.jsonl", lines)
+    size = path.stat().st_size
+    counter = get_counter("o200k_base")
+
+    def scan(start: int, end: int, memo: dict[str, int]) -> ScanResult:
+        return scan_range(str(path), start, end, counter, 65_536, memo=memo)
+
+    serial = scan(0, size, {})
+    forked = scan_in_parallel(path, size, scan, workers=2)
+    assert (forked.lines, forked.examples, forked.errors, forked.warnings) == \
+        (serial.lines, serial.examples, serial.errors, serial.warnings)
+    assert (list(forked.totals), list(forked.assistants)) == (list(serial.totals), list(serial.assistants))
+    assert [code for _, code, _ in serial.errors] == ["invalid_json", "unrecognized_role", "example_missing_assistant_message"]
+    assert [line for line, _, _ in serial.errors] == [8, 302, 302]
+    assert serial.warnings[0][:2] == (1, "utf8_bom")
+
+
+def test_a_busy_process_leaves_the_chunks_to_the_worker(tmp_path: Path) -> None:
+    """Chunks go to whoever is free: while this process runs `meanwhile`, the worker takes them all."""
+    path = write_lines(tmp_path / "many.jsonl", good_lines(200))
+    size = path.stat().st_size
+
+    def scan(start: int, end: int, memo: dict[str, int]) -> ScanResult:
+        result = ScanResult(lines=1)
+        result.warnings.append((1, "scanned_by", str(os.getpid())))
+        return result
+
+    merged = scan_in_parallel(path, size, scan, workers=2, meanwhile=lambda: time.sleep(1.0))
+    by = [pid for _, _, pid in merged.warnings]
+    assert len(by) == len(chunk_bounds(path, size, 8)) - 1 == 8
+    assert str(os.getpid()) not in by  # the worker emptied the queue during the second this process was busy
+    assert [line for line, _, _ in merged.warnings] == list(range(1, 9))  # chunk i's line 1 is line i+1 overall
+
+
+def test_an_error_here_stops_the_worker(tmp_path: Path) -> None:
+    """Ctrl-C (or any error) in this process must not leave a worker scanning on its own."""
+    path = write_lines(tmp_path / "slow.jsonl", good_lines(50))
+    pids = tmp_path / "pids"
+
+    def scan(start: int, end: int, memo: dict[str, int]) -> ScanResult:
+        with open(pids, "a") as out:
+            out.write(f"{os.getpid()}\n")
+        time.sleep(30)
+        return ScanResult()
+
+    def interrupted() -> None:
+        deadline = time.monotonic() + 10
+        while not pids.exists() and time.monotonic() < deadline:  # the worker has started a chunk
+            time.sleep(0.01)
+        raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        scan_in_parallel(path, path.stat().st_size, scan, workers=2, meanwhile=interrupted)
+    assert time.monotonic() - started < 15
+    (worker,) = {int(pid) for pid in pids.read_text().split()}
+    assert worker != os.getpid()
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(worker, 0)
+
+
+def test_chunks_of_a_worker_that_dies_are_scanned_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker takes every chunk (this process is busy), then dies before sending: nothing is lost."""
+    import pipeline.dataset.parallel as parallel_module
+
+    path = write_lines(tmp_path / "many.jsonl", good_lines(200))
+    size = path.stat().st_size
+    taken = tmp_path / "taken"
+
+    def scan(start: int, end: int, memo: dict[str, int]) -> ScanResult:
+        result = ScanResult(lines=1)
+        result.warnings.append((1, "scanned_by", str(os.getpid())))
+        return result
+
+    def work_then_die(queue, chunks, scan, results) -> None:
+        taken.write_text(str(len(parallel_module._take_chunks(queue, chunks, scan))))
+        os._exit(3)
+
+    monkeypatch.setattr(parallel_module, "_work", work_then_die)
+    merged = scan_in_parallel(path, size, scan, workers=2, meanwhile=lambda: time.sleep(1.0))
+    assert int(taken.read_text()) == 8  # the worker had them all ...
+    assert [pid for _, _, pid in merged.warnings] == [str(os.getpid())] * 8  # ... and this process redid them
+    assert [line for line, _, _ in merged.warnings] == list(range(1, 9))
