@@ -13,6 +13,7 @@ import uvicorn
 from pipeline.emulator.app import create_app
 from pipeline.emulator.clock import Clock
 from pipeline.emulator.config import EmulatorConfig
+from pipeline.emulator.prompt_stop import PromptStopServer
 from pipeline.emulator.state import EmulatorState
 
 
@@ -35,7 +36,7 @@ class EmulatorServer:
         self.config = config
         self.clock = clock
         self.state: EmulatorState | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: PromptStopServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -57,7 +58,7 @@ class EmulatorServer:
         app = create_app(self.config, state=self.state)
         uv_config = uvicorn.Config(app, host=self.config.host, port=self.config.port, log_level="warning",
                                    access_log=False, lifespan="off")
-        self._server = uvicorn.Server(uv_config)
+        self._server = PromptStopServer(uv_config)
         self._thread = threading.Thread(target=self._server.run, name="aoai-ft-emulator", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
@@ -69,7 +70,7 @@ class EmulatorServer:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.request_exit()
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self.state is not None:
