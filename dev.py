@@ -76,6 +76,13 @@ def _parallel(args: list[str]) -> list[str]:
     return [] if chosen else ["-n", TEST_WORKERS, "--dist", "loadgroup"]
 
 
+def _with_bytecode(env: dict[str, str]) -> dict[str, str]:
+    """The test run keeps its bytecode (in the git-ignored __pycache__ folders) even where PYTHONDONTWRITEBYTECODE
+    is set: each pytest worker then loads the test modules' assertion-rewritten code instead of rewriting it again,
+    about 2 s of CPU per worker and run."""
+    return {key: value for key, value in env.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"setup", "demo", "test"}:
         print(__doc__)
@@ -85,7 +92,8 @@ def main(argv: list[str]) -> int:
     if argv[0] == "demo":
         return subprocess.run([str(py), "-m", "pipeline", "demo", *argv[1:]], cwd=ROOT, env=env).returncode
     if argv[0] == "test":
-        return subprocess.run([str(py), "-m", "pytest", *_parallel(argv[1:]), *argv[1:]], cwd=ROOT, env=env).returncode
+        return subprocess.run([str(py), "-m", "pytest", *_parallel(argv[1:]), *argv[1:]], cwd=ROOT,
+                              env=_with_bytecode(env)).returncode
     return 0
 
 
