@@ -11,8 +11,9 @@ from pipeline.envfile import format_exports
 from pipeline.training_settings import DEFAULT_MODEL
 
 
-def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | None:
-    """A local path is uploaded (or its earlier upload reused); anything else is taken as a file id."""
+def _resolve_file(client, value: str | None, *, timeout: float, poll_interval: float, out) -> str | None:
+    """A local path is uploaded (or its earlier upload reused) and its check awaited, polled every `poll_interval`
+    seconds (2 s at most: files take seconds, not hours); anything else is taken as a file id."""
     from pipeline.errors import UsageError
     from pipeline.files import check_local_file, upload_file
     from pipeline.progress import FileProgressDisplay
@@ -23,7 +24,7 @@ def _resolve_file(client, value: str | None, *, timeout: float, out) -> str | No
     if path.exists() or path.is_symlink():  # a local path, whatever it is, is never sent as a file id
         check_local_file(path)
         with FileProgressDisplay(out, path) as show:
-            result = upload_file(client, path, timeout=timeout, on_status=show)
+            result = upload_file(client, path, timeout=timeout, poll_interval=min(poll_interval, 2.0), on_status=show)
         out.print(f"{path}: {'already uploaded' if result.reused else 'uploaded'} as {result.file.id}")
         return result.file.id
     if path.suffix in (".jsonl", ".json") or "/" in value or "\\" in value:
@@ -103,8 +104,9 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
     if beta is not None and method != "dpo":
         raise UsageError("--beta is a DPO setting", hint="add --method dpo, or drop --beta")
     client = client_factory()
-    training_id = _resolve_file(client, training_file, timeout=min(timeout, 1800), out=out)
-    validation_id = _resolve_file(client, validation_file, timeout=min(timeout, 1800), out=out)
+    training_id = _resolve_file(client, training_file, timeout=min(timeout, 1800), poll_interval=poll_interval, out=out)
+    validation_id = _resolve_file(client, validation_file, timeout=min(timeout, 1800), poll_interval=poll_interval,
+                                  out=out)
     try:
         spec = TrainingSpec(model=model, training_file=training_id, validation_file=validation_id, suffix=suffix,
                             n_epochs=n_epochs, batch_size=batch_size,

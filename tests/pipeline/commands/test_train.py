@@ -84,3 +84,25 @@ def test_a_deadline_that_runs_out_is_still_an_error(datasets_dir, capsys, monkey
     assert "  hint: follow it with `aoai-ft status ftjob-" in err
     assert PipelineError("x").interrupted is False
     assert JobStillRunning("ftjob-1", "running", "Ctrl-C", exit_code=130).interrupted is True
+
+
+
+def test_poll_interval_also_paces_the_upload_check(fast_emulator, datasets_dir, monkeypatch) -> None:
+    """`--poll-interval` is how often train looks at anything it waits for, the uploaded files' check included."""
+    import pipeline.files
+
+    intervals: list[float] = []
+    wait_for_file = pipeline.files.wait_for_file
+
+    def recording(*args, **kwargs):
+        intervals.append(kwargs["poll_interval"])
+        return wait_for_file(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline.files, "wait_for_file", recording)
+    args = ["train", "-t", str(datasets_dir / "training_set.jsonl"), "-v", str(datasets_dir / "validation_set.jsonl"),
+            "--timeout", "60"]
+    result = invoke(fast_emulator, [*args, "--poll-interval", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert intervals == [0.1, 0.1]
+    assert invoke(fast_emulator, [*args, "--poll-interval", "30", "--detach"]).exit_code == 0
+    assert intervals[2:] == [2.0, 2.0]  # a file is checked in seconds: never waited on longer than 2 s
