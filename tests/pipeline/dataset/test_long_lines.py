@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import openai
 import pytest
@@ -24,21 +24,25 @@ HUGE_LINE_BYTES = 120 * 1024 * 1024
 LIMIT = MODELS["gpt-4o-mini-2024-07-18"].token_limit
 
 
+def write_padded_line(out: BinaryIO, head: bytes, tail: bytes, line_bytes: int) -> None:
+    """One line of exactly `line_bytes`: `head`, words, `tail` (which ends it), written in pieces."""
+    left = line_bytes - len(head) - len(tail)
+    out.write(head)
+    chunk = b"word " * (1 << 18)
+    while left > 0:
+        out.write(chunk[:left])
+        left -= len(chunk)
+    out.write(tail)
+
+
 def write_with_huge_line(path: Path, datasets_dir: Path, line_bytes: int) -> Path:
     """The sample training set, then one example whose user message is `line_bytes` long, then one more."""
     sample = (datasets_dir / "training_set.jsonl").read_bytes()
-    first_line = sample.splitlines(keepends=True)[0]
-    head, tail = b'{"messages": [{"role": "user", "content": "', b'"}, {"role": "assistant", "content": "ok"}]}\n'
     with open(path, "wb") as out:
         out.write(sample)
-        out.write(head)
-        left = line_bytes - len(head) - len(tail)
-        chunk = b"word " * (1 << 18)
-        while left > 0:
-            out.write(chunk[:left])
-            left -= len(chunk)
-        out.write(tail)
-        out.write(first_line)
+        write_padded_line(out, b'{"messages": [{"role": "user", "content": "',
+                          b'"}, {"role": "assistant", "content": "ok"}]}\n', line_bytes)
+        out.write(sample.splitlines(keepends=True)[0])
     return path
 
 
@@ -126,17 +130,10 @@ def _hwm_mb(pid: int) -> float:
 
 def write_pairs_with_huge_first_line(path: Path, datasets_dir: Path, line_bytes: int) -> Path:
     """A preference file whose first pair's question is `line_bytes` long, then the sample pairs."""
-    head = b'{"input": {"messages": [{"role": "user", "content": "'
-    tail = (b'"}]}, "preferred_output": [{"role": "assistant", "content": "a"}], '
-            b'"non_preferred_output": [{"role": "assistant", "content": "b"}]}\n')
     with open(path, "wb") as out:
-        out.write(head)
-        left = line_bytes - len(head) - len(tail)
-        chunk = b"word " * (1 << 18)
-        while left > 0:
-            out.write(chunk[:left])
-            left -= len(chunk)
-        out.write(tail)
+        write_padded_line(out, b'{"input": {"messages": [{"role": "user", "content": "',
+                          b'"}]}, "preferred_output": [{"role": "assistant", "content": "a"}], '
+                          b'"non_preferred_output": [{"role": "assistant", "content": "b"}]}\n', line_bytes)
         out.write((datasets_dir / "preference_training_set.jsonl").read_bytes())
     return path
 
