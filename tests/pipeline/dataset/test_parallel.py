@@ -88,7 +88,7 @@ def test_an_error_here_stops_the_worker(tmp_path: Path) -> None:
 
     def interrupted() -> None:
         deadline = time.monotonic() + 10
-        while not pids.exists() and time.monotonic() < deadline:  # the worker has started a chunk
+        while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:  # a worker's chunk
             time.sleep(0.01)
         raise KeyboardInterrupt
 
