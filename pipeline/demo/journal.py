@@ -5,13 +5,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-T = TypeVar("T")
 
 
 @dataclass
@@ -31,17 +29,18 @@ class DemoJournal:
         yield
         self.timings.append((title, time.monotonic() - start))
 
-    def cleanup(self, what: str, action: Callable[[], T]) -> T | None:
-        """Run one teardown action; a failure is recorded (and fails the demo) but the others still run."""
+    def cleanup(self, what: str, action: Callable[[], object]) -> bool:
+        """Run one teardown action; whether it worked. A failure is recorded (and fails the demo) but the others
+        still run."""
         try:
-            result = action()
+            action()
         except Exception as exc:  # noqa: BLE001 - keep tearing down, report at the end
             self.failures.append(f"{what}: {exc}")
             self.out.print(f"[red]x[/] {escape(what)}: {escape(str(exc))}")
-            return None
+            return False
         self.removed.append(what)
         self.out.print(f"[green]ok[/] {what}")
-        return result
+        return True
 
     def print_summary(self, total_seconds: float) -> None:
         from pipeline.progress import format_duration

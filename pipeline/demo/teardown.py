@@ -49,12 +49,12 @@ def tear_down(journal: DemoJournal, arm: CognitiveServicesManagementClient, grou
     for name in reversed(created.deployments):
         journal.cleanup(f"deleted deployment {name}",
                         lambda name=name: delete_deployment(arm, group, account, name, timeout=60, retry_delay=0.2))
-    _remove_data(journal, account_client(arm, group, account), created)
-    failures = len(journal.failures)
-    journal.cleanup(f"deleted account {account}", lambda: arm.accounts.begin_delete(group, account).result())
+    if created.eval_id is not None or created.files is not None:
+        _remove_data(journal, account_client(arm, group, account), created)
+    deleted = journal.cleanup(f"deleted account {account}", lambda: arm.accounts.begin_delete(group, account).result())
     # A deleted account shows up among the soft-deleted ones a moment later; one whose delete failed never does,
     # so that case looks once instead of waiting.
-    wait_seconds = 10 if len(journal.failures) == failures else 0
+    wait_seconds = 10 if deleted else 0
     journal.cleanup(f"purged soft-deleted account {account}",
                     lambda: purge_deleted_account(arm, location=location, resource_group=group, account_name=account,
                                                   wait_seconds=wait_seconds, poll_seconds=0.2))
