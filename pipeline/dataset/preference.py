@@ -97,6 +97,17 @@ def _line_heads(path: Path) -> Iterator[tuple[int, bytes]]:
             yield number, (raw[3:] if number == 1 and raw.startswith(BOM) else raw)
 
 
+def _head_format(raw: bytes) -> str | None:
+    """`line_format` of a line's head (see `_line_heads`); when it is not JSON, or cut short, told by the keys it
+    shows."""
+    try:
+        return line_format(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        if _MARKER in raw or _STARTS_AS_PAIR.match(raw):
+            return "dpo"
+        return "supervised" if b'"messages"' in raw else None
+
+
 def _bounded_lines(path: Path, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
     """(line number, the line or None when it is over `limit` bytes, its size): at most `limit` bytes are held."""
     with open(path, "rb") as stream:
@@ -137,13 +148,8 @@ def first_format(path: Path, method: str | None = None) -> Formats:
     if method is not None:
         return Formats(method, explicit=True)
     for _, raw in _line_heads(path):
-        if not raw.strip():
-            continue
-        try:
-            kind = line_format(orjson.loads(raw))
-        except orjson.JSONDecodeError:  # not JSON, or a head cut short: tell by the keys it shows
-            kind = "dpo" if _MARKER in raw or _STARTS_AS_PAIR.match(raw) else None
-        return Formats(kind or "supervised")
+        if raw.strip():
+            return Formats(_head_format(raw) or "supervised")
     return Formats("supervised")
 
 
@@ -152,11 +158,7 @@ def classify_lines(path: Path, formats: Formats) -> Formats:
     lines without a messages list, i.e. one that may hold preference pairs)."""
     kinds: dict[str, list[int]] = {"supervised": [], "dpo": []}
     for number, raw in _line_heads(path):
-        try:
-            kind = line_format(orjson.loads(raw))
-        except orjson.JSONDecodeError:
-            kind = "dpo" if _MARKER in raw else ("supervised" if b'"messages"' in raw else None)
-        if kind:
+        if kind := _head_format(raw):
             kinds[kind].append(number)
     return Formats(formats.method, tuple(kinds["supervised"]), tuple(kinds["dpo"]), formats.explicit)
 
