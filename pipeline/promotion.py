@@ -141,11 +141,11 @@ class ConfigRecipe(BaseModel):
     def commands(self) -> list[list[str]]:
         if self.esc_environment:
             base = ["pulumi", "env", "set", "--string", self.esc_environment]
-            return [[*base, f'pulumiConfig["{CONFIG_NAMESPACE}:{key}"]', value] for key, value in self.values]
+            return [[*base, f'pulumiConfig["{key}"]', value] for key, value in self.qualified_values()]
         base = ["pulumi", "config", "set", "--stack", self.stack]
         if self.cwd is not None:
             base += ["--cwd", str(self.cwd)]
-        return [[*base, f"{CONFIG_NAMESPACE}:{key}", value] for key, value in self.values]
+        return [[*base, key, value] for key, value in self.qualified_values()]
 
     def shell_lines(self) -> list[str]:
         return [shlex.join(command) for command in self.commands()]
