@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from tests.pipeline.emulated import emulator_env
+from tests.warm_cli import warm_aoai_ft
 
 ROOT = Path(__file__).resolve().parents[3]
-AOAI_FT = ROOT / ".venv" / "bin" / "aoai-ft"
 TRAINING = ROOT / "datasets" / "training_set.jsonl"
 NOBODY = 65534
 
@@ -27,7 +27,7 @@ def base_env() -> dict[str, str]:
 
 
 def run(args: list[str], env: dict[str, str] | None = None, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(AOAI_FT), *args], capture_output=True, text=True, timeout=120, cwd=ROOT,
+    return subprocess.run([str(warm_aoai_ft()), *args], capture_output=True, text=True, timeout=120, cwd=ROOT,
                           env={**base_env(), **(env or {})}, **kwargs)  # type: ignore[call-overload]
 
 
@@ -40,7 +40,7 @@ def error_lines(proc: subprocess.CompletedProcess[str]) -> tuple[str, str]:
 
 @pytest.mark.parametrize("command", ["validate", "estimate"])
 def test_process_substitution(command: str) -> None:
-    proc = subprocess.run(["bash", "-c", f'"{AOAI_FT}" {command} <(cat "{TRAINING}")'], capture_output=True,
+    proc = subprocess.run(["bash", "-c", f'"{warm_aoai_ft()}" {command} <(cat "{TRAINING}")'], capture_output=True,
                           text=True, timeout=120, env=base_env())
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -49,7 +49,7 @@ def test_process_substitution(command: str) -> None:
 
 @pytest.mark.parametrize("command", ["validate", "estimate"])
 def test_stdin_pipe(command: str) -> None:
-    proc = subprocess.run([str(AOAI_FT), command, "/dev/stdin", "--json"], input=TRAINING.read_bytes(),
+    proc = subprocess.run([str(warm_aoai_ft()), command, "/dev/stdin", "--json"], input=TRAINING.read_bytes(),
                           capture_output=True, timeout=120, env=base_env())
     assert proc.returncode == 0, proc.stderr
     assert b'"billed_tokens"' in proc.stdout
@@ -57,7 +57,7 @@ def test_stdin_pipe(command: str) -> None:
 
 def test_a_bad_line_from_a_pipe_is_reported_with_its_line_number() -> None:
     data = TRAINING.read_bytes() + b"not json\n"
-    proc = subprocess.run([str(AOAI_FT), "validate", "/dev/stdin"], input=data, capture_output=True, timeout=120,
+    proc = subprocess.run([str(warm_aoai_ft()), "validate", "/dev/stdin"], input=data, capture_output=True, timeout=120,
                           env=base_env())
     assert proc.returncode == 1 and b"invalid_json" in proc.stdout and b"Traceback" not in proc.stderr
 

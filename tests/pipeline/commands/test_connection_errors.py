@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from pipeline.emulator.server import free_port
+from tests.warm_cli import warm_aoai_ft
 
 ROOT = Path(__file__).resolve().parents[3]
-AOAI_FT = ROOT / ".venv" / "bin" / "aoai-ft"
 
 
 def run(args: list[str], home: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """`aoai-ft ARGS` with a clean environment: no Azure or OpenAI settings, an empty home (no `az login`)."""
     clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8", **env}
-    return subprocess.run([str(AOAI_FT), *args], capture_output=True, text=True, env=clean, timeout=120, cwd=ROOT)
+    return subprocess.run([str(warm_aoai_ft()), *args], capture_output=True, text=True, env=clean, timeout=120, cwd=ROOT)
 
 
 def assert_one_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:

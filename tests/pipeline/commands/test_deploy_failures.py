@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from pipeline.emulator.server import free_port
+from tests.warm_cli import warm_aoai_ft
 
 ROOT = Path(__file__).resolve().parents[3]
-AOAI_FT = ROOT / ".venv" / "bin" / "aoai-ft"
 BASE_MODEL = "gpt-4o-mini-2024-07-18"
 
 
@@ -21,7 +21,7 @@ def deploy(emu, *args: str, arm_url: str | None = None) -> subprocess.CompletedP
     cfg = emu.config
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
            "AZURE_RESOURCE_MANAGER_TOKEN": "t", "LANG": "C.UTF-8"}
-    argv = [str(AOAI_FT), "deploy", "--subscription", cfg.subscription_id, "--resource-group",
+    argv = [str(warm_aoai_ft()), "deploy", "--subscription", cfg.subscription_id, "--resource-group",
             cfg.default_resource_group, "--account", cfg.default_account, "--arm-endpoint", arm_url or emu.url,
             *args]
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)

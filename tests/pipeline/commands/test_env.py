@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from pipeline import envnames
 from pipeline.cli import cli
+from tests.warm_cli import warm_aoai_ft
 
 OUTPUTS = {envnames.AZURE_OPENAI_ENDPOINT: "http://127.0.0.1:8765/", envnames.AZURE_OPENAI_API_KEY: "k3y",
            envnames.AZURE_OPENAI_DEPLOYMENT: "teacher"}
@@ -61,7 +62,6 @@ def test_bad_json_is_a_usage_error(tmp_path) -> None:
 
 
 # ---- first-time use: what `env` says when the key is left out, or there is nothing to turn into variables ----
-AOAI_FT = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "aoai-ft"
 
 
 def run_env(args: list[str], tmp_path: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -69,7 +69,7 @@ def run_env(args: list[str], tmp_path: Path, **kwargs: object) -> subprocess.Com
     empty_bin = tmp_path / "no-pulumi-here"
     empty_bin.mkdir(exist_ok=True)
     env = {"PATH": f"{empty_bin}:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
-    return subprocess.run([str(AOAI_FT), "env", *args], capture_output=True, text=True, timeout=60, env=env,
+    return subprocess.run([str(warm_aoai_ft()), "env", *args], capture_output=True, text=True, timeout=60, env=env,
                           **kwargs)  # type: ignore[call-overload]
 
 
