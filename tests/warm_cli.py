@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import sys
 import threading
 from pathlib import Path
@@ -127,7 +128,6 @@ def _become_the_command(request: dict, received: list[int]) -> None:
     sys.argv = [os.path.basename(request["argv"][0]), *request["argv"][1:]]
     for signum in FORWARDED:
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as the interpreter sets it
     sys.stdin, sys.stdout, sys.stderr = (_std_stream(0, "r"), _std_stream(1, "w"), _std_stream(2, "w"))
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
@@ -208,31 +208,57 @@ def _supervise(conn: socket.socket, request: dict, received: list[int]) -> None:
     os._exit(0)
 
 
+def _reap(block_for: float = 0.0) -> None:
+    """Wait for finished supervisors (so their commands' CPU time is counted in this process's children), for up
+    to `block_for` seconds if some still run."""
+    deadline = time.monotonic() + block_for
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
+
+
 def serve(path: str) -> None:
-    """Import the dependencies, then fork a supervisor for every launcher that connects."""
+    """Import the dependencies, then fork a supervisor for every launcher that connects; stop on SIGTERM or when
+    the process that started the server is gone."""
     import importlib
 
     for name in PRELOAD:
         importlib.import_module(name)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
+    parent = os.getppid()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(64)
+    server.settimeout(0.5)
     print("ready", flush=True)
-    while True:
-        conn, _ = server.accept()
-        try:
-            request, received = _recv_request(conn)
-        except (OSError, ValueError):
+    try:
+        while os.getppid() == parent:
+            _reap()
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(None)
+            try:
+                request, received = _recv_request(conn)
+            except (OSError, ValueError):
+                conn.close()
+                continue
+            if os.fork() == 0:
+                server.close()
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                _supervise(conn, request, received)
             conn.close()
-            continue
-        if os.fork() == 0:
-            server.close()
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            _supervise(conn, request, received)
-        conn.close()
-        for fd in received:
-            os.close(fd)
+            for fd in received:
+                os.close(fd)
+    finally:
+        _reap(block_for=5.0)
 
 
 class WarmCli:
