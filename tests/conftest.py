@@ -13,8 +13,8 @@ DATASETS = ROOT / "datasets"
 _LEAKY_PREFIXES = ("AZURE_", "OPENAI_", "PULUMI_", "ARM_", "MSI_", "IDENTITY_")
 
 
-@pytest.fixture(autouse=True)
-def _hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def hermetic_environment(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
+    """The environment every test starts in (also used by tests/infra/pulumi_harness.py's shared program runs)."""
     for key in list(os.environ):
         if key.startswith(_LEAKY_PREFIXES):
             monkeypatch.delenv(key, raising=False)
@@ -22,7 +22,12 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.delenv("LINES", raising=False)
     # each test its own (empty) cache of validation reports, never the developer's
-    monkeypatch.setenv("AOAI_FT_CACHE_DIR", str(tmp_path_factory.mktemp("aoai-ft-cache")))
+    monkeypatch.setenv("AOAI_FT_CACHE_DIR", str(cache_dir))
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    hermetic_environment(monkeypatch, tmp_path_factory.mktemp("aoai-ft-cache"))
 
 
 @pytest.fixture(autouse=True)
