@@ -141,9 +141,12 @@ SHARED_FIXTURE_MODULES = frozenset({
     "tests/policy/test_pack.py",                        # the policy pack's analyzer process
     "tests/infra/test_program.py",                      # one run of the dev stack under mocks
     "tests/infra/test_promotion.py",                    # one run of the prod stack under mocks
+    "tests/infra/test_prod_controls.py",                # one run of the prod example under mocks
+    "tests/infra/test_training_program.py",             # runs of the dev stack, each read by several tests
 })
-"""Modules whose tests share an expensive module-scoped fixture: under `--dist loadgroup` each runs in one worker,
-so the fixture is built once, not once per worker. Every other test is scheduled on its own."""
+"""Modules whose tests share an expensive module-scoped fixture (or the same `shared_run` of
+tests/infra/pulumi_harness.py): under `--dist loadgroup` each runs in one worker, so the fixture is built once, not
+once per worker. Every other test is scheduled on its own."""
 
 
 @pytest.hookimpl(optionalhook=True)
