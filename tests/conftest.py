@@ -2,6 +2,7 @@
 and nothing can reach the network except loopback."""
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -170,3 +171,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Slowest modules first, the rest in their usual order."""
     items.sort(key=_slow_rank)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collecting imported (pytest and its plugins, pulumi, azure-native's modules, the project) stays until the
+    process ends: frozen, the cyclic garbage collector no longer walks it on every full collection, which took about
+    a sixth of the CPU of the tests that run the Pulumi program in-process. Objects made by the tests are collected
+    as before; refcounting frees frozen ones as usual, only a cycle among them would stay."""
+    gc.freeze()
