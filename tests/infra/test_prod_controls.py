@@ -18,6 +18,7 @@ from tests.infra.pulumi_harness import (
     ProgramRun,
     RecordingMocks,
     run_program,
+    shared_run,
     stack_config,
 )
 
@@ -59,9 +60,11 @@ def request_of(requests: list[Any], typ: str) -> Any:
 
 
 @pytest.fixture
-def prod(register_requests: list[Any]) -> tuple[ProgramRun, list[Any], dict[str, str]]:
+def prod() -> tuple[ProgramRun, list[Any], dict[str, str]]:
+    """The prod example as written: one run per test process, which the tests below only read."""
     config = prod_config()
-    return run_program(config, stack="prod"), register_requests, config
+    shared = shared_run(config, stack="prod")
+    return shared.run, shared.requests, config
 
 
 def test_prod_example_puts_a_private_endpoint_in_the_configured_subnet(prod) -> None:
@@ -199,8 +202,9 @@ def test_training_and_evaluation_wait_for_the_private_endpoint_too(register_requ
     assert one(run, LINK).inputs["virtualNetwork"] == {"id": VNET}
 
 
-def test_the_dev_stack_declares_none_of_the_controls(register_requests: list[Any]) -> None:
-    run = run_program(stack_config("dev"))
+def test_the_dev_stack_declares_none_of_the_controls() -> None:
+    shared = shared_run(stack_config("dev"))
+    run, register_requests = shared.run, shared.requests
     for typ in CONTROL_TYPES:
         assert run.mocks.of_type(typ) == [], typ
     account = one(run, ACCOUNT).inputs

@@ -12,6 +12,7 @@ from tests.infra.pulumi_harness import (
     SUBSCRIPTION,
     RecordingMocks,
     run_program,
+    shared_run,
     stack_config,
 )
 
@@ -22,10 +23,10 @@ COMPONENT = "aoai-finetune:index:OpenAIAccount"
 KEYS = "azure-native:cognitiveservices:listAccountKeys"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dev_run():
-    """One run of the dev stack shared by the read-only assertions below (each run costs ~0.3 s)."""
-    return run_program(stack_config("dev"))
+    """One run of the dev stack (per test process) shared by the read-only assertions below."""
+    return shared_run(stack_config("dev")).run
 
 
 def test_dev_account_matches_the_lab(dev_run) -> None:

@@ -13,7 +13,7 @@ from infra.settings import PROJECT_NAME
 from pipeline import envnames
 from pipeline.chat import SMOKE_TEST_QUESTION
 from pipeline.promotion import PROMOTED_FROM
-from tests.infra.pulumi_harness import ROOT, SUBSCRIPTION, RecordingMocks, run_program, stack_config
+from tests.infra.pulumi_harness import ROOT, SUBSCRIPTION, RecordingMocks, run_program, shared_run, stack_config
 
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 DEPLOYMENT = "azure-native:cognitiveservices:Deployment"
@@ -71,10 +71,11 @@ def one(mocks: RecordingMocks, typ: str) -> pulumi.runtime.MockResourceArgs:
     return found
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def prod_run():
-    """The prod example as written: promote mode, source = the dev stack by StackReference."""
-    return run_program(prod_config(), PromotionMocks(), stack="prod")
+    """The prod example as written: promote mode, source = the dev stack by StackReference (one run per test
+    process, which the tests below only read)."""
+    return shared_run(prod_config(), PromotionMocks, stack="prod").run
 
 
 def test_prod_trains_nothing_and_reads_no_dataset(prod_run) -> None:

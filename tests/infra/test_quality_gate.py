@@ -12,7 +12,7 @@ import pytest
 from pipeline import envnames
 from pipeline.evals.criteria import parse_criteria
 from pipeline.files import content_hash
-from tests.infra.pulumi_harness import ROOT, run_program, stack_config
+from tests.infra.pulumi_harness import ROOT, run_program, shared_run, stack_config
 from tests.infra.test_promotion import (DEV_EVAL, PINNED_ACCOUNT, PINNED_MODEL, STACK_REFERENCE, PromotionMocks,
                                         prod_config)
 from tests.infra.test_training_program import DEPLOYMENT, SMOKE, TrainingMocks, registered_inputs
@@ -88,9 +88,8 @@ def test_bad_criteria_or_bar_stop_before_any_resource() -> None:
 
 
 def test_key_rotation_or_a_new_bar_changes_nothing_the_evaluation_measures() -> None:
-    before = TrainingMocks()
+    before = shared_run(stack_config("dev"), TrainingMocks, preview=True).mocks
     after = TrainingMocks(keys=("rotated-1", "rotated-2"))
-    run_program(stack_config("dev"), before, preview=True)
     run_program(stack_config("dev", {"minEvalPassRate": "0.5"}), after, preview=True)
     assert registered_inputs(before, EVALUATION) == registered_inputs(after, EVALUATION)
 
@@ -147,9 +146,10 @@ def test_a_pinned_source_that_clears_the_bar_is_deployed_with_its_figures_record
     assert run.outputs[envnames.PROMOTED_FROM]["evalBasePassRate"] == 0.25
 
 
-def test_the_evaluation_waits_for_the_smoke_test_the_base_deployment_and_the_runners_role(register_requests) -> None:
-    run = run_program(stack_config("dev"), TrainingMocks())
-    (request,) = [r for r in register_requests if r.type == EVALUATION]
+def test_the_evaluation_waits_for_the_smoke_test_the_base_deployment_and_the_runners_role() -> None:
+    shared = shared_run(stack_config("dev"), TrainingMocks)
+    run = shared.run
+    (request,) = [r for r in shared.requests if r.type == EVALUATION]
     assert run.urn_of(SMOKE, "smoke-test") in request.dependencies
     assert any(urn.endswith("Deployment::base-deployment") for urn in request.dependencies)
     assert run.urn_of("azure-native:authorization:RoleAssignment", "openai-openai-user") in request.dependencies

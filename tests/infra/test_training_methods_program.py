@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import envnames
 from pipeline.dataset import validate_files
-from tests.infra.pulumi_harness import ROOT, run_program, stack_config
+from tests.infra.pulumi_harness import ROOT, run_program, shared_run, stack_config
 from tests.infra.test_training_program import DEPLOYMENT, FINE_TUNED, TrainingMocks, one
 
 DPO_MODEL = "gpt-4.1-mini-2025-04-14"
@@ -31,8 +31,7 @@ def test_a_dpo_stack_trains_with_dpo_and_evaluates_on_the_preferred_replies() ->
 
 
 def test_a_supervised_stack_sends_the_supervised_method() -> None:
-    mocks = TrainingMocks()
-    run_program(stack_config("dev"), mocks)
+    mocks = shared_run(stack_config("dev"), TrainingMocks).mocks
     model = one(mocks, FINE_TUNED).inputs
     assert model["method"] == "supervised" and model.get("beta") is None
 

@@ -14,7 +14,7 @@ from infra.deployment import EXPIRES_AT_TAG, TTL_HOURS_TAG
 from pipeline import envnames
 from pipeline.chat import SMOKE_TEST_QUESTION
 from pipeline.files import content_hash
-from tests.infra.pulumi_harness import ROOT, RecordingMocks, run_program, stack_config
+from tests.infra.pulumi_harness import ROOT, RecordingMocks, run_program, shared_run, stack_config
 
 FINE_TUNED = "pulumi-python:dynamic/aoai-finetune:FineTunedModel"
 SMOKE = "pulumi-python:dynamic/aoai-finetune:SmokeTest"
@@ -72,9 +72,9 @@ def one(mocks: RecordingMocks, typ: str, name: str | None = None) -> pulumi.runt
     return found
 
 
-def test_model_flows_into_deployment_and_answer_into_outputs(register_requests, warnings) -> None:
-    mocks = TrainingMocks()
-    run = run_program(stack_config("dev"), mocks)
+def test_model_flows_into_deployment_and_answer_into_outputs() -> None:
+    shared = shared_run(stack_config("dev"), TrainingMocks)
+    run, mocks, register_requests, warnings = shared.run, shared.mocks, shared.requests, shared.warnings
 
     model = one(mocks, FINE_TUNED).inputs
     assert model["training_path"] == str(ROOT / "datasets" / "training_set.jsonl")
@@ -137,8 +137,8 @@ def test_preview_of_a_key_rotation_changes_no_model_deployment_or_smoke_test() -
     """`pulumi preview` after the account's keys were regenerated: the key is only a stack output, so the
     fine-tuned model, the deployment and the smoke test get exactly the inputs they had: nothing to update,
     nothing unknown."""
-    before, after = TrainingMocks(), TrainingMocks(keys=("rotated-key-1", "rotated-key-2"))
-    first = run_program(stack_config("dev"), before, preview=True)
+    first = shared_run(stack_config("dev"), TrainingMocks, preview=True).run
+    before, after = first.mocks, TrainingMocks(keys=("rotated-key-1", "rotated-key-2"))
     second = run_program(stack_config("dev"), after, preview=True)
     assert first.outputs[envnames.AZURE_OPENAI_API_KEY] != second.outputs[envnames.AZURE_OPENAI_API_KEY]
     for typ in (FINE_TUNED, DEPLOYMENT, SMOKE):
@@ -148,8 +148,7 @@ def test_preview_of_a_key_rotation_changes_no_model_deployment_or_smoke_test() -
 
 def test_preview_inputs_name_the_account_not_its_endpoint_or_key() -> None:
     """Changing location/resourceGroupName/namePrefix gives another account id: the model's replace trigger."""
-    mocks = TrainingMocks()
-    run_program(stack_config("dev"), mocks, preview=True)
+    mocks = shared_run(stack_config("dev"), TrainingMocks, preview=True).mocks
     moved = TrainingMocks()
     run_program(stack_config("dev", {"location": "swedencentral"}), moved, preview=True)
     old_id, new_id = (registered_inputs(m, FINE_TUNED)["account_id"] for m in (mocks, moved))
@@ -244,9 +243,10 @@ def test_budget_counts_every_epoch_that_will_be_billed(epochs: int) -> None:
     assert ok.outputs[envnames.FINE_TUNED_MODEL]
 
 
-def test_deployments_on_one_account_are_chained(register_requests) -> None:
+def test_deployments_on_one_account_are_chained() -> None:
     """The base model's deployment waits for the fine-tuned one (and its smoke test): ARM serialises writes."""
-    run = run_program(stack_config("dev"), TrainingMocks())
+    shared = shared_run(stack_config("dev"), TrainingMocks)
+    run, register_requests = shared.run, shared.requests
     deployments = {r.name: r for r in register_requests if r.type == DEPLOYMENT}
     base_component = next(r for r in register_requests if r.name == "base-model-served")
     # depending on the fine-tuned ServedModel component means waiting for all its children
@@ -280,8 +280,8 @@ FINAL_MODEL = "gpt-4o-mini-2024-07-18.ft-0123456789abcdef"
     ("best-validation-loss", f"{FINAL_MODEL}:ckpt-step-20"),
 ])
 def test_deploy_checkpoint_picks_the_model_the_deployment_smoke_test_and_evaluation_use(choice: str, deployed: str) -> None:
-    mocks = TrainingMocks()
-    run = run_program(stack_config("dev", {"deployCheckpoint": choice}), mocks)
+    run = shared_run(stack_config("dev", {"deployCheckpoint": choice}), TrainingMocks).run
+    mocks = run.mocks
     assert one(mocks, DEPLOYMENT, "deployment").inputs["properties"]["model"]["name"] == deployed
     assert one(mocks, SMOKE).inputs["model"] == deployed
     assert registered_inputs(mocks, EVALUATION)["model"] == deployed  # the gate measures what is deployed
@@ -294,9 +294,9 @@ def test_changing_deploy_checkpoint_never_touches_the_training_resource() -> Non
     """deployCheckpoint is not an input of FineTunedModel: its inputs are identical for every choice (so its diff,
     which replaces = trains again only on an input change, has nothing to act on), in a preview and an up."""
     for preview in (True, False):
-        runs = {choice: TrainingMocks() for choice in ("final", "10", "best-validation-loss")}
-        for choice, mocks in runs.items():
-            run_program(stack_config("dev", {"deployCheckpoint": choice}), mocks, preview=preview)
+        runs = {choice: shared_run(stack_config("dev", {"deployCheckpoint": choice}), TrainingMocks,
+                                   preview=preview).mocks
+                for choice in ("final", "10", "best-validation-loss")}
         inputs = [registered_inputs(mocks, FINE_TUNED) for mocks in runs.values()]
         assert inputs[0] == inputs[1] == inputs[2]
         assert inputs[0].get("checkpoints") is None  # an output only, never set by the program

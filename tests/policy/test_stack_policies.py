@@ -15,7 +15,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from policy import policies
 from tests.infra.conftest import register_requests  # noqa: F401  (fixture)
-from tests.infra.pulumi_harness import PROJECT, ROOT, ProgramRun, run_program, stack_config
+from tests.infra.pulumi_harness import PROJECT, ROOT, ProgramRun, run_program, shared_run, stack_config
 
 PROD_EXAMPLE = ROOT / "Pulumi.prod.yaml.example"
 OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
@@ -63,16 +63,18 @@ def checked_types(run: ProgramRun) -> list[str]:
     return sorted(r.typ for r in run.mocks.resources if r.typ in {policies.ACCOUNT, policies.DEPLOYMENT, policies.ROLE_ASSIGNMENT})
 
 
-def test_dev_stack_passes_every_guardrail(register_requests) -> None:  # noqa: F811
-    run = run_program(stack_config("dev"), stack="dev")
+def test_dev_stack_passes_every_guardrail() -> None:
+    shared = shared_run(stack_config("dev"), stack="dev")
+    run = shared.run
     assert checked_types(run).count(policies.ROLE_ASSIGNMENT) == 4 and policies.ACCOUNT in checked_types(run)
-    assert violations(run, "dev", register_requests) == {}
+    assert violations(run, "dev", shared.requests) == {}
 
 
-def test_prod_example_passes_every_guardrail(register_requests) -> None:  # noqa: F811
-    run = run_program(stack_config("prod", stack_file=PROD_EXAMPLE), stack="prod")
+def test_prod_example_passes_every_guardrail() -> None:
+    shared = shared_run(stack_config("prod", stack_file=PROD_EXAMPLE), stack="prod")
+    run = shared.run
     assert policies.ACCOUNT in checked_types(run)
-    assert violations(run, "prod", register_requests) == {}
+    assert violations(run, "prod", shared.requests) == {}
 
 
 def test_dev_settings_on_a_prod_stack_are_blocked(register_requests) -> None:  # noqa: F811
@@ -94,10 +96,10 @@ def test_prod_example_without_a_control_is_blocked(register_requests, overrides,
     assert set(found) == {policy} and says in found[policy][0]
 
 
-def test_a_private_account_without_its_endpoint_is_blocked(register_requests) -> None:  # noqa: F811
+def test_a_private_account_without_its_endpoint_is_blocked() -> None:
     """The program refuses this itself; the policy catches a stack that declares the account some other way."""
-    run = run_program(stack_config("prod", stack_file=PROD_EXAMPLE), stack="prod")
-    resources = stack_resources(run, register_requests)
+    shared = shared_run(stack_config("prod", stack_file=PROD_EXAMPLE), stack="prod")
+    resources = stack_resources(shared.run, shared.requests)
     without_dns = [r for r in resources if r.resource_type != policies.DNS_ZONE_GROUP]
     without_endpoint = [r for r in without_dns if r.resource_type != policies.PRIVATE_ENDPOINT]
     config = policies.GuardrailConfig()
