@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-from pipeline.commands.validate import epochs_option, load_price_table, method_option, model_option, prices_option
+from pipeline.commands.validate import (
+    epochs_option, load_price_table, method_option, model_option, prices_option, single_threaded_blas,
+)
 from pipeline.dataset.budget import check_budget
 from pipeline.errors import DatasetInvalid
 
@@ -28,6 +30,7 @@ def estimate(train: Path, model: str, prices_file: Path | None, n_epochs: int | 
     """
     from pipeline.dataset import validate_files
 
+    single_threaded_blas()
     report = validate_files([train], model=model, prices=load_price_table(prices_file), n_epochs=n_epochs,
                             method=method)
     est = report.estimate

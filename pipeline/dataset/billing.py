@@ -33,5 +33,8 @@ def default_epochs(examples: int) -> int:
 
 
 def billed_tokens(totals: array | Sequence[int], token_limit: int, epochs: int) -> int:
-    """sum(min(total, token_limit)) x epochs."""
-    return sum(min(total, token_limit) for total in totals) * epochs
+    """sum(min(total, token_limit)) x epochs, summed by numpy (which the statistics load anyway): a Python loop
+    took 12 ms per 50,000 examples after the scan, when nothing else runs."""
+    import numpy as np  # not at import time: the CLI reads this module's constants before a scan starts
+
+    return int(np.minimum(np.asarray(totals, dtype=np.int64), token_limit).sum()) * epochs

@@ -62,6 +62,7 @@ MAX_TOKEN_BYTES = 128
 MAX_ESCAPED_BYTES_PER_BYTE = 6
 LINE_SLACK_BYTES = 1 << 20
 SKIP_CHUNK = 1 << 20
+READ_BUFFER = 1 << 16  # for streaming reads: the default (the file system's 4 KB block) takes 3x the system time
 
 
 def max_line_bytes(token_limit: int) -> int:
@@ -252,7 +253,7 @@ def scan_range(path: str, start: int, end: int, counter: TokenCounter, token_lim
     examples = 0
     pos = start
     limit = max_line_bytes(token_limit)
-    with open(path, "rb") as stream:
+    with open(path, "rb", buffering=READ_BUFFER) as stream:
         stream.seek(start)
         readline = stream.readline
         while pos < end:

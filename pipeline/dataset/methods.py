@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from pipeline.dataset.models import MODELS
+from pipeline.dataset.models import MODELS, base_model
 from pipeline.errors import UsageError
 
 Method = Literal["supervised", "dpo"]
@@ -45,3 +45,11 @@ def supports(method: str, base_model: str) -> bool:
 def unsupported_message(method: str, model: str) -> str:
     return (f"{model} cannot be trained with {method.upper() if method == 'dpo' else method}; "
             f"the models that can: {', '.join(DPO_MODELS)}")
+
+
+def check_method_and_model(method: str | None, model: str) -> str:
+    """The model to validate for (a fine-tuned model's base model: continuing it trains the same base); a
+    UsageError for an unknown method."""
+    if method is not None:
+        check_method(method)
+    return base_model(model)

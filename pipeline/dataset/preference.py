@@ -47,7 +47,7 @@ from typing import Any
 import orjson
 
 from pipeline.dataset.checks import (
-    BOM, MESSAGE_KEYS, ROLES, SKIP_CHUNK, Problem, read_long_line, max_line_bytes, skip_rest_of_line,
+    BOM, MESSAGE_KEYS, READ_BUFFER, ROLES, SKIP_CHUNK, Problem, read_long_line, max_line_bytes, skip_rest_of_line,
 )
 from pipeline.dataset.counting import TokenCounter
 
@@ -88,7 +88,7 @@ def line_format(example: Any) -> str | None:
 def _line_heads(path: Path) -> Iterator[tuple[int, bytes]]:
     """Each line's first SKIP_CHUNK bytes (BOM stripped): enough to tell its format. The rest of a longer line is
     skipped, never held, so a line of hundreds of MB costs no more memory than a short one."""
-    with open(path, "rb") as stream:
+    with open(path, "rb", buffering=READ_BUFFER) as stream:
         number = 0
         while raw := stream.readline(SKIP_CHUNK):
             number += 1
@@ -110,7 +110,7 @@ def _head_format(raw: bytes) -> str | None:
 
 def _bounded_lines(path: Path, limit: int) -> Iterator[tuple[int, bytes | None, int]]:
     """(line number, the line or None when it is over `limit` bytes, its size): at most `limit` bytes are held."""
-    with open(path, "rb") as stream:
+    with open(path, "rb", buffering=READ_BUFFER) as stream:
         number = 0
         while raw := stream.readline(SKIP_CHUNK):
             number += 1

@@ -83,14 +83,3 @@ def check_model_supports(report: FileReport, model: str) -> FileReport:
                       message=unsupported_message(report.method, model) + "; pass one with --model")
     counts = {"method_not_supported": 1, **report.error_counts}
     return report.model_copy(update={"ok": False, "errors": [problem, *report.errors], "error_counts": counts})
-
-
-def check_method_and_model(method: str | None, model: str) -> str:
-    """The model to validate for (a fine-tuned model's base model: continuing it trains the same base); a
-    UsageError for an unknown method."""
-    from pipeline.dataset.methods import check_method
-    from pipeline.dataset.models import base_model
-
-    if method is not None:
-        check_method(method)
-    return base_model(model)

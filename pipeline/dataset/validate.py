@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.dataset.billing import MAX_N_EPOCHS, billed_tokens, default_epochs
 from pipeline.dataset.checks import ScanResult, scan_range
 from pipeline.dataset.counting import get_counter
+from pipeline.dataset.methods import check_method_and_model
 from pipeline.dataset.models import DEFAULT_MODEL, model_info
 from pipeline.dataset.parallel import scan_in_parallel, worker_count
 from pipeline.errors import DatasetInvalid, UsageError
@@ -33,9 +34,11 @@ if TYPE_CHECKING:  # imported where used: see _REPORT_MODULES
 MIN_EXAMPLES = 10
 MAX_FILE_BYTES = 512 * 1024 * 1024
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a fork costs more than it saves
-# What a report needs besides the scan: pydantic and its models, a tenth of a second to import. A forked scan
-# imports them in this process while its worker already scans, instead of before the scan starts.
-_REPORT_MODULES = ("pipeline.dataset.report", "pipeline.dataset.pricing", "pipeline.dataset.stats")
+# What a report needs besides the scan: pydantic and its models, numpy, a tenth of a second to import. A forked
+# scan imports them in this process while its worker already scans, instead of before the scan starts or after
+# it ends. numpy.ma: np.quantile imports it on first use (through np.unique).
+_REPORT_MODULES = ("pipeline.dataset.report", "pipeline.dataset.pricing", "pipeline.dataset.stats",
+                   "pipeline.dataset.preference_report", "numpy.ma")
 
 
 def _import_report_modules() -> None:
@@ -128,7 +131,7 @@ def validate_file(
     """Validate one JSONL file; `FileReport.ok` is False when it has any error. Never raises on bad data;
     raises UsageError for a missing/unreadable path or an unknown model. `method` ("supervised": chat format,
     "dpo": preference pairs, checked by `pipeline.dataset.preference`) defaults to the file's format."""
-    from pipeline.dataset import preference, preference_report
+    from pipeline.dataset import preference  # not preference_report: it imports the report's modules (see below)
 
     path = Path(path)
     info = model_info(model)
@@ -138,6 +141,8 @@ def validate_file(
     with seekable(path) as readable:
         formats = preference.first_format(readable, method)
         if formats.method == "dpo":
+            from pipeline.dataset import preference_report
+
             return preference_report.preference_report(path, readable, model=model, n_epochs=n_epochs, formats=formats)
         scan = scan_file(readable, model=model, parallel=parallel)
         size = readable.stat().st_size
@@ -149,10 +154,11 @@ def validate_file(
         file_level.append((None, "too_few_examples", f"{scan.examples:,} example(s); fine-tuning needs at least {MIN_EXAMPLES:,}"))
     errors = file_level + scan.errors
     epochs = n_epochs or default_epochs(scan.examples)
+    from pipeline.dataset.preference_report import chat_report_with_formats
     from pipeline.dataset.report import Billing, FileReport, TokenStats
     from pipeline.dataset.stats import distribution
 
-    return preference_report.chat_report_with_formats(FileReport(
+    return chat_report_with_formats(FileReport(
         path=str(path),
         ok=not errors,
         examples=scan.examples,
@@ -179,8 +185,6 @@ def validate_files(
     With a `cache`, a file whose bytes, model, epochs and rules were validated before costs one hash
     (`FileReport.from_cache` says which); the estimate is always priced anew.
     """
-    from pipeline.dataset.preference_report import check_method_and_model, check_model_supports
-
     model = check_method_and_model(method, model)  # a fine-tuned model (continued) is validated as its base model
     paths = list(paths)
     if not paths:
@@ -190,6 +194,8 @@ def validate_files(
         _check_path(Path(path))
     files = [_validate_with(cache, Path(p), model=model, n_epochs=n_epochs, parallel=parallel, method=method)
              for p in paths]
+    from pipeline.dataset.preference_report import check_model_supports
+
     files[0] = training = check_model_supports(files[0], model)
     ok = all(f.ok for f in files)
     from pipeline.dataset.pricing import default_prices, estimate_training_cost

@@ -36,6 +36,20 @@ def test_sample_datasets_are_valid_json(datasets_dir: Path) -> None:
     assert report["estimate"]["usd"] > 0 and report["estimate"]["as_of"] and report["estimate"]["source"]
 
 
+@pytest.mark.parametrize(("chosen", "expected"), [(None, "1"), ("4", "4")])
+def test_blas_threads_default_to_one_unless_chosen(datasets_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   chosen: str | None, expected: str) -> None:
+    """numpy loads for the statistics only: its OpenBLAS thread pool would spin on the cores that scan."""
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "restored after the test")
+    if chosen is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS")
+    else:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", chosen)
+    for command in ("validate", "estimate"):
+        assert CliRunner().invoke(cli, [command, str(datasets_dir / "training_set.jsonl")]).exit_code == 0
+        assert os.environ["OPENBLAS_NUM_THREADS"] == expected
+
+
 def test_human_report(datasets_dir: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", str(datasets_dir / "training_set.jsonl")])
     assert result.exit_code == 0

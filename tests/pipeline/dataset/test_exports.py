@@ -30,3 +30,21 @@ def test_the_scan_needs_neither_pydantic_nor_numpy_and_the_report_both() -> None
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["[]", "['numpy', 'pydantic']"]
+
+
+def test_validate_files_scans_before_importing_the_report_modules() -> None:
+    """Everything validate_files does before the scan stays light, so a forked worker starts scanning while this
+    process imports pydantic and numpy (the DPO dispatch once imported them first, through preference_report)."""
+    code = (
+        "import sys\n"
+        "import pipeline.dataset.validate as v\n"
+        "scan_file = v.scan_file\n"
+        "def spy(*args, **kwargs):\n"
+        "    print(sorted(m for m in ('pydantic', 'numpy', 'rich') if m in sys.modules))\n"
+        "    return scan_file(*args, **kwargs)\n"
+        "v.scan_file = spy\n"
+        "assert v.validate_files(['datasets/training_set.jsonl', 'datasets/validation_set.jsonl'],"
+        " model='gpt-4o-2024-08-06', method='supervised').ok\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0] == "[]"

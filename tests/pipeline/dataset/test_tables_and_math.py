@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,9 @@ def test_default_epochs(examples: int, epochs: int) -> None:
 
 def test_billed_tokens_caps_each_example_at_the_limit() -> None:
     assert billed_tokens([10, 20, 5000], token_limit=4096, epochs=3) == (10 + 20 + 4096) * 3
+    assert billed_tokens(array("q", [10, 20, 5000, 4096]), token_limit=4096, epochs=2) == (10 + 20 + 4096 * 2) * 2
+    assert billed_tokens(array("q"), token_limit=4096, epochs=3) == 0
+    assert type(billed_tokens([1], token_limit=4096, epochs=1)) is int
 
 
 def test_distribution_matches_numpy() -> None:
