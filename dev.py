@@ -24,9 +24,10 @@ PROGRAM_VENV = ROOT / "infra" / ".venv"
 root: this link makes both find the same virtualenv."""
 LEGACY_VENV = ROOT / ".venv-legacy"
 LEGACY_REQUIREMENTS = ["openai==0.28.1"]
-TEST_WORKERS = "4"
+TEST_WORKERS = "5"
 """pytest-xdist processes for `dev.py test`: most tests wait on loopback servers and subprocesses rather than
-compute, so four workers keep two cores busy. Pass `-n N` (or `-n 0` for one process) to choose yourself.
+compute, so five workers keep two cores busy (measured on 2 cores: 4 left a fifth of the CPU idle, 6 spent
+more on start-up than they gained). Pass `-n N` (or `-n 0` for one process) to choose yourself.
 `--dist loadgroup` keeps the tests that share a module-scoped fixture in one worker (see tests/conftest.py)."""
 
 

@@ -109,7 +109,7 @@ def emulated_arm(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixtu
         server.stop()
 
 
-# ---- running in parallel (pytest-xdist, `dev.py test` uses `-n 4 --dist loadgroup`) ----------------------------
+# ---- running in parallel (pytest-xdist, `dev.py test` uses `-n 5 --dist loadgroup`) ----------------------------
 SLOW_FIRST = (
     "tests/pipeline/commands/test_demo.py",
     "tests/pipeline/commands/test_deploy_failures.py",
@@ -152,6 +152,16 @@ SHARED_FIXTURE_MODULES = frozenset({
 """Modules whose tests share an expensive module-scoped fixture (or the same `shared_run` of
 tests/infra/pulumi_harness.py): under `--dist loadgroup` each runs in one worker, so the fixture is built once, not
 once per worker. Every other test is scheduled on its own."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With pytest-xdist, the controlling process starts the warm `aoai-ft` server its workers share (it imports
+    while they collect); it stops when the run ends."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        from tests.warm_cli import start_shared
+
+        server = start_shared()
+        config.add_cleanup(server.close)
 
 
 @pytest.hookimpl(optionalhook=True)

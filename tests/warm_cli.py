@@ -49,8 +49,14 @@ def is_open(fd):
     except OSError:
         return False
     return True
-if os.stat({socket!r}).st_uid != os.getuid():  # another user: the server's files and modules are not theirs
+import time
+if os.stat({folder!r}).st_uid != os.getuid():  # another user: the server's files and modules are not theirs
     os.execv({installed!r}, [{installed!r}, *sys.argv[1:]])
+deadline = time.monotonic() + 60
+while not os.path.exists({socket!r}):  # the server appears once its imports are done
+    if time.monotonic() > deadline:
+        sys.exit("aoai-ft (warm test launcher): the server at {socket} did not start")
+    time.sleep(0.01)
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 sock.connect({socket!r})
 fds = [fd for fd in sorted(int(n) for n in os.listdir("/proc/self/fd")) if fd != sock.fileno() and is_open(fd)]
@@ -237,10 +243,11 @@ def serve(path: str) -> None:
     parent = os.getppid()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(path)
+    server.bind(path + ".starting")
     server.listen(64)
     server.settimeout(0.5)
-    print("ready", flush=True)
+    os.chmod(path + ".starting", 0o777)
+    os.rename(path + ".starting", path)  # launchers wait for this name: it appears ready to accept
     try:
         while os.getppid() == parent:
             _reap()
@@ -280,13 +287,9 @@ class WarmCli:
                "LANG": "C.UTF-8"}
         self.process = subprocess.Popen([sys.executable, "-m", "tests.warm_cli", self.socket], env=env,
                                         cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, text=True)
-        ready = self.process.stdout.readline() if self.process.stdout else ""
-        if ready.strip() != "ready":
-            self.process.kill()
-            raise RuntimeError(f"the warm CLI server did not start (exit {self.process.wait()})")
-        os.chmod(self.socket, 0o777)
-        self.executable.write_text(LAUNCHER.format(python=sys.executable, socket=self.socket, installed=str(INSTALLED),
+                                        stdout=subprocess.DEVNULL)
+        self.executable.write_text(LAUNCHER.format(python=sys.executable, socket=self.socket, folder=str(self.folder),
+                                                   installed=str(INSTALLED),
                                                    forwarded=tuple(int(s) for s in FORWARDED)))
         self.executable.chmod(0o755)
 
@@ -299,13 +302,27 @@ class WarmCli:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+SHARED = "AOAI_FT_TEST_WARM_CLI"
+"""Set by the test run's controlling process to the launcher of a server all its pytest-xdist workers share."""
+
 _server: WarmCli | None = None
 
 
+def start_shared() -> WarmCli:
+    """A server for this process and the processes it starts (they find its launcher in $AOAI_FT_TEST_WARM_CLI);
+    it loads in the background while they start."""
+    server = WarmCli()
+    os.environ[SHARED] = str(server.executable)
+    return server
+
+
 def warm_aoai_ft() -> Path:
-    """This test process's warm `aoai-ft` launcher; the server starts on first use and stops when the process
-    exits."""
+    """The warm `aoai-ft` launcher: the shared one, or this process's own, started on first use and stopped when
+    the process exits."""
     global _server
+    shared = os.environ.get(SHARED)
+    if shared and Path(shared).exists():
+        return Path(shared)
     if _server is None or _server.process.poll() is not None:
         _server = WarmCli()
         atexit.register(_server.close)
