@@ -76,11 +76,11 @@ class Reader:
 def reader_with_emulator(tmp_path: Path, *, training_seconds: float) -> Iterator[Reader]:
     (tmp_path / "datasets").symlink_to(ROOT / "datasets", target_is_directory=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AZURE_", "OPENAI_", "ARM_"))}
-    # the reader's `aoai-ft` commands go through the warm launcher (same CLI, its own process, no import cost);
-    # the emulator they start is the installed console script
+    # the reader's `aoai-ft` commands, and the emulator, go through the warm launcher (the same CLI, each in its
+    # own process, without the import cost)
     env.update(PATH=os.pathsep.join([str(warm_aoai_ft().parent), str(BIN), env.get("PATH", "")]), COLUMNS="200",
                HOME=str(tmp_path))
-    emulator = subprocess.Popen([str(BIN / "aoai-ft"), "emulator", "--port", "0", "--training-seconds",
+    emulator = subprocess.Popen([str(warm_aoai_ft()), "emulator", "--port", "0", "--training-seconds",
                                  f"{training_seconds:g}", "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:

@@ -4,14 +4,13 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from pipeline.emulator import EmulatorConfig, EmulatorServer
+from tests.warm_cli import warm_aoai_ft
 
-AOAI_FT = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "aoai-ft"
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +63,7 @@ def test_a_valid_rule_is_added_and_fires(emu: EmulatorServer) -> None:
 @pytest.mark.parametrize("fault", ["route=(,kind=500", "kind=latency,seconds=1e308", "kind=500,when=now"])
 def test_bad_fault_flag_is_one_error_line_not_a_traceback(fault: str) -> None:
     started = time.monotonic()
-    proc = subprocess.run([str(AOAI_FT), "emulator", "--port", "0", "--fault", fault],
+    proc = subprocess.run([str(warm_aoai_ft()), "emulator", "--port", "0", "--fault", fault],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.startswith("Error: invalid --fault"), proc.stderr
