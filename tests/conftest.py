@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"
+
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    # Started in the background by a non-interactive shell, the run ignores SIGINT, and so would every process it
+    # starts: the tests that interrupt a CLI, the emulator or a provider host need Ctrl-C to mean what it does for
+    # a user.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _LEAKY_PREFIXES = ("AZURE_", "OPENAI_", "PULUMI_", "ARM_", "MSI_", "IDENTITY_")
 
