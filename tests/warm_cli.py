@@ -271,6 +271,7 @@ def serve(path: str) -> None:
                 os.close(fd)
     finally:
         _reap(block_for=5.0)
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)  # also when the run that started it was killed
 
 
 class WarmCli:
