@@ -71,8 +71,12 @@ def test_sigint_reaches_the_command_and_its_status_comes_back() -> None:
     for exe in (INSTALLED, warm_aoai_ft()):
         port = free_port()
         proc = _emulator(exe, port)
-        proc.send_signal(signal.SIGINT)
-        statuses.append(proc.wait(timeout=20))
+        try:
+            proc.send_signal(signal.SIGINT)
+            statuses.append(proc.wait(timeout=20))
+        finally:
+            proc.kill()  # a failed check leaves no emulator running
+            proc.wait()
         assert not _accepting(port)
     assert statuses[0] == statuses[1]
 
