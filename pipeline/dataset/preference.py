@@ -46,6 +46,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.dataset.billing import billed_tokens
 from pipeline.dataset.checks import (
     BOM, MESSAGE_KEYS, READ_BUFFER, ROLES, SKIP_CHUNK, Problem, read_long_line, max_line_bytes, skip_rest_of_line,
 )
@@ -230,11 +231,8 @@ class PreferenceScan:
 
     def billed_tokens(self, token_limit: int, epochs: int) -> int:
         """Both sequences of every counted example, each capped at the model's limit, x epochs."""
-        import numpy as np  # after the scan: a chat file never needs it before its statistics
-
-        capped = (np.minimum(np.frombuffer(self.seq_preferred, dtype=np.int64), token_limit)
-                  + np.minimum(np.frombuffer(self.seq_non_preferred, dtype=np.int64), token_limit))
-        return int(capped.sum()) * epochs
+        return (billed_tokens(self.seq_preferred, token_limit, epochs)
+                + billed_tokens(self.seq_non_preferred, token_limit, epochs))
 
 
 class _Line:
