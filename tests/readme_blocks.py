@@ -27,7 +27,7 @@ QUICK_POLLS = """aoai-ft() {
     *) command aoai-ft "$@" ;;
   esac
 }"""
-"""A shell function in front of the installed `aoai-ft`: the README's lines run unchanged, only polled every 0.1 s
+"""A shell function in front of the `aoai-ft` on PATH: the README's lines run unchanged, only polled every 0.1 s
 instead of their default 2-5 s (the emulator's jobs take seconds, not hours)."""
 
 
@@ -78,9 +78,10 @@ def reader_with_emulator(tmp_path: Path, *, training_seconds: float) -> Iterator
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AZURE_", "OPENAI_", "ARM_"))}
     # the reader's `aoai-ft` commands, and the emulator, go through the warm launcher (the same CLI, each in its
     # own process, without the import cost)
-    env.update(PATH=os.pathsep.join([str(warm_aoai_ft().parent), str(BIN), env.get("PATH", "")]), COLUMNS="200",
+    aoai_ft = warm_aoai_ft()
+    env.update(PATH=os.pathsep.join([str(aoai_ft.parent), str(BIN), env.get("PATH", "")]), COLUMNS="200",
                HOME=str(tmp_path))
-    emulator = subprocess.Popen([str(warm_aoai_ft()), "emulator", "--port", "0", "--training-seconds",
+    emulator = subprocess.Popen([str(aoai_ft), "emulator", "--port", "0", "--training-seconds",
                                  f"{training_seconds:g}", "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:

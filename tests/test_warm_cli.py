@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.warm_cli import INSTALLED, warm_aoai_ft
+from tests.paths import AOAI_FT
+from tests.warm_cli import warm_aoai_ft
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING = ROOT / "datasets" / "training_set.jsonl"
@@ -23,7 +24,7 @@ def both(argv: list[str], **kwargs: object) -> tuple[subprocess.CompletedProcess
     env = {"PATH": os.environ["PATH"], "HOME": str(ROOT), "LANG": "C.UTF-8", "COLUMNS": "120"}
     runs = [subprocess.run([str(exe), *argv], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
                            **kwargs)  # type: ignore[call-overload]
-            for exe in (INSTALLED, warm_aoai_ft())]
+            for exe in (AOAI_FT, warm_aoai_ft())]
     return runs[0], runs[1]
 
 
@@ -68,7 +69,7 @@ def test_sigint_reaches_the_command_and_its_status_comes_back() -> None:
     from pipeline.emulator.server import free_port
 
     statuses = []
-    for exe in (INSTALLED, warm_aoai_ft()):
+    for exe in (AOAI_FT, warm_aoai_ft()):
         port = free_port()
         proc = _emulator(exe, port)
         try:

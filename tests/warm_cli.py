@@ -20,15 +20,18 @@ import fcntl
 import io
 import json
 import os
+import select
 import shutil
 import signal
 import socket
 import subprocess
-import tempfile
-import time
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
+
+from tests.paths import AOAI_FT
 
 PRELOAD = ("click", "pydantic", "httpx", "openai", "azure.identity", "azure.core.pipeline.policies",
            "azure.mgmt.cognitiveservices", "tenacity", "orjson", "rich.console", "rich.progress", "rich.table",
@@ -37,20 +40,17 @@ PRELOAD = ("click", "pydantic", "httpx", "openai", "azure.identity", "azure.core
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 MAX_FDS = 64
-INSTALLED = Path(sys.executable).with_name("aoai-ft")
-"""The console script `pip install` made: what a launcher run by another user executes instead."""
 _PARK = 1024  # above any descriptor number a launcher passes
 
 LAUNCHER = '''#!{python} -IS
 # aoai-ft through the test suite's warm CLI server ({socket}); see tests/warm_cli.py.
-import array, json, os, signal, socket, sys
+import array, json, os, signal, socket, sys, time
 def is_open(fd):
     try:
         os.fstat(fd)
     except OSError:
         return False
     return True
-import time
 if os.stat({folder!r}).st_uid != os.getuid():  # another user: the server's files and modules are not theirs
     os.execv({installed!r}, [{installed!r}, *sys.argv[1:]])
 deadline = time.monotonic() + 60
@@ -192,8 +192,6 @@ def _supervise(conn: socket.socket, request: dict, received: list[int]) -> None:
         os.close(fd)
     conn.sendall(f"{pid}\n".encode())
     pidfd = os.pidfd_open(pid)
-    import select
-
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
     poller.register(conn, select.POLLIN | select.POLLHUP)
@@ -291,7 +289,7 @@ class WarmCli:
                                         cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL)
         self.executable.write_text(LAUNCHER.format(python=sys.executable, socket=self.socket, folder=str(self.folder),
-                                                   installed=str(INSTALLED),
+                                                   installed=str(AOAI_FT),
                                                    forwarded=tuple(int(s) for s in FORWARDED)))
         self.executable.chmod(0o755)
 

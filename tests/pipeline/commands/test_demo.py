@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,8 +15,8 @@ from pipeline.cli import cli
 from pipeline.demo import ACCOUNT_NAME
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from tests.pipeline.emulated import run_main
+from tests.paths import AOAI_FT
 
-AOAI_FT = Path(sys.executable).with_name("aoai-ft")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -16,9 +16,9 @@ from pipeline.cli import cli
 from pipeline.commands._options import WIDE_COLUMNS, console
 from pipeline.emulator.server import free_port
 from tests.pipeline.emulated import default_sigint, wait_until_healthy
+from tests.paths import AOAI_FT
 
 ROOT = Path(__file__).resolve().parents[3]
-AOAI_FT = ROOT / ".venv" / "bin" / "aoai-ft"
 TRAINING = ROOT / "datasets" / "training_set.jsonl"
 LONG_KEY = "k" * 40 + "-" + "0123456789abcdef" * 4  # longer than any 80-column line could hold with its label
 

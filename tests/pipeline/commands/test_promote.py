@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from pipeline import envnames
 from pipeline.cli import cli, main
 from tests.pipeline.promotion_world import DEV_ACCOUNT, DEV_OUTPUTS, MODEL
+from tests.paths import AOAI_FT
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -146,8 +147,7 @@ def test_list_shows_which_model_each_environment_runs(tmp_path: Path, no_pulumi)
 
 def test_installed_entry_point_runs_promote(tmp_path: Path) -> None:
     """The console script, as CI calls it (stdin JSON, no pulumi on PATH)."""
-    exe = ROOT / ".venv" / "bin" / "aoai-ft"
-    done = subprocess.run([str(exe), "promote", "--from", "dev", "--to", "prod", "--from-json", "-",
+    done = subprocess.run([str(AOAI_FT), "promote", "--from", "dev", "--to", "prod", "--from-json", "-",
                            "--ledger", str(tmp_path / "l.json")], input=json.dumps(DEV_OUTPUTS), text=True,
                           capture_output=True, env={"PATH": str(tmp_path)}, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -4,15 +4,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 from pipeline.errors import PipelineError
 from pipeline.jobs import JobStillRunning
 from tests.pipeline.emulated import default_sigint, emulator_env, invoke, make_client, run_main, start
-
-AOAI_FT = Path(sys.executable).with_name("aoai-ft")
+from tests.paths import AOAI_FT
 
 
 def test_train_then_rerun_adopts(fast_emulator, datasets_dir) -> None:
@@ -84,7 +81,6 @@ def test_a_deadline_that_runs_out_is_still_an_error(datasets_dir, capsys, monkey
     assert "  hint: follow it with `aoai-ft status ftjob-" in err
     assert PipelineError("x").interrupted is False
     assert JobStillRunning("ftjob-1", "running", "Ctrl-C", exit_code=130).interrupted is True
-
 
 
 def test_poll_interval_also_paces_the_upload_check(fast_emulator, datasets_dir, monkeypatch) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +11,9 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from tests.pipeline.dataset.helpers import good_lines, write_lines
+from tests.paths import AOAI_FT
 
 ROOT = Path(__file__).resolve().parents[3]
-AOAI_FT = Path(sys.executable).with_name("aoai-ft")
 DIST_KEYS = {"min", "max", "mean", "median", "p10", "p90"}
 
 

@@ -17,9 +17,9 @@ from pipeline.dataset.checks import max_line_bytes
 from pipeline.dataset.models import MODELS
 from pipeline.emulator.server import free_port
 from tests.pipeline.emulated import wait_until_healthy
+from tests.paths import AOAI_FT
 
 ROOT = Path(__file__).resolve().parents[3]
-AOAI_FT = ROOT / ".venv" / "bin" / "aoai-ft"
 HUGE_LINE_BYTES = 120 * 1024 * 1024
 LIMIT = MODELS["gpt-4o-mini-2024-07-18"].token_limit
 

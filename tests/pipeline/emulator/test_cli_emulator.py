@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
@@ -12,8 +11,7 @@ from pipeline.cli import cli
 from pipeline.commands.emulator import parse_fault
 from pipeline.emulator.server import free_port
 from tests.pipeline.emulated import wait_until_healthy
-
-AOAI_FT = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "aoai-ft"
+from tests.paths import AOAI_FT
 
 
 def test_serves_until_sigint(tmp_path):

@@ -15,8 +15,8 @@ import pytest
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.emulator.server import free_port
 from tests.pipeline.emulated import wait_until_healthy
+from tests.paths import AOAI_FT
 
-AOAI_FT = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "aoai-ft"
 KEY = "crash-key"
 BIG_BYTES = 96 * 1024 * 1024
 
