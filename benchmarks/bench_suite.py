@@ -44,8 +44,9 @@ def run_suite(workers: int | None) -> dict:
     summary = (proc.stdout.strip().splitlines() or [""])[-1]
     passed = re.search(r"(\d+) passed", summary)
     return {"workers": workers or "default", "wall_s": round(wall, 1), "passed": int(passed.group(1)) if passed else 0,
-            "failed": [line.split()[1] for line in proc.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))]
-            or proc.returncode != 0, "busy_cpu_s": round((busy1 - busy0) / TICKS, 1),
+            "exit_code": proc.returncode,
+            "failures": [line.split()[1] for line in proc.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))],
+            "busy_cpu_s": round((busy1 - busy0) / TICKS, 1),
             "idle_cpu_s": round((idle1 - idle0) / TICKS, 1), "load_before": load}
 
 
@@ -59,7 +60,7 @@ def main() -> int:
     for _ in range(args.runs):
         for workers in args.workers:
             row = run_suite(workers)
-            failed |= bool(row["failed"])
+            failed |= row["exit_code"] != 0
             print(json.dumps(row), flush=True)
     return 1 if failed else 0
 
