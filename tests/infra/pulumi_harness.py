@@ -292,6 +292,33 @@ class RecordedRun:
         return self.run.mocks
 
 
+def recorded_requests(patch: pytest.MonkeyPatch) -> list[Any]:
+    """The raw RegisterResource requests of program runs from now on (to see dependencies, aliases, secret markers
+    and additional_secret_outputs), until `patch` is undone."""
+    seen: list[Any] = []
+    original = pulumi_mocks.MockMonitor.RegisterResource
+
+    def spy(self: Any, request: Any) -> Any:
+        seen.append(request)
+        return original(self, request)
+
+    patch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", spy)
+    return seen
+
+
+def recorded_warnings(patch: pytest.MonkeyPatch) -> list[str]:
+    """The messages of `pulumi.log.warn` from now on (still logged), until `patch` is undone."""
+    seen: list[str] = []
+    original = pulumi.log.warn
+
+    def record(msg: str, *args: Any, **kwargs: Any) -> None:
+        seen.append(msg)
+        original(msg, *args, **kwargs)
+
+    patch.setattr(pulumi.log, "warn", record)
+    return seen
+
+
 def record_run(config: dict[str, str], mocks: RecordingMocks, *, stack: str = "dev",
                preview: bool = False) -> RecordedRun:
     """`run_program` in the environment every test starts with (`hermetic_environment` of tests/conftest.py, with an
@@ -299,22 +326,9 @@ def record_run(config: dict[str, str], mocks: RecordingMocks, *, stack: str = "d
     warnings; everything it patches is restored afterwards."""
     from tests.conftest import hermetic_environment
 
-    requests: list[Any] = []
-    warnings: list[str] = []
-    register, warn = pulumi_mocks.MockMonitor.RegisterResource, pulumi.log.warn
-
-    def spy(self: Any, request: Any) -> Any:
-        requests.append(request)
-        return register(self, request)
-
-    def record(msg: str, *args: Any, **kwargs: Any) -> None:
-        warnings.append(msg)
-        warn(msg, *args, **kwargs)
-
     with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory(prefix="aoai-ft-cache-") as cache:
         hermetic_environment(patch, Path(cache))
-        patch.setattr(pulumi_mocks.MockMonitor, "RegisterResource", spy)
-        patch.setattr(pulumi.log, "warn", record)
+        requests, warnings = recorded_requests(patch), recorded_warnings(patch)
         run = run_program(config, mocks, stack=stack, preview=preview)
     return RecordedRun(run, requests, warnings)
 

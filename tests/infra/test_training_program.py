@@ -14,7 +14,9 @@ from infra.deployment import EXPIRES_AT_TAG, TTL_HOURS_TAG
 from pipeline import envnames
 from pipeline.chat import SMOKE_TEST_QUESTION
 from pipeline.files import content_hash
-from tests.infra.pulumi_harness import ROOT, RecordingMocks, run_program, shared_run, stack_config
+from tests.infra.pulumi_harness import (
+    ROOT, RecordingMocks, recorded_warnings, run_program, shared_run, stack_config,
+)
 
 FINE_TUNED = "pulumi-python:dynamic/aoai-finetune:FineTunedModel"
 SMOKE = "pulumi-python:dynamic/aoai-finetune:SmokeTest"
@@ -55,15 +57,7 @@ class TrainingMocks(RecordingMocks):
 
 @pytest.fixture
 def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    original = pulumi.log.warn
-
-    def record(msg: str, *args: Any, **kwargs: Any) -> None:
-        seen.append(msg)
-        original(msg, *args, **kwargs)
-
-    monkeypatch.setattr(pulumi.log, "warn", record)
-    return seen
+    return recorded_warnings(monkeypatch)
 
 
 def one(mocks: RecordingMocks, typ: str, name: str | None = None) -> pulumi.runtime.MockResourceArgs:
