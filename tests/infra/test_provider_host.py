@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -290,25 +291,14 @@ def test_an_interrupted_up_leaves_the_job_running_and_the_next_up_adopts_it(spec
         assert client.fine_tuning.jobs.retrieve(job_id).status in ("queued", "running")
 
         # the next `pulumi up`: the pending create is created again, adopts the running job and waits for it
-        with ProviderHost(spec, extra_env=arm_env(emu)) as second:
+        # (the host stops before the pool waits for its call: a call that hangs ends with the host)
+        with ThreadPoolExecutor(1) as background, ProviderHost(spec, extra_env=arm_env(emu)) as second:
             second.configure()
-            created: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-            errors: list[BaseException] = []
-
-            def create_again() -> None:
-                try:
-                    created.append(engine_create(second, second.urn(*urn_args), model_inputs(emu, files)))
-                except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-                    errors.append(exc)
-
-            again = threading.Thread(target=create_again)
-            again.start()
+            again = background.submit(engine_create, second, second.urn(*urn_args), model_inputs(emu, files))
             second.wait_for_log(rf"fine-tuning job {job_id} .*already running.*adopting it")
-            assert again.is_alive(), "the adopted job is still running: the create waits for it"
+            assert not again.done(), "the adopted job is still running: the create waits for it"
             clock.advance(INTERRUPTED_TRAINING_SECONDS)  # the job finishes while the second `up` waits
-            again.join(timeout=60)
-            assert not errors and created, errors
-        id_, outs, _ = created[0]
+            id_, outs, _ = again.result(timeout=60)
         assert id_ == job_id and outs["fine_tuned_model"]
         assert [job.id for job in client.fine_tuning.jobs.list()] == [job_id]  # trained once
     finally:
@@ -363,28 +353,19 @@ def test_keyless_smoke_test_signs_in_like_azure_native_and_waits_for_its_role(sp
         env = {envnames.AZURE_RESOURCE_MANAGER_ENDPOINT: emu.url, envnames.AZURE_RESOURCE_MANAGER_TOKEN: "operator",
                "ARM_USE_MSI": "true", "IDENTITY_ENDPOINT": f"{emu.url}/identity/token",
                "IDENTITY_HEADER": config.identity_header}
-        with ProviderHost(spec, extra_env=env) as host:
+        # (the host stops before the pool waits for its call: a call that hangs ends with the host)
+        with ThreadPoolExecutor(1) as background, ProviderHost(spec, extra_env=env) as host:
             host.configure()
             urn = host.urn(SMOKE_TYPE, "smoke-test")
             inputs = {"__provider": serialize_provider(SmokeTestProvider()), "account_id": keyless,
                       "deployment_name": "teacher", "question": SMOKE_TEST_QUESTION, "model": "gpt-4o-mini-2024-07-18",
                       "few_shot": True, "timeout_seconds": 30, "retry_seconds": 0.5, "answer": None}
-            answered: list[dict[str, Any]] = []
-            errors: list[BaseException] = []
-
-            def smoke_test() -> None:
-                try:
-                    answered.append(engine_create(host, urn, inputs)[1])
-                except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-                    errors.append(exc)
-
-            asking = threading.Thread(target=smoke_test)
-            asking.start()
+            asking = background.submit(engine_create, host, urn, inputs)
             host.wait_for_log(r"smoke test: waiting for .*role")  # it waits, and says for what
-            assert asking.is_alive() and not answered
+            assert not asking.done()
             clock.advance(ROLE_PROPAGATION_SECONDS)  # the role has propagated: the next retry gets its answer
-            asking.join(timeout=60)
-            assert not errors and answered and answered[0]["answer"], errors
+            _, outs, _ = asking.result(timeout=60)
+            assert outs["answer"]
 
             private = {**inputs, "account_id": account_id(emu, "aoai-ft-private")}
             with pytest.raises(grpc.RpcError) as refused:
