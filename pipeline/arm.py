@@ -70,14 +70,16 @@ class ReadBodyPolicy(SansIOHTTPPolicy):
 
 
 class ArmRetryPolicy(RetryPolicy):
-    """azure-core's RetryPolicy, set up like the data plane's SDK retries (5 retries, exponential back-off from
-    0.5 s up to 8 s, Retry-After honoured), and counting a body cut off mid-read (`IncompleteReadError`, e.g. an
+    """azure-core's RetryPolicy, set up like the data plane's SDK retries (5 retries: the first at once, then
+    1, 2, 4 and 8 s apart; Retry-After honoured), and counting a body cut off mid-read (`IncompleteReadError`, e.g. an
     operation-status poll whose connection dropped) as the read error it is, so it backs off instead of being
     retried at once as a bad status."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        settings: dict[str, Any] = dict(retry_total=5, retry_connect=3, retry_read=5, retry_status=5,
-                                        retry_backoff_factor=0.5, retry_backoff_max=8)
+    def __init__(self, *, retries: int = 5, **kwargs: Any) -> None:
+        """`retries` bounds every kind of retry; an unreachable endpoint gets at most 3 (at once, then 1 s and 2 s
+        later)."""
+        settings: dict[str, Any] = dict(retry_total=retries, retry_connect=min(3, retries), retry_read=retries,
+                                        retry_status=retries, retry_backoff_factor=0.5, retry_backoff_max=8)
         super().__init__(**{**settings, **kwargs})
 
     def _is_read_error(self, err: AzureError) -> bool:
@@ -124,9 +126,11 @@ def management_client(
     endpoint: str | None = None,
     credential: TokenCredential | None = None,
     polling_interval: float | None = None,
+    max_retries: int = 5,
     **kwargs: Any,
 ) -> CognitiveServicesManagementClient:
-    """A `CognitiveServicesManagementClient` for Azure or for an http:// emulator base URL."""
+    """A `CognitiveServicesManagementClient` for Azure or for an http:// emulator base URL, retrying each request
+    up to `max_retries` times (see ArmRetryPolicy)."""
     from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 
     if not subscription_id:
@@ -136,7 +140,7 @@ def management_client(
     if base_url.startswith("http://"):
         kwargs["per_call_policies"] = [*kwargs.get("per_call_policies", []), AllowHttpPolicy()]
     kwargs["per_retry_policies"] = [*kwargs.get("per_retry_policies", []), ReadBodyPolicy()]
-    kwargs.setdefault("retry_policy", ArmRetryPolicy())
+    kwargs.setdefault("retry_policy", ArmRetryPolicy(retries=max_retries))
     if polling_interval is not None:
         kwargs["polling_interval"] = polling_interval
     return CognitiveServicesManagementClient(credential, subscription_id, base_url=base_url, **kwargs)

@@ -23,9 +23,13 @@ from pipeline.deploy import SKUS, is_fine_tuned
 @click.option("--source", metavar="ARM_ID", help="ARM id of the account that owns the model (cross-resource).")
 @click.option("--timeout", type=click.FloatRange(min=1), default=3600, show_default=True,
               help="Seconds to wait for the deployment to succeed.")
+@click.option("--max-retries", type=click.IntRange(0, 20), default=5, show_default=True,
+              help="Retries of each ARM request on 429/5xx and connection errors: the first at once, then 1, 2, "
+                   "4, 8 s apart (honours Retry-After).")
 @click.option("--delete", "delete", is_flag=True, help="Delete the deployment instead of creating it.")
 def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscription: str, resource_group: str,
-           account: str, source: str | None, arm_endpoint: str | None, timeout: float, delete: bool) -> None:
+           account: str, source: str | None, arm_endpoint: str | None, timeout: float, max_retries: int,
+           delete: bool) -> None:
     """Create or update deployment NAME of a model (fine-tuned, a checkpoint, or base) and wait until it has
     Succeeded.
 
@@ -46,7 +50,7 @@ def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscrip
     out = console()
     check_deployment_name(deployment)  # before any request: nothing is touched for a bad name
     arm_url = resolve_arm_endpoint(arm_endpoint)
-    arm = management_client(subscription, endpoint=arm_url, polling_interval=1)
+    arm = management_client(subscription, endpoint=arm_url, polling_interval=1, max_retries=max_retries)
     if delete:
         with out.status(f"deleting deployment {deployment} ..."):
             existed = delete_deployment(arm, resource_group, account, deployment, timeout=timeout, arm_url=arm_url)

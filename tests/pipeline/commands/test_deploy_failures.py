@@ -47,7 +47,7 @@ def test_unreachable_arm_is_one_error_line(fast_emulator, delete: bool) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     args = ["--deployment", "teacher", "--delete"] if delete else ["--deployment", "teacher", "--model", BASE_MODEL]
     started = time.monotonic()
-    proc = deploy(fast_emulator, *args, arm_url=url)
+    proc = deploy(fast_emulator, *args, "--max-retries", "1", arm_url=url)  # one retry, at once, instead of 3 over 3 s
     assert proc.returncode == 1
     error, hint = error_lines(proc)
     assert url in error and "no answer from Azure Resource Manager" in error
@@ -63,14 +63,29 @@ def test_dropped_put_and_polls_are_retried(fast_emulator) -> None:  # noqa: F811
     assert "Succeeded" in proc.stdout and deployments(fast_emulator) == ["teacher"]
 
 
+def fired(emu) -> list[int]:
+    """How often each fault rule has fired so far."""
+    rules = httpx.get(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).raise_for_status().json()
+    return [rule["fired"] for rule in rules["rules"]]
+
+
 def test_giving_up_after_acceptance_says_so(fast_emulator) -> None:  # noqa: F811
     add_fault(fast_emulator, route="operationStatuses", kind="drop")
-    proc = deploy(fast_emulator, "--deployment", "teacher", "--model", BASE_MODEL)
+    # one retry (at once) instead of the default five (15 s of back-off): the same path to giving up
+    proc = deploy(fast_emulator, "--deployment", "teacher", "--model", BASE_MODEL, "--max-retries", "1")
     assert proc.returncode == 3
     error, hint = error_lines(proc)
     assert "deployment teacher was accepted" in error and "goes on in Azure" in error
     assert "az cognitiveservices account deployment show" in hint and "--deployment-name teacher" in hint
     assert deployments(fast_emulator) == ["teacher"]  # it really was accepted
+    assert fired(fast_emulator) == [2]  # the first status poll and its one retry
+
+
+def test_max_retries_bounds_the_arm_retries(fast_emulator) -> None:  # noqa: F811
+    add_fault(fast_emulator, route="/deployments/teacher$", kind="500", methods=["PUT"])
+    proc = deploy(fast_emulator, "--deployment", "teacher", "--model", BASE_MODEL, "--max-retries", "0")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert fired(fast_emulator) == [1] and deployments(fast_emulator) == []
 
 
 @pytest.mark.parametrize("name", ["..", ".", "' OR 1=1 --", "a" * 3000, "chat\U0001F600"], ids=lambda n: n[:8])
