@@ -81,8 +81,12 @@ def reader_with_emulator(tmp_path: Path, *, training_seconds: float) -> Iterator
     aoai_ft = warm_aoai_ft()
     env.update(PATH=os.pathsep.join([str(aoai_ft.parent), str(BIN), env.get("PATH", "")]), COLUMNS="200",
                HOME=str(tmp_path))
+    # a quick clock (as the README suggests for a quick run): files, deployments and eval runs take a tenth of a
+    # second to a few tenths instead of 0.5-2 s
     emulator = subprocess.Popen([str(aoai_ft), "emulator", "--port", "0", "--training-seconds",
-                                 f"{training_seconds:g}", "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                 f"{training_seconds:g}", "--file-processing-seconds", "0.1", "--deployment-seconds",
+                                 "0.1", "--eval-run-seconds", "0.3", "--quiet"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         yield Reader(tmp_path, env, emulator_exports(emulator))

@@ -11,7 +11,7 @@ SECTION = "## Training methods: preference fine-tuning (DPO) and continuing a fi
 
 
 def test_the_training_methods_block_runs_verbatim_against_the_emulator(tmp_path: Path) -> None:
-    with reader_with_emulator(tmp_path, training_seconds=2) as reader:
+    with reader_with_emulator(tmp_path, training_seconds=1) as reader:
         result = reader.run(bash_block(SECTION), extra=['echo "JOB=$FINE_TUNING_JOB_ID MODEL=$FINE_TUNED_MODEL"'])
     assert result.returncode == 0, f"{result.stderr[-4000:]}\n--- stdout ---\n{result.stdout[-4000:]}"
     assert "preference pairs, DPO" in result.stdout and "OK:" in result.stdout

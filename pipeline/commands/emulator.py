@@ -75,12 +75,19 @@ def emulator_env(config: "EmulatorConfig", url: str) -> dict[str, str]:
               help="Keep state (sqlite + files) here so a restart continues; default: in memory.")
 @click.option("--training-seconds", default=20.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Simulated duration of a fine-tuning job.")
+@click.option("--file-processing-seconds", default=0.5, show_default=True, type=click.FloatRange(min=0),
+              help="How long an uploaded file stays in processing before it is checked.")
+@click.option("--deployment-seconds", default=1.0, show_default=True, type=click.FloatRange(min=0),
+              help="How long a deployment takes to provision.")
+@click.option("--eval-run-seconds", default=2.0, show_default=True, type=click.FloatRange(min=0),
+              help="How long an evaluation run takes.")
 @click.option("--fault", "faults", multiple=True, metavar="RULE",
               help="Inject faults: route=REGEX,kind=latency|429|500|drop,rate=P[,seconds=S][,count=N]. Repeatable.")
 @click.option("--arm-token", default=None, metavar="TOKEN",
               help="Bearer token the ARM plane requires; default: any non-empty token.")
 @click.option("--quiet", is_flag=True, help="Do not log each request.")
 def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training_seconds: float,
+             file_processing_seconds: float, deployment_seconds: float, eval_run_seconds: float,
              faults: tuple[str, ...], arm_token: str | None, quiet: bool) -> None:
     """Run a local Azure OpenAI account (data plane) plus the ARM slice the project uses.
 
@@ -88,6 +95,7 @@ def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training
     Examples:
       aoai-ft emulator
       aoai-ft emulator --data-dir .emulator --training-seconds 60
+      aoai-ft emulator --training-seconds 2 --deployment-seconds 0.2 --eval-run-seconds 0.5
       aoai-ft emulator --fault route=/chat,kind=429,rate=0.5,seconds=1
     """
     from pipeline.emulator.config import EmulatorConfig
@@ -97,7 +105,9 @@ def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training
     if port == 0:
         port = free_port(host)
     config = EmulatorConfig(host=host, port=port, api_key=api_key, data_dir=data_dir,
-                            training_seconds=training_seconds, faults=rules, arm_token=arm_token,
+                            training_seconds=training_seconds, file_processing_seconds=file_processing_seconds,
+                            deployment_seconds=deployment_seconds, eval_run_seconds=eval_run_seconds,
+                            faults=rules, arm_token=arm_token,
                             log_requests=not quiet)
     from pipeline.commands._options import console as make_console  # the output rule every command follows
     console = make_console(stderr=True)

@@ -76,3 +76,20 @@ def test_injected_drops_log_no_traceback(tmp_path):
             proc.kill()
     assert "Traceback" not in err and "LocalProtocolError" not in err and "ASGI callable" not in err, err
     assert "Emulator stopped." in err
+
+
+def test_simulated_durations_reach_the_emulator(monkeypatch):
+    """--training/--file-processing/--deployment/--eval-run-seconds set the clock the served emulator runs on."""
+    import pipeline.emulator.server as server
+
+    served = []
+    monkeypatch.setattr(server, "serve_forever", lambda config, on_ready: served.append(config))
+    result = CliRunner().invoke(cli, ["emulator", "--port", "0", "--quiet", "--training-seconds", "3",
+                                      "--file-processing-seconds", "0", "--deployment-seconds", "0.25",
+                                      "--eval-run-seconds", "0.5"])
+    assert result.exit_code == 0, result.output
+    [config] = served
+    assert (config.training_seconds, config.file_processing_seconds, config.deployment_seconds,
+            config.eval_run_seconds) == (3, 0, 0.25, 0.5)
+    result = CliRunner().invoke(cli, ["emulator", "--deployment-seconds", "-1"])
+    assert result.exit_code == 2 and "--deployment-seconds" in result.output
