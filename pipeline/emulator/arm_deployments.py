@@ -1,8 +1,8 @@
 """`Microsoft.CognitiveServices/accounts/deployments`: what the data plane's chat route serves.
 
 A write provisions for `config.deployment_seconds` (provisioningState `Creating`, then `Succeeded`) and answers
-with an `Azure-AsyncOperation` status URL plus `Retry-After: 1`, so the SDK poller checks back in a second
-instead of its 30 s default. While any deployment of an account is `Creating`, another write on that account
+with an `Azure-AsyncOperation` status URL plus `Retry-After: 1` (`retry-after-ms` once less than a second is
+left), so the SDK poller checks back when the work is done instead of after its 30 s default. While any deployment of an account is `Creating`, another write on that account
 gets Azure's 409 `RequestConflict`. The model must exist on the account, or on the account named by
 `properties.model.source` / `sourceAccount` (fine-tuned models deployed across accounts).
 """
@@ -15,8 +15,8 @@ from fastapi.responses import Response
 from pipeline.emulator.accounts import Account
 from pipeline.emulator.arm_accounts import AccountHandlers
 from pipeline.emulator.arm_common import (
-    CS_PROVIDER, ArmContext, Operations, check_resource_name, iso, json_response, no_content, validate_body,
-    with_etag,
+    CS_PROVIDER, ArmContext, Operations, check_resource_name, iso, json_response, no_content, poll_after,
+    validate_body, with_etag,
 )
 from pipeline.emulator.deployments import Deployment
 from pipeline.emulator.errors import AzureError
@@ -191,7 +191,7 @@ class DeploymentHandlers:
         op_id = self.operations.start(sub, parent.location, deployment_id(parent, deployment), saved.ready_at)
         headers = {
             "Azure-AsyncOperation": ctx.link(Operations.status_path(sub, parent.location, op_id)),
-            "Retry-After": "1",
+            **poll_after(saved.ready_at - now),
         }
         return json_response(deployment_to_arm(parent, saved, now), status=200 if existing else 201, headers=headers)
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 import requests
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
 from pipeline.emulator.clock import ManualClock
@@ -28,6 +29,18 @@ def account(arm, account_url, account_body) -> str:
     return "ft-dep"
 
 
+class SleepRecordingTransport(RequestsTransport):
+    """azure-core's own transport; the LRO poller waits between polls through its `sleep`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slept: list[float] = []
+
+    def sleep(self, duration: float) -> None:
+        self.slept.append(duration)
+        super().sleep(duration)
+
+
 def test_sdk_create_polls_to_succeeded_within_seconds(mgmt, rg, account, arm, account_url, check_spec):
     started = time.monotonic()
     created = mgmt.deployments.begin_create_or_update(rg, account, "chat", deployment()).result()
@@ -42,6 +55,22 @@ def test_sdk_create_polls_to_succeeded_within_seconds(mgmt, rg, account, arm, ac
 
     check_spec("Deployment", arm.get(account_url(account) + "/deployments/chat").json())
     check_spec("DeploymentListResult", arm.get(account_url(account) + "/deployments").json())
+
+
+def test_the_poller_comes_back_when_provisioning_is_done(emu, rg, account):
+    """Provisioning takes 0.2 s here: the SDK sleeps once, for what is left of it (retry-after-ms), not for a whole
+    second (Retry-After: 1) or its 30 s default."""
+    from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
+
+    from pipeline.arm import AllowHttpPolicy, StaticTokenCredential
+
+    transport = SleepRecordingTransport()
+    with CognitiveServicesManagementClient(StaticTokenCredential("t"), emu.config.subscription_id, base_url=emu.url,
+                                           per_call_policies=[AllowHttpPolicy()], transport=transport) as mgmt:
+        created = mgmt.deployments.begin_create_or_update(rg, account, "chat", deployment()).result()
+    assert created.properties.provisioning_state == "Succeeded"
+    [slept] = transport.slept  # what was left of the 0.2 s when it asked, then done
+    assert 0.1 < slept <= 0.2
 
 
 def test_lab_task8_raw_put_is_accepted_as_is(emu, rg, account, add_ft_model):
@@ -65,7 +94,7 @@ def test_lab_task8_raw_put_is_accepted_as_is(emu, rg, account, add_ft_model):
     assert body["properties"]["provisioningState"] == "Creating"
     assert body["properties"]["model"] == {"format": "OpenAI", "name": FT_MODEL, "version": "1"}
     assert body["sku"] == {"name": "Standard", "capacity": 1}
-    assert r.headers["Retry-After"] == "1"
+    assert r.headers["retry-after-ms"] == "200" and "Retry-After" not in r.headers  # provisions in 0.2 s
     assert "/operationStatuses/" in r.headers["Azure-AsyncOperation"]
 
 
@@ -87,7 +116,11 @@ def test_provisioning_state_and_operation_status_follow_the_clock(emulator_facto
         assert status.json()["status"] == "InProgress" and status.headers["Retry-After"] == "1"
         assert arm.get(base + "/deployments/d1").json()["properties"]["provisioningState"] == "Creating"
 
-        clock.advance(30)
+        clock.advance(29.75)  # under a second left: the poller is told to come back when it is done
+        status = arm.get(operation)
+        assert status.headers["retry-after-ms"] == "250" and "Retry-After" not in status.headers
+        clock.advance(0.25)
+
         done = arm.get(operation).json()
         assert done["status"] == "Succeeded" and done["endTime"]
         assert arm.get(base + "/deployments/d1").json()["properties"]["provisioningState"] == "Succeeded"
