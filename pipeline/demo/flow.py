@@ -78,8 +78,10 @@ def _against_emulator(journal: DemoJournal, options: DemoOptions, data_dir: Path
     from pipeline.arm import StaticTokenCredential, management_client
     from pipeline.emulator import EmulatorConfig, EmulatorServer
 
+    # training is the wait worth watching; files, deployments and eval runs take a moment, not their real minutes
     config = EmulatorConfig(port=0, data_dir=data_dir, training_seconds=options.training_seconds,
-                            file_processing_seconds=0.2, deployment_seconds=0.3, log_requests=False)
+                            file_processing_seconds=0.2, deployment_seconds=0.3, eval_run_seconds=0.8,
+                            log_requests=False)
     with EmulatorServer(config) as emulator:
         journal.out.print(f"emulator (Azure OpenAI + ARM) listening on {emulator.url}, state in {data_dir}")
         arm = management_client(config.subscription_id, endpoint=emulator.url,
