@@ -72,17 +72,22 @@ def validate(train: Path, validation: tuple[Path, ...], model: str, as_json: boo
     Error codes and the counting rules are documented in pipeline/dataset/checks.py (chat) and
     pipeline/dataset/preference.py (preference pairs).
     """
-    from pipeline.dataset.validate import validate_files  # the report's modules load while the scan runs
+    from pipeline.dataset.validate import DATA_REPORT_MODULES, REPORT_MODULES, validation_report_data
 
     single_threaded_blas()
-    prices = load_price_table(prices_file) if prices_file else None  # None: the built-in table, loaded after the scan
-    report = validate_files([train, *validation], model=model, prices=prices, n_epochs=n_epochs, method=method)
+    prices = load_price_table(prices_file) if prices_file else None  # None: the built-in table
+    # --json prints the report's data as it is, never importing pydantic; the rendering takes the pydantic report.
+    # Either way the modules it needs load while a worker scans.
+    data = validation_report_data([train, *validation], model=model, prices=prices, n_epochs=n_epochs,
+                                  method=method, preload=DATA_REPORT_MODULES if as_json else REPORT_MODULES)
     if as_json:
-        click.echo(report.model_dump_json())
+        from pipeline.dataset.report_data import to_json
+
+        click.echo(to_json(data))
     else:
         from pipeline.commands._options import console
-        from pipeline.dataset.report import render_report
+        from pipeline.dataset.report import ValidationReport, render_report
 
-        render_report(report, console())
-    if not report.ok:
+        render_report(ValidationReport.model_validate(data), console())
+    if not data["ok"]:
         sys.exit(1)  # not click's Exit: pipeline.cli.main runs click with standalone_mode=False, which swallows it

@@ -1,23 +1,17 @@
-"""A `FileReport` for a preference (DPO) file, and the format checks shared by both methods: the part of
-`validate_file` that depends on the training method."""
+"""A preference (DPO) file's report, and the format checks shared by both methods: the part of `validate_file`
+that depends on the training method. Reports here are plain data (pipeline.dataset.report_data): no pydantic."""
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
+from typing import Any
 
+from pipeline.dataset import report_data
 from pipeline.dataset.billing import default_epochs
 from pipeline.dataset.counting import get_counter
 from pipeline.dataset.methods import supports, unsupported_message
 from pipeline.dataset.models import model_info
 from pipeline.dataset.preference import Formats, format_problems, scan_preference
-from pipeline.dataset.report import Billing, FileReport, Problem, TokenStats
-from pipeline.dataset.stats import distribution
-
-Found = tuple[int | None, str, str]
-
-
-def _problems(items: list[Found]) -> list[Problem]:
-    return [Problem.model_construct(line=line, code=code, message=msg) for line, code, msg in items]
+from pipeline.dataset.report_data import Found, distribution
 
 
 def _sorted(items: list[Found]) -> list[Found]:
@@ -38,21 +32,20 @@ def _file_level(size: int, examples: int) -> list[Found]:
 
 
 def preference_report(path: Path, readable: Path, *, model: str, n_epochs: int | None,
-                      formats: Formats) -> FileReport:
-    """Validate `readable` (a seekable copy of `path`) as a preference file."""
+                      formats: Formats) -> dict[str, Any]:
+    """Validate `readable` (a seekable copy of `path`) as a preference file: its `FileReport` as data."""
     info = model_info(model)
     scan = scan_preference(readable, get_counter(info.encoding), info.token_limit)
     pairs = tuple(scan.pair_lines) if scan.chat_lines else ()  # only a mixed file needs them listed
     formats = Formats("dpo", tuple(scan.chat_lines), pairs, formats.explicit)
     found = _file_level(readable.stat().st_size, scan.examples) + with_format_errors(scan.errors, formats)
-    errors = _sorted(found)
     epochs = n_epochs or default_epochs(scan.examples)
-    return FileReport(
-        path=str(path), ok=not errors, method="dpo", examples=scan.examples, errors=_problems(errors),
-        warnings=_problems(scan.warnings), error_counts=dict(Counter(code for _, code, _ in errors)),
-        tokens=TokenStats(total=distribution(scan.sequences), input=distribution(scan.inputs),
-                          preferred=distribution(scan.preferred), non_preferred=distribution(scan.non_preferred)),
-        billing=Billing(epochs=epochs, billed_tokens=scan.billed_tokens(info.token_limit, epochs)),
+    return report_data.file_report(
+        str(path), method="dpo", examples=scan.examples, errors=_sorted(found), warnings=scan.warnings,
+        tokens=report_data.token_stats(total=distribution(scan.sequences), input=distribution(scan.inputs),
+                                       preferred=distribution(scan.preferred),
+                                       non_preferred=distribution(scan.non_preferred)),
+        epochs=epochs, billed_tokens=scan.billed_tokens(info.token_limit, epochs),
     )
 
 
@@ -65,21 +58,11 @@ def with_format_errors(errors: list[Found], formats: Formats) -> list[Found]:
     return _sorted(extra + kept)
 
 
-def chat_report_with_formats(report: FileReport, formats: Formats) -> FileReport:
-    """A chat report whose preference-format lines are reported as such, not as a missing messages list."""
-    found = [(p.line, p.code, p.message) for p in report.errors]
-    errors = with_format_errors(found, formats)
-    if errors is found:
+def check_model_supports(report: dict[str, Any], model: str) -> dict[str, Any]:
+    """The training file's report (data) with `method_not_supported` when `model` cannot train with its method."""
+    if supports(report["method"], model):
         return report
-    return report.model_copy(update={"ok": not errors, "errors": _problems(errors),
-                                     "error_counts": dict(Counter(code for _, code, _ in errors))})
-
-
-def check_model_supports(report: FileReport, model: str) -> FileReport:
-    """The training file's report with `method_not_supported` when `model` cannot train with its method."""
-    if supports(report.method, model):
-        return report
-    problem = Problem(line=None, code="method_not_supported",
-                      message=unsupported_message(report.method, model) + "; pass one with --model")
-    counts = {"method_not_supported": 1, **report.error_counts}
-    return report.model_copy(update={"ok": False, "errors": [problem, *report.errors], "error_counts": counts})
+    problem = {"line": None, "code": "method_not_supported",
+               "message": unsupported_message(report["method"], model) + "; pass one with --model"}
+    counts = {"method_not_supported": 1, **report["error_counts"]}
+    return {**report, "ok": False, "errors": [problem, *report["errors"]], "error_counts": counts}

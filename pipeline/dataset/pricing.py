@@ -10,7 +10,7 @@ replaced from a JSON/YAML file (`--prices FILE`) or a dict. Shape of a price fil
       gpt-4o-mini-2024-07-18: 3.30
 
 Models missing from an override file keep their default price (the override is merged over the defaults),
-so a file only needs the rows you want to change.
+so a file only needs the rows you want to change. The built-in prices are in `pipeline.dataset.price_list`.
 """
 from __future__ import annotations
 
@@ -20,32 +20,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from pipeline.errors import UsageError
-
-DEFAULT_SOURCE = (
-    "OpenAI fine-tuning training list prices, https://platform.openai.com/docs/pricing "
-    "(Azure Global training is priced alike, regional Standard about 10-30% more: "
-    "https://azure.microsoft.com/pricing/details/cognitive-services/openai-service/)"
+from pipeline.dataset.price_list import (  # the numbers live there, importable without pydantic
+    DEFAULT_AS_OF, DEFAULT_CURRENCY, DEFAULT_SOURCE, DEFAULT_TRAINING_PER_MILLION, ESTIMATE_NOTE, cost_data,
 )
-DEFAULT_AS_OF = "2025-06-01"
-
-# USD per 1M billed training tokens (tokens x epochs).
-_DEFAULT_TRAINING_PER_MILLION: dict[str, float] = {
-    "gpt-35-turbo-0613": 8.00,
-    "gpt-35-turbo-1106": 8.00,
-    "gpt-35-turbo-0125": 8.00,
-    "gpt-4o-mini-2024-07-18": 3.00,
-    "gpt-4o-2024-08-06": 25.00,
-    "gpt-4.1-2025-04-14": 25.00,
-    "gpt-4.1-mini-2025-04-14": 5.00,
-    "gpt-4.1-nano-2025-04-14": 1.50,
-}
+from pipeline.errors import UsageError
 
 
 class PriceTable(BaseModel):
     """Per-model training prices plus where they came from and when."""
 
-    currency: str = "USD"
+    currency: str = DEFAULT_CURRENCY
     source: str
     as_of: str
     training_per_million: dict[str, float] = Field(default_factory=dict)
@@ -66,15 +50,15 @@ class CostEstimate(BaseModel):
     billed_tokens: int
     usd: float
     price_per_million: float
-    currency: str = "USD"
+    currency: str = DEFAULT_CURRENCY
     source: str
     as_of: str
-    note: str = "estimate only: training tokens x epochs x list price; the service's own count is what is billed"
+    note: str = ESTIMATE_NOTE
 
 
 def default_prices() -> PriceTable:
     """The built-in table (see DEFAULT_SOURCE / DEFAULT_AS_OF)."""
-    return PriceTable(source=DEFAULT_SOURCE, as_of=DEFAULT_AS_OF, training_per_million=dict(_DEFAULT_TRAINING_PER_MILLION))
+    return PriceTable(source=DEFAULT_SOURCE, as_of=DEFAULT_AS_OF, training_per_million=dict(DEFAULT_TRAINING_PER_MILLION))
 
 
 def prices_from_dict(data: dict[str, Any], *, origin: str = "price overrides") -> PriceTable:
@@ -131,19 +115,5 @@ def load_prices(path: str | Path) -> PriceTable:
 def estimate_training_cost(billed_tokens: int, model: str, prices: PriceTable | None = None) -> CostEstimate:
     """USD for `billed_tokens` (tokens x epochs) of training `model` at `prices`."""
     prices = prices or default_prices()
-    try:
-        per_million = prices.training_per_million[model]
-    except KeyError:
-        raise UsageError(
-            f"no training price for {model!r} in the price table ({prices.source})",
-            hint=f"add it under training_per_million in your price file; known: {', '.join(prices.training_per_million)}",
-        ) from None
-    return CostEstimate(
-        model=model,
-        billed_tokens=billed_tokens,
-        usd=round(billed_tokens * per_million / 1_000_000, 4),
-        price_per_million=per_million,
-        currency=prices.currency,
-        source=prices.source,
-        as_of=prices.as_of,
-    )
+    return CostEstimate(**cost_data(billed_tokens, model, training_per_million=prices.training_per_million,
+                                    currency=prices.currency, source=prices.source, as_of=prices.as_of))

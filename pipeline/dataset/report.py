@@ -1,4 +1,5 @@
-"""Validation report models (their `model_dump()` is the `--json` output) and the human rendering."""
+"""Validation report models and the human rendering. Their `model_dump()` is the `--json` output, which
+`aoai-ft validate` writes from the same data without them (pipeline.dataset.report_data)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from pipeline.dataset.pricing import CostEstimate
+from pipeline.dataset.report_data import method_token_stats
 from pipeline.dataset.stats import Distribution
 
 if TYPE_CHECKING:  # rich is imported only when rendering: `--json` and library callers skip its import time
@@ -37,12 +39,7 @@ class TokenStats(BaseModel):
     @model_serializer(mode="wrap")
     def _only_the_method_s(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """A chat report shows total/assistant, a preference report total/input/preferred/non_preferred."""
-        data = handler(self)
-        dpo = self.input is not None or self.preferred is not None
-        for name in ("input", "preferred", "non_preferred") if not dpo else ("assistant",):
-            if data.get(name) is None:
-                data.pop(name, None)
-        return data
+        return method_token_stats(handler(self), dpo=self.input is not None or self.preferred is not None)
 
 
 class Billing(BaseModel):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 
-import numpy as np
 from pydantic import BaseModel
+
+from pipeline.dataset import report_data
 
 
 class Distribution(BaseModel):
@@ -21,16 +22,6 @@ class Distribution(BaseModel):
 
 
 def distribution(values: array | Sequence[int]) -> Distribution | None:
-    """The distribution of `values`, or None when there are none."""
-    data = np.frombuffer(values, dtype=np.int64) if isinstance(values, array) and values.typecode == "q" else np.asarray(values, dtype=np.int64)
-    if data.size == 0:
-        return None
-    p10, median, p90 = np.quantile(data, [0.1, 0.5, 0.9])
-    return Distribution(
-        min=int(data.min()),
-        max=int(data.max()),
-        mean=float(np.mean(data)),
-        median=float(median),
-        p10=float(p10),
-        p90=float(p90),
-    )
+    """The distribution of `values`, or None when there are none (computed by `report_data.distribution`)."""
+    data = report_data.distribution(values)
+    return None if data is None else Distribution(**data)

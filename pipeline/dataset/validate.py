@@ -13,37 +13,46 @@ import shutil
 import stat as stat_module
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.dataset import report_data
 from pipeline.dataset.billing import MAX_N_EPOCHS, billed_tokens, default_epochs
 from pipeline.dataset.checks import ScanResult, scan_range
 from pipeline.dataset.counting import get_counter
 from pipeline.dataset.methods import check_method_and_model
 from pipeline.dataset.models import DEFAULT_MODEL, model_info
 from pipeline.dataset.parallel import scan_in_parallel, worker_count
+from pipeline.dataset.price_list import cost_data
 from pipeline.errors import DatasetInvalid, UsageError
 
-if TYPE_CHECKING:  # imported where used: see _REPORT_MODULES
+if TYPE_CHECKING:  # imported where used: see REPORT_MODULES
     from pipeline.dataset.cache import ReportCache
     from pipeline.dataset.pricing import PriceTable
-    from pipeline.dataset.report import FileReport, Problem, ValidationReport
+    from pipeline.dataset.report import FileReport, ValidationReport
 
 MIN_EXAMPLES = 10
 MAX_FILE_BYTES = 512 * 1024 * 1024
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024  # below this a fork costs more than it saves
-# What a report needs besides the scan: pydantic and its models, numpy, a tenth of a second to import. A forked
-# scan imports them in this process while its worker already scans, instead of before the scan starts or after
-# it ends. numpy.ma: np.quantile imports it on first use (through np.unique).
-_REPORT_MODULES = ("pipeline.dataset.report", "pipeline.dataset.pricing", "pipeline.dataset.stats",
-                   "pipeline.dataset.preference_report", "numpy.ma")
+# What a report needs besides the scan, imported by a forked scan in this process while its worker already scans,
+# instead of before the scan starts or after it ends. The report as data needs numpy (numpy.ma: np.quantile imports
+# it on first use, through np.unique); the pydantic report needs its models too, another tenth of a second.
+DATA_REPORT_MODULES = ("numpy.ma",)
+REPORT_MODULES = (*DATA_REPORT_MODULES, "pipeline.dataset.report", "pipeline.dataset.pricing")
 
 
-def _import_report_modules() -> None:
-    for name in _REPORT_MODULES:
-        importlib.import_module(name)
+def _importer(names: tuple[str, ...]) -> Callable[[], None] | None:
+    """A function that imports `names`; None when there are none."""
+    if not names:
+        return None
+
+    def import_all() -> None:
+        for name in names:
+            importlib.import_module(name)
+
+    return import_all
 
 
 def _check_path(path: Path) -> int:
@@ -96,12 +105,14 @@ class _limited:
         return data
 
 
-def scan_file(path: str | Path, *, model: str = DEFAULT_MODEL, parallel: bool | None = None) -> ScanResult:
+def scan_file(path: str | Path, *, model: str = DEFAULT_MODEL, parallel: bool | None = None,
+              preload: tuple[str, ...] = ()) -> ScanResult:
     """Check and count every line of `path`; per-example counts are in `.totals` / `.assistants`.
 
     `parallel=None` forks for files of at least PARALLEL_MIN_BYTES, where fork exists and only while this
     process is single-threaded (forking a threaded process, e.g. the emulator's server, can deadlock): one
-    worker per further core, and no more than one per 4 MB of file."""
+    worker per further core, and no more than one per 4 MB of file. A forked scan imports the modules named in
+    `preload` here while its worker scans."""
     path = Path(path)
     size = _check_path(path)
     info = model_info(model)
@@ -114,14 +125,8 @@ def scan_file(path: str | Path, *, model: str = DEFAULT_MODEL, parallel: bool | 
         parallel = size >= PARALLEL_MIN_BYTES and threading.active_count() == 1
     workers = min(worker_count(), max(2, size // PARALLEL_MIN_BYTES))  # a worker per 4 MB at most
     if parallel and hasattr(os, "fork") and workers > 1:
-        return scan_in_parallel(path, size, scan, workers, meanwhile=_import_report_modules)
+        return scan_in_parallel(path, size, scan, workers, meanwhile=_importer(preload))
     return scan(0, size)
-
-
-def _problems(items: Iterable[tuple[int | None, str, str]]) -> list[Problem]:
-    from pipeline.dataset.report import Problem
-
-    return [Problem.model_construct(line=line, code=code, message=msg) for line, code, msg in items]
 
 
 def validate_file(
@@ -131,7 +136,20 @@ def validate_file(
     """Validate one JSONL file; `FileReport.ok` is False when it has any error. Never raises on bad data;
     raises UsageError for a missing/unreadable path or an unknown model. `method` ("supervised": chat format,
     "dpo": preference pairs, checked by `pipeline.dataset.preference`) defaults to the file's format."""
-    from pipeline.dataset import preference  # not preference_report: it imports the report's modules (see below)
+    data = file_report_data(path, model=model, n_epochs=n_epochs, parallel=parallel, method=method,
+                            preload=REPORT_MODULES)
+    from pipeline.dataset.report import FileReport
+
+    return FileReport.model_validate(data)
+
+
+def file_report_data(
+    path: str | Path, *, model: str = DEFAULT_MODEL, n_epochs: int | None = None, parallel: bool | None = None,
+    method: str | None = None, preload: tuple[str, ...] = DATA_REPORT_MODULES,
+) -> dict[str, Any]:
+    """`validate_file`'s report as plain data, in the shape of `FileReport.model_dump()` (pipeline.dataset.report_data);
+    `preload` as for `scan_file`."""
+    from pipeline.dataset import preference, preference_report  # both light: numpy waits for the statistics
 
     path = Path(path)
     info = model_info(model)
@@ -141,33 +159,23 @@ def validate_file(
     with seekable(path) as readable:
         formats = preference.first_format(readable, method)
         if formats.method == "dpo":
-            from pipeline.dataset import preference_report
-
             return preference_report.preference_report(path, readable, model=model, n_epochs=n_epochs, formats=formats)
-        scan = scan_file(readable, model=model, parallel=parallel)
+        scan = scan_file(readable, model=model, parallel=parallel, preload=preload)
         size = readable.stat().st_size
         formats = preference.chat_formats(readable, scan.errors, formats)
-    file_level: list[tuple[int | None, str, str]] = []
+    file_level: list[report_data.Found] = []
     if size > MAX_FILE_BYTES:
         file_level.append((None, "file_too_large", f"{size / 2**20:,.0f} MB, over the 512 MB upload limit; split the file"))
     if scan.examples < MIN_EXAMPLES:
         file_level.append((None, "too_few_examples", f"{scan.examples:,} example(s); fine-tuning needs at least {MIN_EXAMPLES:,}"))
-    errors = file_level + scan.errors
     epochs = n_epochs or default_epochs(scan.examples)
-    from pipeline.dataset.preference_report import chat_report_with_formats
-    from pipeline.dataset.report import Billing, FileReport, TokenStats
-    from pipeline.dataset.stats import distribution
-
-    return chat_report_with_formats(FileReport(
-        path=str(path),
-        ok=not errors,
-        examples=scan.examples,
-        errors=_problems(errors),
-        warnings=_problems(scan.warnings),
-        error_counts=dict(Counter(code for _, code, _ in errors)),
-        tokens=TokenStats(total=distribution(scan.totals), assistant=distribution(scan.assistants)),
-        billing=Billing(epochs=epochs, billed_tokens=billed_tokens(scan.totals, info.token_limit, epochs)),
-    ), formats)
+    return report_data.file_report(
+        str(path), method="supervised", examples=scan.examples,
+        errors=preference_report.with_format_errors(file_level + scan.errors, formats), warnings=scan.warnings,
+        tokens=report_data.token_stats(total=report_data.distribution(scan.totals),
+                                       assistant=report_data.distribution(scan.assistants)),
+        epochs=epochs, billed_tokens=billed_tokens(scan.totals, info.token_limit, epochs),
+    )
 
 
 def validate_files(
@@ -185,6 +193,27 @@ def validate_files(
     With a `cache`, a file whose bytes, model, epochs and rules were validated before costs one hash
     (`FileReport.from_cache` says which); the estimate is always priced anew.
     """
+    data = validation_report_data(paths, model=model, prices=prices, n_epochs=n_epochs, parallel=parallel,
+                                  cache=cache, method=method, preload=REPORT_MODULES)
+    from pipeline.dataset.report import ValidationReport
+
+    return ValidationReport.model_validate(data)
+
+
+def validation_report_data(
+    paths: Iterable[str | Path],
+    *,
+    model: str = DEFAULT_MODEL,
+    prices: PriceTable | None = None,
+    n_epochs: int | None = None,
+    parallel: bool | None = None,
+    cache: ReportCache | None = None,
+    method: str | None = None,
+    preload: tuple[str, ...] = DATA_REPORT_MODULES,
+) -> dict[str, Any]:
+    """`validate_files`' report as plain data, in the shape of `ValidationReport.model_dump()` (a file reused from
+    the cache has `"from_cache": True`). Without `prices` or `cache`, pydantic is never imported:
+    `report_data.to_json` writes the `--json` output from it."""
     model = check_method_and_model(method, model)  # a fine-tuned model (continued) is validated as its base model
     paths = list(paths)
     if not paths:
@@ -192,36 +221,39 @@ def validate_files(
     model_info(model)
     for path in paths:  # usage errors before any work
         _check_path(Path(path))
-    files = [_validate_with(cache, Path(p), model=model, n_epochs=n_epochs, parallel=parallel, method=method)
+    files = [_file_report_data_with(cache, Path(p), model=model, n_epochs=n_epochs, parallel=parallel,
+                                    method=method, preload=preload)
              for p in paths]
     from pipeline.dataset.preference_report import check_model_supports
 
     files[0] = training = check_model_supports(files[0], model)
-    ok = all(f.ok for f in files)
-    from pipeline.dataset.pricing import default_prices, estimate_training_cost
-    from pipeline.dataset.report import TrainingEstimate, ValidationReport
+    ok = all(f["ok"] for f in files)
+    billing = training["billing"]
+    if billing["billed_tokens"] == 0:  # a $0.00 "estimate" would read as "training is free"
+        what = "it holds no examples" if training["examples"] == 0 else "none of its lines is a usable example"
+        return {"ok": ok, "files": files, "estimate": None,
+                "no_estimate": f"{training['path']} has nothing to train on: {what}"}
+    table = {} if prices is None else {"training_per_million": prices.training_per_million, "currency": prices.currency,
+                                       "source": prices.source, "as_of": prices.as_of}
+    estimate = {**cost_data(billing["billed_tokens"], model, **table), "training_file": training["path"],
+                "epochs": billing["epochs"]}
+    return {"ok": ok, "files": files, "estimate": estimate, "no_estimate": None}
 
-    if training.billing.billed_tokens == 0:  # a $0.00 "estimate" would read as "training is free"
-        what = "it holds no examples" if training.examples == 0 else "none of its lines is a usable example"
-        return ValidationReport(ok=ok, files=files, no_estimate=f"{training.path} has nothing to train on: {what}")
-    cost = estimate_training_cost(training.billing.billed_tokens, model, prices or default_prices())
-    estimate = TrainingEstimate(**cost.model_dump(), training_file=training.path, epochs=training.billing.epochs)
-    return ValidationReport(ok=ok, files=files, estimate=estimate)
 
-
-def _validate_with(cache: ReportCache | None, path: Path, *, model: str, n_epochs: int | None,
-                   parallel: bool | None, method: str | None = None) -> FileReport:
+def _file_report_data_with(cache: ReportCache | None, path: Path, *, model: str, n_epochs: int | None,
+                           parallel: bool | None, method: str | None, preload: tuple[str, ...]) -> dict[str, Any]:
     if cache is None or not stat_module.S_ISREG(path.stat().st_mode):  # a pipe can be read once only
-        return validate_file(path, model=model, n_epochs=n_epochs, parallel=parallel, method=method)
+        return file_report_data(path, model=model, n_epochs=n_epochs, parallel=parallel, method=method, preload=preload)
+    from pipeline.dataset.report import FileReport
     from pipeline.hashing import content_hash
 
     key = cache.key(content_hash(path), model=model, n_epochs=n_epochs, method=method)
     cached = cache.get(key, path)
     if cached is not None:
-        return cached.model_copy(update={"from_cache": True})
-    report = validate_file(path, model=model, n_epochs=n_epochs, parallel=parallel, method=method)
-    cache.put(key, report)
-    return report
+        return {**cached.model_dump(), "from_cache": True}
+    data = file_report_data(path, model=model, n_epochs=n_epochs, parallel=parallel, method=method, preload=preload)
+    cache.put(key, FileReport.model_validate(data))
+    return data
 
 
 def require_valid(report: ValidationReport) -> ValidationReport:

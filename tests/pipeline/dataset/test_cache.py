@@ -21,13 +21,13 @@ def files(tmp_path: Path, datasets_dir: Path) -> list[Path]:
 def validations(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Every file that was really validated (not served from the cache)."""
     seen: list[Path] = []
-    real = validate_module.validate_file
+    real = validate_module.file_report_data  # what validate_file and validate_files validate a file with
 
     def spy(path, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(Path(path))
         return real(path, **kwargs)
 
-    monkeypatch.setattr(validate_module, "validate_file", spy)
+    monkeypatch.setattr(validate_module, "file_report_data", spy)
     return seen
 
 
