@@ -50,8 +50,8 @@ def test_process_substitution_and_working_directory(tmp_path: Path) -> None:
     assert "t.jsonl: 57 examples, valid" in proc.stdout and "/dev/fd/" in proc.stdout
 
 
-def _emulator(exe: Path, port: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([str(exe), "emulator", "--port", str(port), "--api-key", "k", "--quiet"],
+def _emulator(exe: Path, port: int, *extra: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([str(exe), "emulator", "--port", str(port), "--api-key", "k", "--quiet", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -82,11 +82,12 @@ def test_sigint_reaches_the_command_and_its_status_comes_back() -> None:
     assert statuses[0] == statuses[1]
 
 
-def test_a_killed_launcher_takes_its_command_with_it() -> None:
+def test_a_killed_launcher_takes_its_command_with_it(tmp_path: Path) -> None:
     from pipeline.emulator.server import free_port
 
     port = free_port()
-    proc = _emulator(warm_aoai_ft(), port)
+    # killed, the emulator cannot remove an in-memory instance's temp dir: its state goes to tmp_path instead
+    proc = _emulator(warm_aoai_ft(), port, "--data-dir", str(tmp_path / "state"))
     assert _accepting(port)
     proc.kill()
     proc.wait(timeout=10)

@@ -74,7 +74,7 @@ class EmulatorServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
         if self.state is not None:
-            self.state.db.close()
+            self.state.close()
         self._server = self._thread = None
 
     def __enter__(self) -> "EmulatorServer":

@@ -45,6 +45,11 @@ class EmulatorState:
         state.ensure_default_account()
         return state
 
+    def close(self) -> None:
+        """Release what the instance holds: file checks, an in-memory instance's temp dir, the database."""
+        self.dataplane.files.close()
+        self.db.close()
+
     def ensure_default_account(self) -> Account:
         """The account served at `/openai/...`; its key1 is `config.api_key` so a fresh emulator just works, and
         key2 is random (kept across restarts), so knowing key1 says nothing about key2."""

@@ -113,18 +113,27 @@ class FileStore:
         self.db.ensure_schema(SCHEMA)
         if not self.db.has_column("files", "method"):  # a data dir from before preference (DPO) files
             self.db.execute("ALTER TABLE files ADD COLUMN method TEXT")
+        self._checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aoai-ft-file-check")
+        self._stop_checks = weakref.finalize(self, self._checks.shutdown, False)
         if config.data_dir is not None:
             self.root = Path(config.data_dir) / "files"
             self.root.mkdir(parents=True, exist_ok=True)
-        else:  # in-memory emulator: files live in a temp dir removed with the store
+            self._remove_root: weakref.finalize | None = None
+        else:  # in-memory emulator: files live in a temp dir, removed by close() (or with the store)
             self.root = Path(tempfile.mkdtemp(prefix="aoai-ft-emulator-"))
-            weakref.finalize(self, shutil.rmtree, self.root, True)
-        self._checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aoai-ft-file-check")
-        weakref.finalize(self, self._checks.shutdown, False)
+            self._remove_root = weakref.finalize(self, shutil.rmtree, self.root, True)
         self._pending: dict[str, threading.Event] = {}
         self._remove_leftovers()
         for row in self.db.query("SELECT id FROM files WHERE purpose=? AND check_ok IS NULL", (TRAINING_PURPOSE,)):
             self._schedule_check(row["id"])
+
+    def close(self) -> None:
+        """Let a running file check finish, drop queued ones, and remove an in-memory emulator's temp dir now, not
+        whenever the store is garbage-collected (a process that ends without its exit handlers never would)."""
+        self._stop_checks.detach()
+        self._checks.shutdown(wait=True, cancel_futures=True)
+        if self._remove_root is not None:
+            self._remove_root()
 
     def _remove_leftovers(self) -> None:
         """Delete top-level files no row points at (an upload or result interrupted by a crash)."""

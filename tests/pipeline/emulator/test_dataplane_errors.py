@@ -140,3 +140,21 @@ def test_unknown_ids_are_404(openai_client):
         openai_client.models.retrieve("gpt-4o-mini-2024-07-18.ft-00000000000000000000000000000000")
     with pytest.raises(openai.BadRequestError):
         openai_client.models.delete("gpt-4o-mini-2024-07-18")
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["in-memory", "data-dir"])
+def test_stopping_the_emulator_removes_an_in_memory_instance_s_files(tmp_path, datasets_dir, keep):
+    """stop() removes the temp dir of an in-memory emulator at once (not whenever its store is garbage-collected,
+    which a process ending without exit handlers never does); a --data-dir keeps its files."""
+    from tests.pipeline.emulated import make_client, start
+
+    emu = start(data_dir=tmp_path / "state" if keep else None)
+    try:
+        with (datasets_dir / "training_set.jsonl").open("rb") as data:
+            uploaded = make_client(emu).files.create(file=data, purpose="fine-tune")
+        root = emu.state.dataplane.files.root
+        assert (root / uploaded.id).is_file()
+    finally:
+        emu.stop()
+    assert (root / uploaded.id).is_file() if keep else not root.exists()
+    emu.stop()  # a second stop is harmless
