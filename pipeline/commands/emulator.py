@@ -76,7 +76,7 @@ def emulator_env(config: "EmulatorConfig", url: str) -> dict[str, str]:
 @click.option("--training-seconds", default=20.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Simulated duration of a fine-tuning job.")
 @click.option("--file-processing-seconds", default=0.5, show_default=True, type=click.FloatRange(min=0),
-              help="How long an uploaded file stays in processing before it is checked.")
+              help="How long an uploaded training file stays in processing (at least until its content is checked).")
 @click.option("--deployment-seconds", default=1.0, show_default=True, type=click.FloatRange(min=0),
               help="How long a deployment takes to provision.")
 @click.option("--eval-run-seconds", default=2.0, show_default=True, type=click.FloatRange(min=0),
