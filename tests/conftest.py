@@ -155,6 +155,7 @@ SHARED_FIXTURE_MODULES = frozenset({
     "tests/infra/test_promotion.py",                    # one run of the prod stack under mocks
     "tests/infra/test_prod_controls.py",                # one run of the prod example under mocks
     "tests/infra/test_training_program.py",             # runs of the dev stack, each read by several tests
+    "tests/pipeline/emulator/test_dataplane_fuzz.py",   # schemathesis and the parsed spec (~0.5 CPU-s to load)
 })
 """Modules whose tests share an expensive module-scoped fixture (or the same `shared_run` of
 tests/infra/pulumi_harness.py): under `--dist loadgroup` each runs in one worker, so the fixture is built once, not
