@@ -35,7 +35,8 @@ ESTIMATE_NOTE = "estimate only: training tokens x epochs x list price; the servi
 
 def cost_data(billed_tokens: int, model: str, *, training_per_million: Mapping[str, float] = DEFAULT_TRAINING_PER_MILLION,
               currency: str = DEFAULT_CURRENCY, source: str = DEFAULT_SOURCE, as_of: str = DEFAULT_AS_OF) -> dict[str, Any]:
-    """The fields of a `CostEstimate`, in its order: USD for `billed_tokens` (tokens x epochs) of training `model`."""
+    """The fields of a `CostEstimate`, in its order: USD for `billed_tokens` (tokens x epochs) of training `model`.
+    The keyword arguments are a `PriceTable`'s fields (`**prices.model_dump()`)."""
     try:
         per_million = training_per_million[model]
     except KeyError:

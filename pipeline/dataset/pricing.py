@@ -115,5 +115,4 @@ def load_prices(path: str | Path) -> PriceTable:
 def estimate_training_cost(billed_tokens: int, model: str, prices: PriceTable | None = None) -> CostEstimate:
     """USD for `billed_tokens` (tokens x epochs) of training `model` at `prices`."""
     prices = prices or default_prices()
-    return CostEstimate(**cost_data(billed_tokens, model, training_per_million=prices.training_per_million,
-                                    currency=prices.currency, source=prices.source, as_of=prices.as_of))
+    return CostEstimate(**cost_data(billed_tokens, model, **prices.model_dump()))

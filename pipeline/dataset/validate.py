@@ -233,8 +233,7 @@ def validation_report_data(
         what = "it holds no examples" if training["examples"] == 0 else "none of its lines is a usable example"
         return {"ok": ok, "files": files, "estimate": None,
                 "no_estimate": f"{training['path']} has nothing to train on: {what}"}
-    table = {} if prices is None else {"training_per_million": prices.training_per_million, "currency": prices.currency,
-                                       "source": prices.source, "as_of": prices.as_of}
+    table = {} if prices is None else prices.model_dump()  # its fields are cost_data's table arguments
     estimate = {**cost_data(billing["billed_tokens"], model, **table), "training_file": training["path"],
                 "epochs": billing["epochs"]}
     return {"ok": ok, "files": files, "estimate": estimate, "no_estimate": None}
