@@ -2,8 +2,8 @@
 
 A write provisions for `config.deployment_seconds` (provisioningState `Creating`, then `Succeeded`) and answers
 with an `Azure-AsyncOperation` status URL plus `Retry-After: 1` (`retry-after-ms` once less than a second is
-left), so the SDK poller checks back when the work is done instead of after its 30 s default. While any deployment of an account is `Creating`, another write on that account
-gets Azure's 409 `RequestConflict`. The model must exist on the account, or on the account named by
+left), so the SDK poller checks back when the work is done instead of after its 30 s default. While any
+deployment of an account is `Creating`, another write on that account gets Azure's 409 `RequestConflict`. The model must exist on the account, or on the account named by
 `properties.model.source` / `sourceAccount` (fine-tuned models deployed across accounts).
 """
 from __future__ import annotations
