@@ -35,6 +35,18 @@ def emulator_env(emu: EmulatorServer) -> dict[str, str]:
     return {envnames.AZURE_OPENAI_ENDPOINT: emu.url, envnames.AZURE_OPENAI_API_KEY: emu.api_key}
 
 
+def add_fault(emu: EmulatorServer, **rule: object) -> None:
+    """Add a fault rule at run time through the emulator's admin API (the default account's key)."""
+    response = httpx.post(f"{emu.url}/admin/faults", json=rule, headers={"api-key": emu.api_key})
+    assert response.status_code == 201, response.text
+
+
+def fired(emu: EmulatorServer) -> list[int]:
+    """How often each fault rule has fired so far, in the order the rules were added."""
+    response = httpx.get(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).raise_for_status()
+    return [rule["fired"] for rule in response.json()["rules"]]
+
+
 def invoke(emu: EmulatorServer, args: list[str], **kwargs: object) -> Result:
     """Run `aoai-ft ARGS` in-process with click's CliRunner, connection settings from the environment."""
     return CliRunner().invoke(cli, args, env=emulator_env(emu), catch_exceptions=True, **kwargs)

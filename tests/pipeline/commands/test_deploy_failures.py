@@ -7,10 +7,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from pipeline.emulator.server import free_port
+from tests.pipeline.emulated import add_fault, fired
 from tests.warm_cli import warm_aoai_ft
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -25,10 +25,6 @@ def deploy(emu, *args: str, arm_url: str | None = None) -> subprocess.CompletedP
             cfg.default_resource_group, "--account", cfg.default_account, "--arm-endpoint", arm_url or emu.url,
             *args]
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
-
-
-def add_fault(emu, **rule: object) -> None:
-    httpx.post(f"{emu.url}/admin/faults", json=rule, headers={"api-key": emu.api_key}).raise_for_status()
 
 
 def error_lines(proc: subprocess.CompletedProcess[str]) -> tuple[str, str]:
@@ -61,12 +57,6 @@ def test_dropped_put_and_polls_are_retried(fast_emulator) -> None:  # noqa: F811
     proc = deploy(fast_emulator, "--deployment", "teacher", "--model", BASE_MODEL)
     assert proc.returncode == 0, proc.stderr
     assert "Succeeded" in proc.stdout and deployments(fast_emulator) == ["teacher"]
-
-
-def fired(emu) -> list[int]:
-    """How often each fault rule has fired so far."""
-    rules = httpx.get(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).raise_for_status().json()
-    return [rule["fired"] for rule in rules["rules"]]
 
 
 def test_giving_up_after_acceptance_says_so(fast_emulator) -> None:  # noqa: F811

@@ -8,32 +8,24 @@ import httpx
 import pytest
 
 from pipeline.emulator import EmulatorConfig, EmulatorServer, FaultRule
-
-
-def _add(emu, **rule):
-    r = httpx.post(f"{emu.url}/admin/faults", json=rule, headers={"api-key": emu.api_key})
-    assert r.status_code == 201
-
-
-def _fired(emu) -> list[int]:
-    return [rule["fired"] for rule in httpx.get(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).json()["rules"]]
+from tests.pipeline.emulated import add_fault, fired
 
 
 @pytest.mark.parametrize("kind", ["429", "500", "drop"])
 def test_sdk_retries_through_a_fault(emulator, openai_client, deploy, kind):
     deploy(emulator, "base", "gpt-4o-mini-2024-07-18")
-    _add(emulator, route="/chat/completions", kind=kind, count=1, seconds=0.2)
+    add_fault(emulator, route="/chat/completions", kind=kind, count=1, seconds=0.2)
     started = time.monotonic()
     raw = openai_client.chat.completions.with_raw_response.create(
         model="base", messages=[{"role": "user", "content": "hi"}])
     assert raw.parse().choices[0].message.content
-    assert raw.retries_taken == 1 and _fired(emulator) == [1]
+    assert raw.retries_taken == 1 and fired(emulator) == [1]
     if kind == "429":  # the SDK waited Retry-After (0.2 s) before retrying
         assert time.monotonic() - started >= 0.2
 
 
 def test_429_carries_retry_after(emulator):
-    _add(emulator, route="/openai/models", kind="429", count=1, seconds=3)
+    add_fault(emulator, route="/openai/models", kind="429", count=1, seconds=3)
     r = httpx.get(f"{emulator.url}/openai/models?api-version=2024-10-21", headers={"api-key": emulator.api_key})
     assert r.status_code == 429 and r.headers["retry-after"] == "3" and r.headers["retry-after-ms"] == "3000"
     assert r.json()["error"]["code"] == "429"
@@ -56,11 +48,11 @@ def test_an_error_fault_answers_its_status_in_azures_envelope(emulator, openai_c
     """kind `error`: any status and code (a refused purge, ARM's replication lag), not retried by the SDK."""
     import openai
 
-    _add(emulator, route="/openai/models$", kind="error", status=403, code="AuthorizationFailed", count=1)
+    add_fault(emulator, route="/openai/models$", kind="error", status=403, code="AuthorizationFailed", count=1)
     with pytest.raises(openai.PermissionDeniedError) as info:
         openai_client.models.list()
     assert info.value.body == {"code": "AuthorizationFailed", "message": "Injected AuthorizationFailed."}
-    assert openai_client.models.list().data and _fired(emulator) == [1]
+    assert openai_client.models.list().data and fired(emulator) == [1]
 
 
 @pytest.mark.parametrize("rule", [{"kind": "error", "status": 302}, {"kind": "error", "code": ""}])
