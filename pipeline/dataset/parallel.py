@@ -2,27 +2,30 @@
 
 Many small chunks rather than one half per process, because the work per byte varies along a file and the
 processes do not start (or get the CPU) at the same moment on a shared machine: whoever is free takes the next
-chunk, so all of them finish within about one chunk of each other. The queue is a counter in shared memory;
-workers are multiprocessing's forked processes, each sending back only its compact per-chunk results through a
-pipe. Forked workers share the tokenizer the parent already loaded (copy-on-write), so a worker costs no start-up.
-A worker that fails leaves its chunks to this process, which scans whatever is missing; an error here (Ctrl-C)
-kills the workers.
+chunk, so all of them finish within about one chunk of each other. The queue is a pipe filled with the chunk
+numbers before any worker starts: a two-byte read takes the next one, atomically, in whichever process reads it,
+and end-of-file means none is left. Workers are `os.fork()`ed children that share the tokenizer this process
+already loaded (copy-on-write), so a worker costs no start-up, and send back only their compact per-chunk results,
+pickled through a pipe of their own. Plain `os` calls rather than `multiprocessing`, whose import alone took
+longer than a worker's start. A worker that fails leaves its chunks to this process, which scans whatever is
+missing; an error here (Ctrl-C) kills the workers.
 """
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.context
-import multiprocessing.process
 import os
+import pickle
+import signal
+import sys
+from array import array
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import NoReturn
 
 from pipeline.dataset.checks import ScanResult, skip_rest_of_line
 
 CHUNK_BYTES = 256 * 1024  # ~250 typical examples: the processes end within ~10 ms; ~50 us of overhead each
 MIN_CHUNKS_PER_WORKER = 4
-MAX_CHUNKS = 2048
+MAX_CHUNKS = 2048  # two bytes each: the whole queue is 4 KB, what even a pipe with the smallest buffer holds
 
 Scan = Callable[[int, int, dict[str, int]], ScanResult]
 """scan(start, end, memo): the lines that start in [start, end); `memo` is shared by one process's chunks."""
@@ -56,24 +59,26 @@ def chunk_bounds(path: Path, size: int, chunks: int) -> list[int]:
 
 
 class _Queue:
-    """The next chunk number, shared by all processes (a counter in shared memory, under its lock)."""
+    """The chunk numbers not taken yet: a pipe written whole before any worker starts, read by every process."""
 
-    def __init__(self, context: multiprocessing.context.BaseContext, chunks: int) -> None:
-        self._next = context.Value("i", 0)
-        self._chunks = chunks
+    def __init__(self, chunks: int) -> None:
+        self._read, write = os.pipe()
+        try:
+            os.write(write, array("H", range(chunks)).tobytes())  # fits the buffer: never blocks, never partial
+        finally:
+            os.close(write)  # no writer left: an empty queue reads as end-of-file in every process
 
     def take(self) -> int | None:
-        with self._next.get_lock():
-            index = self._next.value
-            if index >= self._chunks:
-                return None
-            self._next.value = index + 1
-            return index
+        number = os.read(self._read, 2)
+        return int.from_bytes(number, sys.byteorder) if number else None
 
     def empty(self) -> None:
         """Leave nothing for anyone (after an error here: the workers finish their chunk and stop)."""
-        with self._next.get_lock():
-            self._next.value = self._chunks
+        while os.read(self._read, 4096):
+            pass
+
+    def close(self) -> None:
+        os.close(self._read)
 
 
 def _take_chunks(queue: _Queue, chunks: list[tuple[int, int]], scan: Scan) -> dict[int, ScanResult]:
@@ -85,10 +90,48 @@ def _take_chunks(queue: _Queue, chunks: list[tuple[int, int]], scan: Scan) -> di
     return done
 
 
-def _work(queue: _Queue, chunks: list[tuple[int, int]], scan: Scan, results: Connection) -> None:
-    """A forked worker's life: scan chunks, send their compact results back (pickled by the connection)."""
-    results.send(_take_chunks(queue, chunks, scan))
-    results.close()
+def _work(queue: _Queue, chunks: list[tuple[int, int]], scan: Scan, results: int) -> None:
+    """A forked worker's life: scan chunks, send their compact results back pickled through `results`."""
+    with open(results, "wb") as stream:
+        pickle.dump(_take_chunks(queue, chunks, scan), stream, pickle.HIGHEST_PROTOCOL)
+
+
+def _worker_main(queue: _Queue, chunks: list[tuple[int, int]], scan: Scan, results: int) -> NoReturn:
+    """Run `_work` in the child and leave without this program's exit handlers and buffered output (they belong to
+    the parent). A failure, Ctrl-C included, only ends the worker: the parent scans its chunks again."""
+    code = 1
+    try:
+        _work(queue, chunks, scan, results)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _start_worker(queue: _Queue, chunks: list[tuple[int, int]], scan: Scan) -> tuple[int, int] | None:
+    """Fork a worker: (its pid, the read end of its results pipe), or None when no process can be made."""
+    receive, send = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(receive)
+        os.close(send)
+        return None
+    if pid == 0:
+        os.close(receive)
+        _worker_main(queue, chunks, scan, send)
+    os.close(send)  # the worker's end: when it exits, reading here sees end-of-file
+    return pid, receive
+
+
+def _receive(pid: int, receive: int) -> dict[int, ScanResult]:
+    """A worker's results (none if it failed), once it has ended."""
+    try:
+        with open(receive, "rb") as stream:
+            return pickle.load(stream)
+    except (EOFError, OSError, ValueError, pickle.UnpicklingError):  # it ended before sending all
+        return {}
+    finally:
+        os.waitpid(pid, 0)
 
 
 def scan_in_parallel(path: Path, size: int, scan: Scan, workers: int,
@@ -98,38 +141,27 @@ def scan_in_parallel(path: Path, size: int, scan: Scan, workers: int,
     only this process needs): the queue gives it fewer chunks to make up for it."""
     bounds = chunk_bounds(path, size, min(MAX_CHUNKS, max(workers * MIN_CHUNKS_PER_WORKER, size // CHUNK_BYTES)))
     chunks = list(zip(bounds, bounds[1:]))
-    context = multiprocessing.get_context("fork")  # the workers share the loaded tokenizer, copy-on-write
-    queue = _Queue(context, len(chunks))
-    running: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    queue = _Queue(len(chunks))
+    running: list[tuple[int, int]] = []  # (pid, results pipe) of each worker not yet heard from
     try:
         for _ in range(workers - 1):
-            receive, send = context.Pipe(duplex=False)
-            worker = context.Process(target=_work, args=(queue, chunks, scan, send), daemon=True)
-            try:
-                worker.start()
-            except OSError:  # no process to spare: this one scans more
+            worker = _start_worker(queue, chunks, scan)
+            if worker is None:  # no process to spare: this one scans more
                 break
-            finally:
-                send.close()  # the worker's end: when it exits, recv() here sees EOF
-            running.append((worker, receive))
+            running.append(worker)
         if meanwhile is not None:
             meanwhile()
         done = _take_chunks(queue, chunks, scan)
         while running:
-            worker, receive = running[-1]
-            try:
-                done.update(receive.recv())
-            except (EOFError, OSError):  # the worker failed: its chunks are scanned below
-                pass
+            done.update(_receive(*running[-1]))  # a failed worker's chunks are scanned below
             running.pop()
-            receive.close()
-            worker.join()
     finally:
         queue.empty()
-        for worker, receive in running:  # only left on an error here (e.g. Ctrl-C): stop the workers too
-            worker.kill()
-            worker.join()
-            receive.close()
+        queue.close()
+        for pid, receive in running:  # only left on an error here (e.g. Ctrl-C): stop the workers too
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(receive)
     merged = ScanResult()
     memo: dict[str, int] = {}
     for index, chunk in enumerate(chunks):  # popped: each chunk's counts are held once, not twice

@@ -124,3 +124,50 @@ def test_chunks_of_a_worker_that_dies_are_scanned_here(tmp_path: Path, monkeypat
     assert int(taken.read_text()) == 8  # the worker had them all ...
     assert [pid for _, _, pid in merged.warnings] == [str(os.getpid())] * 8  # ... and this process redid them
     assert [line for line, _, _ in merged.warnings] == list(range(1, 9))
+
+
+def test_a_worker_that_raises_ends_quietly_and_its_chunks_are_scanned_here(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    """A bug or Ctrl-C in a worker ends only the worker: no traceback of its own, and nothing is lost."""
+    import pipeline.dataset.parallel as parallel_module
+
+    path = write_lines(tmp_path / "many.jsonl", good_lines(200))
+    size = path.stat().st_size
+
+    def scan(start: int, end: int, memo: dict[str, int]) -> ScanResult:
+        result = ScanResult(lines=1)
+        result.warnings.append((1, "scanned_by", str(os.getpid())))
+        return result
+
+    def work_then_raise(queue, chunks, scan, results) -> None:
+        parallel_module._take_chunks(queue, chunks, scan)
+        raise RuntimeError("worker bug")
+
+    monkeypatch.setattr(parallel_module, "_work", work_then_raise)
+    merged = scan_in_parallel(path, size, scan, workers=2, meanwhile=lambda: time.sleep(1.0))
+    assert [pid for _, _, pid in merged.warnings] == [str(os.getpid())] * 8
+    assert "worker bug" not in capfd.readouterr().err
+
+
+def test_a_worker_leaves_this_process_output_and_exit_handlers_alone(tmp_path: Path) -> None:
+    """A forked worker inherits this process's unwritten output and its exit handlers; it must run neither, or a
+    report would be printed twice."""
+    import subprocess
+    import sys
+
+    path = write_lines(tmp_path / "many.jsonl", good_lines(200))
+    program = f"""
+import atexit, sys
+from pathlib import Path
+from pipeline.dataset.checks import ScanResult
+from pipeline.dataset.parallel import scan_in_parallel
+atexit.register(lambda: print("exit handler"))
+sys.stdout.write("buffered before the fork;")
+path = Path({str(path)!r})
+merged = scan_in_parallel(path, path.stat().st_size, lambda start, end, memo: ScanResult(lines=1), workers=3)
+print(merged.lines)
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "buffered before the fork;12\nexit handler\n"
