@@ -8,7 +8,7 @@ and end-of-file means none is left. Workers are `os.fork()`ed children that shar
 already loaded (copy-on-write), so a worker costs no start-up, and send back only their compact per-chunk results,
 pickled through a pipe of their own. Plain `os` calls rather than `multiprocessing`, whose import alone took
 longer than a worker's start. A worker that fails leaves its chunks to this process, which scans whatever is
-missing; an error here (Ctrl-C) kills the workers.
+missing; an error here (Ctrl-C) kills the workers, and a worker whose parent was killed stops at its next chunk.
 """
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ class _Queue:
     """The chunk numbers not taken yet: a pipe written whole before any worker starts, read by every process."""
 
     def __init__(self, chunks: int) -> None:
+        self._owner = os.getpid()
         self._read, write = os.pipe()
         try:
             os.write(write, array("H", range(chunks)).tobytes())  # fits the buffer: never blocks, never partial
@@ -69,6 +70,10 @@ class _Queue:
             os.close(write)  # no writer left: an empty queue reads as end-of-file in every process
 
     def take(self) -> int | None:
+        """The next chunk number; None when none is left, or in a worker whose parent has died (killed, say):
+        an orphan must not go on scanning the rest of the file for no one."""
+        if os.getpid() != self._owner and os.getppid() != self._owner:
+            return None
         number = os.read(self._read, 2)
         return int.from_bytes(number, sys.byteorder) if number else None
 

@@ -171,3 +171,55 @@ print(merged.lines)
                           cwd=Path(__file__).resolve().parents[3])
     assert done.returncode == 0, done.stderr
     assert done.stdout == "buffered before the fork;12\nexit handler\n"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_a_worker_whose_parent_is_killed_stops_at_its_next_chunk(tmp_path: Path) -> None:
+    """`kill -9` of the validating process must not leave its worker scanning the rest of the file alone."""
+    import signal
+    import subprocess
+    import sys
+
+    path = write_lines(tmp_path / "many.jsonl", good_lines(400))
+    pids = tmp_path / "pids"
+    program = f"""
+import os, time
+from pathlib import Path
+from pipeline.dataset.checks import ScanResult
+from pipeline.dataset.parallel import scan_in_parallel
+
+def scan(start, end, memo):
+    with open({str(pids)!r}, "a") as out:
+        out.write(f"{{os.getpid()}}\\n")
+    time.sleep(0.5)
+    return ScanResult(lines=1)
+
+path = Path({str(path)!r})
+scan_in_parallel(path, path.stat().st_size, scan, workers=2, meanwhile=lambda: time.sleep(60))
+"""
+    parent = subprocess.Popen([sys.executable, "-c", program], cwd=Path(__file__).resolve().parents[3])
+    try:
+        deadline = time.monotonic() + 30
+        while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (worker,) = {int(pid) for pid in pids.read_text().split()}  # only the worker scans: the parent sleeps
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 6  # one chunk (0.5 s) and the exit, with room for a slow machine
+        while time.monotonic() < deadline and _alive(worker):
+            time.sleep(0.05)
+        scanned = len(pids.read_text().split())
+        assert not _alive(worker), "the orphaned worker is still scanning"
+        assert len(chunk_bounds(path, path.stat().st_size, 8)) - 1 == 8
+        assert scanned <= 3  # the chunk it had when its parent died (and any taken meanwhile), not all 8
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie no longer counts: the orphan's new parent reaps it in its own time)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
