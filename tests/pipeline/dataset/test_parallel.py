@@ -14,6 +14,13 @@ from pipeline.dataset.parallel import chunk_bounds, scan_in_parallel
 from tests.pipeline.dataset.helpers import good_lines, write_lines
 
 
+def _scan_by_pid(start: int, end: int, memo: dict[str, int]) -> ScanResult:
+    """A chunk's stand-in result: one line, with a warning naming the process that scanned it."""
+    result = ScanResult(lines=1)
+    result.warnings.append((1, "scanned_by", str(os.getpid())))
+    return result
+
+
 def _line_starts(path: Path) -> set[int]:
     data = path.read_bytes()
     return {0} | {i + 1 for i, byte in enumerate(data) if byte == 10}
@@ -63,12 +70,7 @@ def test_a_busy_process_leaves_the_chunks_to_the_worker(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "many.jsonl", good_lines(200))
     size = path.stat().st_size
 
-    def scan(start: int, end: int, memo: dict[str, int]) -> ScanResult:
-        result = ScanResult(lines=1)
-        result.warnings.append((1, "scanned_by", str(os.getpid())))
-        return result
-
-    merged = scan_in_parallel(path, size, scan, workers=2, meanwhile=lambda: time.sleep(1.0))
+    merged = scan_in_parallel(path, size, _scan_by_pid, workers=2, meanwhile=lambda: time.sleep(1.0))
     by = [pid for _, _, pid in merged.warnings]
     assert len(by) == len(chunk_bounds(path, size, 8)) - 1 == 8
     assert str(os.getpid()) not in by  # the worker emptied the queue during the second this process was busy
@@ -110,17 +112,12 @@ def test_chunks_of_a_worker_that_dies_are_scanned_here(tmp_path: Path, monkeypat
     size = path.stat().st_size
     taken = tmp_path / "taken"
 
-    def scan(start: int, end: int, memo: dict[str, int]) -> ScanResult:
-        result = ScanResult(lines=1)
-        result.warnings.append((1, "scanned_by", str(os.getpid())))
-        return result
-
     def work_then_die(queue, chunks, scan, results) -> None:
         taken.write_text(str(len(parallel_module._take_chunks(queue, chunks, scan))))
         os._exit(3)
 
     monkeypatch.setattr(parallel_module, "_work", work_then_die)
-    merged = scan_in_parallel(path, size, scan, workers=2, meanwhile=lambda: time.sleep(1.0))
+    merged = scan_in_parallel(path, size, _scan_by_pid, workers=2, meanwhile=lambda: time.sleep(1.0))
     assert int(taken.read_text()) == 8  # the worker had them all ...
     assert [pid for _, _, pid in merged.warnings] == [str(os.getpid())] * 8  # ... and this process redid them
     assert [line for line, _, _ in merged.warnings] == list(range(1, 9))
@@ -134,17 +131,12 @@ def test_a_worker_that_raises_ends_quietly_and_its_chunks_are_scanned_here(
     path = write_lines(tmp_path / "many.jsonl", good_lines(200))
     size = path.stat().st_size
 
-    def scan(start: int, end: int, memo: dict[str, int]) -> ScanResult:
-        result = ScanResult(lines=1)
-        result.warnings.append((1, "scanned_by", str(os.getpid())))
-        return result
-
     def work_then_raise(queue, chunks, scan, results) -> None:
         parallel_module._take_chunks(queue, chunks, scan)
         raise RuntimeError("worker bug")
 
     monkeypatch.setattr(parallel_module, "_work", work_then_raise)
-    merged = scan_in_parallel(path, size, scan, workers=2, meanwhile=lambda: time.sleep(1.0))
+    merged = scan_in_parallel(path, size, _scan_by_pid, workers=2, meanwhile=lambda: time.sleep(1.0))
     assert [pid for _, _, pid in merged.warnings] == [str(os.getpid())] * 8
     assert "worker bug" not in capfd.readouterr().err
 
