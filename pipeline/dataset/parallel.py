@@ -25,7 +25,8 @@ from pipeline.dataset.checks import ScanResult, skip_rest_of_line
 
 CHUNK_BYTES = 256 * 1024  # ~250 typical examples: the processes end within ~10 ms; ~50 us of overhead each
 MIN_CHUNKS_PER_WORKER = 4
-MAX_CHUNKS = 2048  # two bytes each: the whole queue is 4 KB, what even a pipe with the smallest buffer holds
+MAX_CHUNKS = 2048  # two bytes each: the whole queue is 4 KB, what a pipe's buffer holds (Linux: at least a page)
+PIPE_ATOMIC = 512  # POSIX's smallest PIPE_BUF: a non-blocking write of this size goes in whole or not at all
 
 Scan = Callable[[int, int, dict[str, int]], ScanResult]
 """scan(start, end, memo): the lines that start in [start, end); `memo` is shared by one process's chunks."""
@@ -64,8 +65,13 @@ class _Queue:
     def __init__(self, chunks: int) -> None:
         self._owner = os.getpid()
         self._read, write = os.pipe()
+        numbers = array("H", range(chunks)).tobytes()
+        os.set_blocking(write, False)  # no one reads yet: a write that does not fit must fail, not wait
         try:
-            os.write(write, array("H", range(chunks)).tobytes())  # fits the buffer: never blocks, never partial
+            for at in range(0, len(numbers), PIPE_ATOMIC):
+                os.write(write, numbers[at:at + PIPE_ATOMIC])
+        except BlockingIOError:  # a pipe smaller than the queue: the chunks left out are scanned at the end, here
+            pass
         finally:
             os.close(write)  # no writer left: an empty queue reads as end-of-file in every process
 

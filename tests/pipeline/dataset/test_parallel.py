@@ -215,3 +215,30 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.mark.skipif(not hasattr(__import__("fcntl"), "F_SETPIPE_SZ"), reason="needs Linux's F_SETPIPE_SZ")
+def test_a_queue_larger_than_the_pipe_neither_hangs_nor_loses_a_chunk(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where a pipe holds fewer chunk numbers than the file has chunks (a small pipe buffer), the numbers that do
+    not fit are not waited for: those chunks are scanned at the end, here."""
+    import fcntl
+
+    import pipeline.dataset.parallel as parallel_module
+
+    real_pipe = os.pipe
+
+    def one_page_pipe() -> tuple[int, int]:
+        read, write = real_pipe()
+        fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)  # the smallest a pipe gets: 2,048 chunk numbers
+        return read, write
+
+    path = write_lines(tmp_path / "many.jsonl", good_lines(3000))
+    size = path.stat().st_size
+    monkeypatch.setattr(parallel_module.os, "pipe", one_page_pipe)
+    monkeypatch.setattr(parallel_module, "MAX_CHUNKS", 3000)
+    monkeypatch.setattr(parallel_module, "MIN_CHUNKS_PER_WORKER", 1500)  # 3,000 chunks of one line each
+    merged = scan_in_parallel(path, size, _scan_by_pid, workers=2)
+    assert merged.lines == len(chunk_bounds(path, size, 3000)) - 1 > 2048
+    assert [line for line, _, _ in merged.warnings] == list(range(1, merged.lines + 1))  # every chunk, in order
+    assert str(os.getpid()) in {pid for _, _, pid in merged.warnings[2048:]}  # the ones left out: scanned here
