@@ -135,12 +135,16 @@ def _start_worker(queue: _Queue, chunks: list[tuple[int, int]], scan: Scan) -> t
 
 
 def _receive(pid: int, receive: int) -> dict[int, ScanResult]:
-    """A worker's results (none if it failed), once it has ended."""
+    """A worker's results (none if it failed), once it has ended. An error here while waiting (Ctrl-C) kills it
+    first: the caller sees that error, and no worker goes on alone."""
     try:
         with open(receive, "rb") as stream:
             return pickle.load(stream)
     except (EOFError, OSError, ValueError, pickle.UnpicklingError):  # it ended before sending all
         return {}
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        raise
     finally:
         os.waitpid(pid, 0)
 
@@ -164,8 +168,7 @@ def scan_in_parallel(path: Path, size: int, scan: Scan, workers: int,
             meanwhile()
         done = _take_chunks(queue, chunks, scan)
         while running:
-            done.update(_receive(*running[-1]))  # a failed worker's chunks are scanned below
-            running.pop()
+            done.update(_receive(*running.pop()))  # a failed worker's chunks are scanned below
     finally:
         queue.empty()
         queue.close()

@@ -242,3 +242,35 @@ def test_a_queue_larger_than_the_pipe_neither_hangs_nor_loses_a_chunk(tmp_path: 
     assert merged.lines == len(chunk_bounds(path, size, 3000)) - 1 > 2048
     assert [line for line, _, _ in merged.warnings] == list(range(1, merged.lines + 1))  # every chunk, in order
     assert str(os.getpid()) in {pid for _, _, pid in merged.warnings[2048:]}  # the ones left out: scanned here
+
+
+def test_ctrl_c_while_waiting_for_a_worker_stops_it_and_is_what_the_caller_sees(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interrupt while this process waits for a worker's results ends as that interrupt (no other error on top),
+    with the worker killed and reaped at once rather than left to finish the file."""
+    import pipeline.dataset.parallel as parallel_module
+
+    path = write_lines(tmp_path / "many.jsonl", good_lines(200))
+    pids = tmp_path / "pids"
+
+    here = os.getpid()
+
+    def scan(start: int, end: int, memo: dict[str, int]) -> ScanResult:
+        if os.getpid() != here:
+            with open(pids, "a") as out:
+                out.write(f"{os.getpid()}\n")
+            time.sleep(5)  # a worker's chunk: long enough that only a kill ends it quickly
+        return ScanResult()
+
+    def interrupted_load(stream):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(parallel_module.pickle, "load", interrupted_load)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):  # raised here while the worker is inside its first chunk
+        scan_in_parallel(path, path.stat().st_size, scan, workers=2, meanwhile=lambda: time.sleep(0.3))
+    assert time.monotonic() - started < 4  # not the 5 s of the worker's chunk: it was killed
+    workers = {int(pid) for pid in pids.read_text().split()}
+    assert len(workers) == 1 and here not in workers
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(workers.pop(), 0)
