@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import openai
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from pipeline import envnames
 from pipeline.errors import ServiceError, UsageError
@@ -70,8 +70,13 @@ class ConnectionSettings(BaseModel):
             )
         try:
             return cls.model_validate(values)
-        except ValueError as exc:
-            raise UsageError(f"invalid connection settings: {exc}",
+        except ValidationError as exc:  # one line naming the setting, not pydantic's multi-line dump
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"])
+            message = str(first["msg"]).removeprefix("Value error, ")
+            if not message.startswith(field):
+                message = f"{field}: {message}"
+            raise UsageError(f"invalid connection settings: {message}",
                              hint=f"check --endpoint / {envnames.AZURE_OPENAI_ENDPOINT}") from None
 
 

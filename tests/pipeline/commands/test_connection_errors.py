@@ -62,3 +62,15 @@ def test_unreachable_endpoint_announces_each_retry(tmp_path: Path) -> None:
     assert_one_error(proc, url, "after 2 retries")
     notes = [line for line in proc.stderr.splitlines() if line.startswith("  no answer yet; retry")]
     assert [n.split(" in ")[0] for n in notes] == ["  no answer yet; retry 1 of 2", "  no answer yet; retry 2 of 2"]
+
+
+@pytest.mark.parametrize("endpoint, needle", [
+    ("127.0.0.1:8765", "endpoint must be an http(s) URL"),
+    ("ftp://example.com/", "endpoint must be an http(s) URL"),
+    ("http://[::1", "endpoint: Invalid IPv6 URL"),
+])
+def test_a_malformed_endpoint_is_one_line_naming_it(tmp_path: Path, endpoint: str, needle: str) -> None:
+    proc = run(["status"], tmp_path, AZURE_OPENAI_ENDPOINT=endpoint, AZURE_OPENAI_API_KEY="k")
+    assert proc.returncode == 2, proc.stderr
+    line = assert_one_error(proc, needle, "AZURE_OPENAI_ENDPOINT")
+    assert line.startswith("Error: invalid connection settings: ") and "pydantic" not in proc.stderr
