@@ -67,6 +67,16 @@ def connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def job_id_given(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback for a JOB_ID argument: an empty or blank id (an unset variable, as in
+    `aoai-ft status "$FINE_TUNING_JOB_ID"`) is a usage error, never a request."""
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            f"the job id is empty; pass a fine-tuning job id (ftjob-...): `aoai-ft status` lists them, and "
+            f"`eval \"$(aoai-ft train ... --export)\"` sets {envnames.FINE_TUNING_JOB_ID}")
+    return value
+
+
 def arm_account_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--subscription / --resource-group / --account (env defaults, as the stack exports them) and --arm-endpoint:
     which account's ARM resources a command works on. Passed through as keyword arguments."""

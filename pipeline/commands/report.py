@@ -5,11 +5,11 @@ from pathlib import Path
 
 import click
 
-from pipeline.commands._options import connection_options, console
+from pipeline.commands._options import connection_options, console, job_id_given
 
 
 @click.command("report")
-@click.argument("job_id")
+@click.argument("job_id", callback=job_id_given)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("report"),
               show_default=True, help="Directory for loss.png, metrics.json and report.md.")
 @click.option("--base-deployment", metavar="NAME", help="Deployment of the base model, for the side-by-side.")

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from pipeline.commands._options import connection_options, console
+from pipeline.commands._options import connection_options, console, job_id_given
 
 
 def _when(ts: int | float | None) -> str:
@@ -14,7 +14,7 @@ def _when(ts: int | float | None) -> str:
 
 
 @click.command("status")
-@click.argument("job_id", required=False)
+@click.argument("job_id", required=False, callback=job_id_given)
 @click.option("--events", "n_events", type=click.IntRange(0, 100), default=10, show_default=True,
               help="How many of the newest events to show.")
 @click.option("--checkpoints/--no-checkpoints", default=True, show_default=True, help="List the job's checkpoints.")

@@ -1,8 +1,10 @@
 """`aoai-ft status`: a job's fields, events and checkpoints; the job list without an id."""
 from __future__ import annotations
 
+import pytest
+
 from pipeline.finetune import FineTuneRequest, ensure_fine_tuned_model
-from tests.pipeline.emulated import invoke
+from tests.pipeline.emulated import emulator_env, invoke, run_main
 
 
 def test_status_of_a_finished_job_and_the_list(fast_emulator, client, datasets_dir) -> None:
@@ -53,3 +55,14 @@ def test_a_finished_jobs_elapsed_time_stops_when_it_finished(datasets_dir) -> No
     elapsed = re.search(r"elapsed (\S+)", shown.output)
     assert elapsed and elapsed.group(1) == f"{ran // 60}m{ran % 60:02d}s", shown.output
     assert "remaining" not in shown.output
+
+
+@pytest.mark.parametrize("command", ["status", "report"])
+@pytest.mark.parametrize("job_id", ["", "  "])
+def test_an_empty_job_id_is_a_usage_error(fast_emulator, monkeypatch, capsys, command: str, job_id: str) -> None:
+    """`aoai-ft status "$FINE_TUNING_JOB_ID"` with the variable unset: exit 2 and how to get an id, no traceback."""
+    for name, value in emulator_env(fast_emulator).items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run_main([command, job_id], capsys)
+    assert code == 2, err
+    assert "the job id is empty" in err and "aoai-ft status" in err and "Traceback" not in err
