@@ -3,6 +3,11 @@ click turns it into a clean message wherever a command raises it - the CLI, clic
 library code raises these instead of printing or exiting. Outside the CLI they are ordinary exceptions."""
 from __future__ import annotations
 
+import errno
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any
 
 import click
@@ -43,6 +48,38 @@ class UsageError(PipelineError):
     """Bad arguments or a missing input file (exit code 2, like click's own usage errors)."""
 
     exit_code = 2
+
+
+@contextmanager
+def writing(path: Path | str, *, option: str) -> Iterator[None]:
+    """An output the user named with `option` that cannot be written (its parent is a file, a directory is missing
+    and cannot be made, no permission) becomes a `UsageError` naming the path, instead of a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno in (errno.EEXIST, errno.ENOTDIR):  # which part of the path is a file: say that one
+            failed = Path(exc.filename if exc.filename is not None else path)
+            blocker = next((p for p in (failed, *failed.parents) if p.exists() or p.is_symlink()), None)
+            if blocker is not None and not blocker.is_dir():
+                reason = f"{blocker} is a file, not a directory"
+        raise UsageError(f"cannot write {path}: {reason}",
+                         hint=f"pass {option} a path in a directory you can write to") from None
+
+
+def check_output(path: Path | str, *, option: str, directory: bool = False) -> Path:
+    """Fail now, before any work that costs time or money and without creating anything, when an output (a file,
+    or a directory when `directory`) cannot be written: the nearest existing part of its path must be a directory
+    this user may write in. The write itself still goes through `writing`."""
+    path = Path(path)
+    target = path if directory else path.parent
+    with writing(path, option=option):
+        existing = next(p for p in (target, *target.parents) if p.exists() or p.is_symlink())
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, f"no permission to write in {existing}", str(existing))
+    return path
 
 
 class DatasetInvalid(PipelineError):

@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline import envnames
 from pipeline.connection import ACCOUNT_ID_PATTERN
-from pipeline.errors import PipelineError, UsageError
+from pipeline.errors import PipelineError, UsageError, check_output, writing
 from pipeline.evals.gate import EvalFigures, QualityBar, check_quality, figures_from_outputs
 
 CONFIG_NAMESPACE: Final = "aoai-finetune"
@@ -289,10 +289,12 @@ def promote(
                        f"on stack {target}, which checks the figures again)")
     recipe = promotion_recipe(release, target, reference=reference, cwd=cwd, esc_environment=esc_environment)
     ledger = load_ledger(ledger_path)  # before applying: a damaged ledger must not leave config half-changed
+    check_output(ledger_path, option="--ledger")  # nor one that cannot be written
     if apply_with is not None:
         apply_with(recipe)
     _, target_entry = record_promotion(ledger, release, target, applied=apply_with is not None, now=now)
-    save_ledger(ledger, ledger_path)
+    with writing(ledger_path, option="--ledger"):
+        save_ledger(ledger, ledger_path)
     return release, recipe, target_entry
 
 

@@ -52,7 +52,7 @@ def env(from_json, stack: str | None, cwd: Path | None, shell: str, dotenv: Path
       pulumi stack output --json --show-secrets | aoai-ft env --from-json - --write .env --show-secrets
     """
     from pipeline.envfile import format_exports, outputs_to_env, parse_outputs_json, write_dotenv
-    from pipeline.errors import PipelineError, UsageError
+    from pipeline.errors import PipelineError, UsageError, writing
 
     how = (f"pipe the stack's outputs in (`pulumi stack output --json --show-secrets | aoai-ft env` on a machine "
            f"with Pulumi), pass a saved copy with --from-json FILE, or install the Pulumi CLI: {PULUMI_INSTALL}")
@@ -81,7 +81,8 @@ def env(from_json, stack: str | None, cwd: Path | None, shell: str, dotenv: Path
     if left_out:
         click.echo(f"note: left out the secret {', '.join(left_out)}; add --show-secrets to include it", err=True)
     if dotenv is not None:
-        write_dotenv(values, dotenv)
+        with writing(dotenv, option="--write"):
+            write_dotenv(values, dotenv)
         click.echo(f"wrote {len(values):,} variables to {dotenv}", err=True)
     else:
         click.echo(format_exports(values, shell), nl=False)

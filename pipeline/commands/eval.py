@@ -53,7 +53,7 @@ def eval_command(held_out: Path, deployments: tuple[str, ...], criteria: str, na
     """
     import os
 
-    from pipeline.errors import UsageError
+    from pipeline.errors import UsageError, check_output, writing
     from pipeline.evals import evaluate, load_eval_dataset, parse_criteria
     from pipeline.evals.client import evals_client_for
     from pipeline.evals.report import print_report, report_json, write_answers, write_png
@@ -68,6 +68,9 @@ def eval_command(held_out: Path, deployments: tuple[str, ...], criteria: str, na
         raise UsageError("a deployment is named twice", hint="name each deployment once")
     dataset = load_eval_dataset(held_out)
     testing_criteria = parse_criteria(criteria)
+    for path, option in ((png, "--png"), (answers, "--answers")):  # before any run is paid for
+        if path is not None:
+            check_output(path, option=option)
     err = console(stderr=True)
     client = evals_client_for(client_factory())
     with _Progress(err, len(dataset.items)) as progress:
@@ -79,9 +82,11 @@ def eval_command(held_out: Path, deployments: tuple[str, ...], criteria: str, na
     else:
         print_report(report, console())
     if png is not None:
-        err.print(f"wrote {write_png(report, png)}")
+        with writing(png, option="--png"):
+            err.print(f"wrote {write_png(report, png)}")
     if answers is not None:
-        err.print(f"wrote {write_answers(report, answers)}")
+        with writing(answers, option="--answers"):
+            err.print(f"wrote {write_answers(report, answers)}")
 
 
 class _Progress:

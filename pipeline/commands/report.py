@@ -34,7 +34,7 @@ def report(job_id: str, out_dir: Path, base_deployment: str | None, ft_deploymen
     from rich.table import Table
 
     from pipeline.clients import service_errors
-    from pipeline.errors import UsageError
+    from pipeline.errors import UsageError, check_output, writing
     from pipeline.report import (
         compare_answers, fetch_results, final_metrics, shown_metrics, validation_questions, write_report,
     )
@@ -47,13 +47,15 @@ def report(job_id: str, out_dir: Path, base_deployment: str | None, ft_deploymen
     rows = fetch_results(client, job_id)
     with service_errors(f"reading job {job_id}"):
         job = client.fine_tuning.jobs.retrieve(job_id)
+    check_output(out_dir, option="--out", directory=True)  # before the questions are asked (and paid for)
     comparisons = None
     if base_deployment and ft_deployment:
         questions = validation_questions(validation_file, limit=max_questions)
         with out.status(f"asking {len(questions):,} questions to {base_deployment} and {ft_deployment} ..."):
             comparisons = compare_answers(client, base_deployment, ft_deployment, questions)
-    files = write_report(out_dir, job_id=job_id, rows=rows, comparisons=comparisons,
-                         fine_tuned_model=job.fine_tuned_model)
+    with writing(out_dir, option="--out"):
+        files = write_report(out_dir, job_id=job_id, rows=rows, comparisons=comparisons,
+                             fine_tuned_model=job.fine_tuned_model)
     table = Table("metric", "final value", title=f"{job_id} ({len(rows):,} steps)")
     for name, value in shown_metrics(final_metrics(rows)).items():
         table.add_row(name, "-" if value is None else (f"{value:,}" if name == "steps" else f"{value:.4f}"))

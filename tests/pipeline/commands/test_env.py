@@ -115,3 +115,14 @@ def test_an_empty_pipe_without_pulumi_says_how_to_get_the_outputs(tmp_path) -> N
 def test_an_empty_from_json_is_called_empty(tmp_path) -> None:
     proc = run_env(["--from-json", "-"], tmp_path, input="")
     assert proc.returncode == 2 and proc.stderr.splitlines()[0] == "Error: <stdin> is empty"
+
+
+def test_a_dotenv_path_that_cannot_be_written_is_one_error(tmp_path) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory\n")
+    target = in_the_way / ".env"
+    proc = run_env(["--write", str(target)], tmp_path, input=json.dumps({"AZURE_OPENAI_ENDPOINT": "https://x/"}))
+    assert proc.returncode == 2, proc.stderr
+    assert f"Error: cannot write {target}: {in_the_way} is a file, not a directory" in proc.stderr
+    assert "hint: pass --write a path in a directory you can write to" in proc.stderr
+    assert "Traceback" not in proc.stderr

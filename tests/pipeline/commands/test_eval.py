@@ -119,3 +119,17 @@ def test_checkpoints_compare_like_any_deployment_and_earlier_ones_learned_less(w
     assert code == 0, err
     early, final = (r["pass_rate"] for r in json.loads(out)["results"])
     assert early < final
+
+
+@pytest.mark.parametrize("option", ["--png", "--answers"])
+def test_an_output_path_that_cannot_be_written_fails_before_any_run(world, capsys, monkeypatch, tmp_path,
+                                                                   option: str) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory\n")
+    before = [e.id for e in v1_client(world.emu).evals.list()]
+    code, out, err = run(world, [str(VALIDATION), "-d", world.base, "--name", f"unwritable {option}",
+                                 option, str(in_the_way / "sub" / "out")], capsys, monkeypatch)
+    assert code == 2, err
+    assert f"Error: cannot write {in_the_way / 'sub' / 'out'}: {in_the_way} is a file, not a directory" in err
+    assert f"hint: pass {option} a path in a directory you can write to" in err and "Traceback" not in err + out
+    assert [e.id for e in v1_client(world.emu).evals.list()] == before  # nothing was started (or paid for)

@@ -208,3 +208,15 @@ def test_the_figures_are_pinned_shown_and_kept_in_the_ledger(tmp_path: Path, no_
     assert "pulumi config set --stack prod aoai-finetune:sourceEvalPassRate 0.75" in out.splitlines()
     entry = json.loads(ledger.read_text())["environments"]["prod"]
     assert entry["evaluation"] == {"evalPassRate": 0.75, "evalBasePassRate": 0.0, "evalRunId": "evalrun_dev"}
+
+
+def test_a_ledger_that_cannot_be_written_fails_before_the_config_is_set(tmp_path: Path, pulumi, capsys) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory\n")
+    ledger = in_the_way / "promotions.json"
+    code, out, err = _run(["promote", "--from", "dev", "--to", "prod", "--apply", "--ledger", str(ledger),
+                           "--cwd", str(ROOT)], capsys)
+    assert code == 2, err
+    assert f"Error: cannot write {ledger}: {in_the_way} is a file, not a directory" in err
+    assert "hint: pass --ledger a path in a directory you can write to" in err and "Traceback" not in err + out
+    assert pulumi.config("prod") == {}  # nothing was set

@@ -8,7 +8,7 @@ from pipeline.arm import StaticTokenCredential, management_client
 from pipeline.deploy import DeploymentSpec, deploy_model
 from pipeline.finetune import FineTuneRequest, ensure_fine_tuned_model
 from pipeline.report import validation_questions
-from tests.pipeline.emulated import invoke
+from tests.pipeline.emulated import emulator_env, invoke, run_main
 
 
 def _deploy(emu, name: str, model: str, version: str) -> None:
@@ -70,3 +70,17 @@ def test_report_of_a_dpo_job_plots_its_preference_metrics(fast_emulator, client,
     assert final["valid_reward_accuracy"] is not None and final["train_mean_token_accuracy"] is None
     assert "train_reward_accuracy" in shown.output and "train_reward_accuracy" in (out / "report.md").read_text()
     assert validation_questions(validation, limit=2)[0] == "What is AI in simple words?"
+
+
+def test_an_out_directory_that_cannot_be_made_is_one_error(fast_emulator, client, datasets_dir, tmp_path,
+                                                           monkeypatch, capsys) -> None:
+    result = ensure_fine_tuned_model(client, FineTuneRequest(training_path=datasets_dir / "training_set.jsonl"),
+                                     timeout=60, poll_interval=0.1)
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a directory\n")
+    for name, value in emulator_env(fast_emulator).items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run_main(["report", result.job_id, "--out", str(in_the_way / "report")], capsys)
+    assert code == 2, err
+    assert f"Error: cannot write {in_the_way / 'report'}: {in_the_way} is a file, not a directory" in err
+    assert "hint: pass --out a path in a directory you can write to" in err and "Traceback" not in err + out
