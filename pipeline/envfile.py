@@ -11,6 +11,7 @@ import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 from pipeline import envnames
 from pipeline.errors import UsageError
@@ -63,6 +64,17 @@ def write_dotenv(env: Mapping[str, str], path: Path | str) -> Path:
         fh.write(body)
     os.chmod(path, 0o600)
     return path
+
+
+def read_outputs_file(handle: IO[str]) -> str:
+    """The text of a --from-json FILE (or '-'); a file that is not UTF-8 text (a binary file, or UTF-16 as Windows
+    PowerShell's `>` writes) is a usage error, not a traceback."""
+    try:
+        return handle.read()
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{handle.name} is not UTF-8 text (it holds the byte {exc.object[exc.start:exc.start + 1]!r})",
+                         hint="save the output of `pulumi stack output --json` as UTF-8 (in PowerShell: "
+                              "`| Out-File -Encoding utf8`)") from None
 
 
 def parse_outputs_json(text: str, *, source: str = "input") -> dict[str, object]:

@@ -51,13 +51,13 @@ def env(from_json, stack: str | None, cwd: Path | None, shell: str, dotenv: Path
       aoai-ft env --shell powershell --show-secrets | Invoke-Expression
       pulumi stack output --json --show-secrets | aoai-ft env --from-json - --write .env --show-secrets
     """
-    from pipeline.envfile import format_exports, outputs_to_env, parse_outputs_json, write_dotenv
+    from pipeline.envfile import format_exports, outputs_to_env, parse_outputs_json, read_outputs_file, write_dotenv
     from pipeline.errors import PipelineError, UsageError, writing
 
     how = (f"pipe the stack's outputs in (`pulumi stack output --json --show-secrets | aoai-ft env` on a machine "
            f"with Pulumi), pass a saved copy with --from-json FILE, or install the Pulumi CLI: {PULUMI_INSTALL}")
     if from_json is not None:
-        text, source = from_json.read(), from_json.name
+        text, source = read_outputs_file(from_json), from_json.name
     elif shutil.which("pulumi"):
         text, source = _pulumi_outputs(stack, cwd), "pulumi stack output"
     elif not sys.stdin.isatty():

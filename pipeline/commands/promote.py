@@ -68,7 +68,9 @@ def promote(source: str | None, target: str | None, from_json, by_reference: boo
     if not source or not target:
         raise UsageError("promote needs --from and --to", hint="aoai-ft promote --from dev --to prod")
     if from_json is not None:
-        outputs = parse_outputs(from_json.read(), source=from_json.name)
+        from pipeline.envfile import read_outputs_file
+
+        outputs = parse_outputs(read_outputs_file(from_json), source=from_json.name)
     elif shutil.which("pulumi"):
         outputs = read_stack_outputs(source, cwd=cwd)
     else:

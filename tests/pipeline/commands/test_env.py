@@ -126,3 +126,16 @@ def test_a_dotenv_path_that_cannot_be_written_is_one_error(tmp_path) -> None:
     assert f"Error: cannot write {target}: {in_the_way} is a file, not a directory" in proc.stderr
     assert "hint: pass --write a path in a directory you can write to" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["env"], ["promote", "--from", "dev", "--to", "prod", "--ledger", "{tmp}/l.json"]])
+def test_outputs_saved_as_utf16_are_one_error_saying_to_save_utf8(tmp_path, command: list[str]) -> None:
+    """Windows PowerShell's `pulumi stack output --json > dev.json` writes UTF-16."""
+    saved = tmp_path / "dev.json"
+    saved.write_text(json.dumps({"AZURE_OPENAI_ENDPOINT": "https://x/"}), encoding="utf-16")
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in command]
+    result = CliRunner().invoke(cli, [*args, "--from-json", str(saved)])
+    assert result.exit_code == 2, result.output
+    assert f"Error: {saved} is not UTF-8 text" in result.output and "Out-File -Encoding utf8" in result.output
+    assert not isinstance(result.exception, UnicodeDecodeError)
+    assert not (tmp_path / "l.json").exists()
