@@ -181,8 +181,16 @@ def validation_questions(path: Path | str, *, limit: int | None = None) -> list[
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"no such file: {path}", hint="pass the validation .jsonl file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}", hint="check the file's permissions") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text (it holds the byte {exc.object[exc.start:exc.start + 1]!r})",
+                         hint=f"pass the validation .jsonl file, saved as UTF-8 (`aoai-ft validate {path}` shows more)"
+                         ) from None
     questions: list[str] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:

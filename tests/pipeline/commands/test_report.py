@@ -84,3 +84,18 @@ def test_an_out_directory_that_cannot_be_made_is_one_error(fast_emulator, client
     assert code == 2, err
     assert f"Error: cannot write {in_the_way / 'report'}: {in_the_way} is a file, not a directory" in err
     assert "hint: pass --out a path in a directory you can write to" in err and "Traceback" not in err + out
+
+
+def test_a_validation_file_that_is_not_utf8_is_one_error(fast_emulator, client, datasets_dir, tmp_path,
+                                                         monkeypatch, capsys) -> None:
+    result = ensure_fine_tuned_model(client, FineTuneRequest(training_path=datasets_dir / "training_set.jsonl"),
+                                     timeout=60, poll_interval=0.1)
+    utf16 = tmp_path / "validation.jsonl"
+    utf16.write_text((datasets_dir / "validation_set.jsonl").read_text(encoding="utf-8"), encoding="utf-16")
+    for name, value in emulator_env(fast_emulator).items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run_main(["report", result.job_id, "--out", str(tmp_path / "report"), "--base-deployment", "b",
+                               "--ft-deployment", "f", "--validation-file", str(utf16)], capsys)
+    assert code == 2, err
+    assert f"Error: {utf16} is not UTF-8 text" in err and "hint: " in err and "Traceback" not in err + out
+    assert not (tmp_path / "report").exists()
