@@ -15,6 +15,7 @@ so a file only needs the rows you want to change. The built-in prices are in `pi
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,9 @@ class PriceTable(BaseModel):
     @field_validator("training_per_million")
     @classmethod
     def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = {k: v for k, v in value.items() if v < 0}
+        bad = {k: v for k, v in value.items() if not 0 <= v < math.inf}  # NaN and infinity are not prices either
         if bad:
-            raise ValueError(f"prices must be >= 0, got {bad}")
+            raise ValueError(f"prices must be numbers >= 0, got {bad}")
         return value
 
 
@@ -81,7 +82,10 @@ def prices_from_dict(data: dict[str, Any], *, origin: str = "price overrides") -
     try:
         return PriceTable.model_validate(merged)
     except ValidationError as exc:
-        raise UsageError(f"{origin}: {exc.errors()[0]['msg']}", hint="prices are numbers, USD per 1M training tokens") from exc
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"{origin}: {where}: {message}", hint="prices are numbers, USD per 1M training tokens") from exc
 
 
 def load_prices(path: str | Path) -> PriceTable:

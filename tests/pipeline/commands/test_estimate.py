@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
@@ -65,3 +66,14 @@ def test_an_empty_file_has_no_estimate(tmp_path: Path, capsys) -> None:
         assert code == 1 and out == "" and "Traceback" not in err
         assert err.splitlines()[0] == f"Error: no estimate: {empty} has nothing to train on: it holds no examples"
         assert err.splitlines()[1].startswith("  hint: add chat examples")
+
+
+@pytest.mark.parametrize("price", [".nan", ".inf", "-1"])
+def test_a_price_that_is_not_a_number_at_or_above_zero_is_refused(datasets_dir: Path, tmp_path: Path,
+                                                                  price: str) -> None:
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(f"training_per_million:\n  gpt-4o-mini-2024-07-18: {price}\n")
+    result = CliRunner().invoke(cli, ["estimate", str(datasets_dir / "training_set.jsonl"), "--prices", str(prices)])
+    assert result.exit_code == 2, result.output
+    assert f"Error: {prices}: training_per_million: prices must be numbers >= 0" in result.output
+    assert "Value error" not in result.output and "$nan" not in result.output and "$inf" not in result.output
