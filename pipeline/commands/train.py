@@ -11,25 +11,38 @@ from pipeline.envfile import format_exports
 from pipeline.training_settings import DEFAULT_MODEL
 
 
-def _resolve_file(client, value: str | None, *, timeout: float, poll_interval: float, out) -> str | None:
-    """A local path is uploaded (or its earlier upload reused) and its check awaited, polled every `poll_interval`
-    seconds (2 s at most: files take seconds, not hours); anything else is taken as a file id."""
+def _local_file(value: str | None) -> Path | None:
+    """The checked local path `value` names, or None for a file id (or no file): a path that is missing, a
+    directory or unreadable is a `UsageError` here, before anything is uploaded."""
     from pipeline.errors import UsageError
-    from pipeline.files import check_local_file, upload_file
-    from pipeline.progress import FileProgressDisplay
+    from pipeline.files import check_local_file
 
     if value is None:
         return None
+    if not value.strip():  # e.g. an unset variable; Path("") would be the current directory
+        raise UsageError("the file name is empty", hint="pass an existing .jsonl path or an uploaded file id (file-...)")
     path = Path(value)
     if path.exists() or path.is_symlink():  # a local path, whatever it is, is never sent as a file id
         check_local_file(path)
-        with FileProgressDisplay(out, path) as show:
-            result = upload_file(client, path, timeout=timeout, poll_interval=min(poll_interval, 2.0), on_status=show)
-        out.print(f"{path}: {'already uploaded' if result.reused else 'uploaded'} as {result.file.id}")
-        return result.file.id
+        return path
     if path.suffix in (".jsonl", ".json") or "/" in value or "\\" in value:
         raise UsageError(f"no such file: {value}", hint="pass an existing .jsonl path or an uploaded file id (file-...)")
-    return value
+    return None
+
+
+def _resolve_file(client, value: str | None, path: Path | None, *, timeout: float, poll_interval: float,
+                  out) -> str | None:
+    """A local `path` is uploaded (or its earlier upload reused) and its check awaited, polled every `poll_interval`
+    seconds (2 s at most: files take seconds, not hours); otherwise `value` is the file id."""
+    from pipeline.files import upload_file
+    from pipeline.progress import FileProgressDisplay
+
+    if path is None:
+        return value
+    with FileProgressDisplay(out, path) as show:
+        result = upload_file(client, path, timeout=timeout, poll_interval=min(poll_interval, 2.0), on_status=show)
+    out.print(f"{path}: {'already uploaded' if result.reused else 'uploaded'} as {result.file.id}")
+    return result.file.id
 
 
 def _file_method(value: str) -> str:
@@ -94,6 +107,7 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
 
     from pipeline.errors import UsageError
     from pipeline.jobs import JobStillRunning, TrainingSpec, start_or_adopt, wait_for_job
+    from pipeline.training_settings import TrainingSettings
     from pipeline.progress import JobProgressDisplay
 
     out = console(stderr=export)  # with --export, stdout carries only the export lines
@@ -103,19 +117,23 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
             out.print(f"{training_file} holds preference pairs: training with DPO (--method dpo)")
     if beta is not None and method != "dpo":
         raise UsageError("--beta is a DPO setting", hint="add --method dpo, or drop --beta")
-    client = client_factory()
-    training_id = _resolve_file(client, training_file, timeout=min(timeout, 1800), poll_interval=poll_interval, out=out)
-    validation_id = _resolve_file(client, validation_file, timeout=min(timeout, 1800), poll_interval=poll_interval,
-                                  out=out)
-    try:
-        spec = TrainingSpec(model=model, training_file=training_id, validation_file=validation_id, suffix=suffix,
-                            n_epochs=n_epochs, batch_size=batch_size,
-                            learning_rate_multiplier=learning_rate_multiplier, seed=seed, method=method, beta=beta)
+    try:  # every setting is checked before anything is uploaded
+        settings = TrainingSettings(model=model, suffix=suffix, n_epochs=n_epochs, batch_size=batch_size,
+                                    learning_rate_multiplier=learning_rate_multiplier, seed=seed, method=method,
+                                    beta=beta)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
         raise UsageError(f"invalid training settings: {where}: {message}", hint="see `aoai-ft train --help`") from None
+    training_path, validation_path = _local_file(training_file), _local_file(validation_file)
+    client = client_factory()
+    training_id = _resolve_file(client, training_file, training_path, timeout=min(timeout, 1800),
+                                poll_interval=poll_interval, out=out)
+    validation_id = _resolve_file(client, validation_file, validation_path, timeout=min(timeout, 1800),
+                                  poll_interval=poll_interval, out=out)
+    spec = TrainingSpec(**{name: getattr(settings, name) for name in TrainingSettings.model_fields},
+                        training_file=training_id, validation_file=validation_id)
     job, adopted = start_or_adopt(client, spec)
     out.print(f"{'adopted existing' if adopted else 'started'} job [bold]{job.id}[/] ({job.status})")
     if detach:

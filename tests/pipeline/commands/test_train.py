@@ -6,6 +6,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from pipeline.errors import PipelineError
 from pipeline.jobs import JobStillRunning
 from tests.pipeline.emulated import default_sigint, emulator_env, invoke, make_client, run_main, start
@@ -102,3 +104,14 @@ def test_poll_interval_also_paces_the_upload_check(fast_emulator, datasets_dir, 
     assert intervals == [0.1, 0.1]
     assert invoke(fast_emulator, [*args, "--poll-interval", "30", "--detach"]).exit_code == 0
     assert intervals[2:] == [2.0, 2.0]  # a file is checked in seconds: never waited on longer than 2 s
+
+
+@pytest.mark.parametrize("bad", [["--suffix", "bad name!"], ["--model", ""], ["-v", ""], ["-v", "missing.jsonl"]])
+def test_bad_settings_or_files_upload_nothing(fast_emulator, datasets_dir, monkeypatch, capsys,
+                                             bad: list[str]) -> None:
+    for name, value in emulator_env(fast_emulator).items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run_main(["train", "-t", str(datasets_dir / "training_set.jsonl"), *bad], capsys)
+    assert code == 2, err
+    assert err.startswith("Error: ") and "hint: " in err and "Traceback" not in err + out
+    assert fast_emulator.state.dataplane.files.list(fast_emulator.config.default_account) == []
