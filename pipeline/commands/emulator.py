@@ -67,6 +67,24 @@ def emulator_env(config: "EmulatorConfig", url: str) -> dict[str, str]:
     }
 
 
+def _check_address(host: str, port: int) -> None:
+    """A host that does not resolve, or a port in use (another emulator on the default 8765?), is a usage error
+    before anything starts."""
+    import socket
+
+    from pipeline.errors import UsageError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+            probe.bind(address)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         hint="pick another --port (0 = any free port), stop what uses this one (another "
+                              "`aoai-ft emulator`?), or check --host") from None
+
+
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0 = any free port).")
@@ -102,6 +120,7 @@ def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training
     from pipeline.emulator.server import free_port, serve_forever
 
     rules = [parse_fault(f) for f in faults]
+    _check_address(host, port)
     if port == 0:
         port = free_port(host)
     config = EmulatorConfig(host=host, port=port, api_key=api_key, data_dir=data_dir,

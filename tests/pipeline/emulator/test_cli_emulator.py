@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 from pipeline.commands.emulator import parse_fault
 from pipeline.emulator.server import free_port
-from tests.pipeline.emulated import wait_until_healthy
+from tests.pipeline.emulated import run_main, wait_until_healthy
 from tests.paths import AOAI_FT
 
 
@@ -93,3 +93,12 @@ def test_simulated_durations_reach_the_emulator(monkeypatch):
             config.eval_run_seconds) == (3, 0, 0.25, 0.5)
     result = CliRunner().invoke(cli, ["emulator", "--deployment-seconds", "-1"])
     assert result.exit_code == 2 and "--deployment-seconds" in result.output
+
+
+def test_a_port_in_use_is_one_error_saying_what_to_do(fast_emulator, capsys) -> None:
+    """The usual case: an emulator started earlier still serves on the port."""
+    code, out, err = run_main(["emulator", "--port", str(fast_emulator.config.port), "--quiet"], capsys)
+    assert code == 2, err
+    assert f"Error: cannot listen on 127.0.0.1:{fast_emulator.config.port}: " in err
+    assert "hint: pick another --port (0 = any free port)" in err and "Traceback" not in err + out
+    assert "export AZURE_OPENAI_ENDPOINT" not in out
