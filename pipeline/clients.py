@@ -16,7 +16,7 @@ import openai
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from pipeline import envnames
-from pipeline.errors import ServiceError, UsageError
+from pipeline.errors import ServiceError, UsageError, first_problem
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -71,12 +71,7 @@ class ConnectionSettings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:  # one line naming the setting, not pydantic's multi-line dump
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"])
-            message = str(first["msg"]).removeprefix("Value error, ")
-            if not message.startswith(field):
-                message = f"{field}: {message}"
-            raise UsageError(f"invalid connection settings: {message}",
+            raise UsageError(f"invalid connection settings: {first_problem(exc)}",
                              hint=f"check --endpoint / {envnames.AZURE_OPENAI_ENDPOINT}") from None
 
 

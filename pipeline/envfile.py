@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from pipeline import envnames
-from pipeline.errors import UsageError
+from pipeline.errors import UsageError, not_utf8
 
 SHELLS: tuple[str, ...] = ("sh", "fish", "powershell")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -72,9 +72,8 @@ def read_outputs_file(handle: IO[str]) -> str:
     try:
         return handle.read()
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{handle.name} is not UTF-8 text (it holds the byte {exc.object[exc.start:exc.start + 1]!r})",
-                         hint="save the output of `pulumi stack output --json` as UTF-8 (in PowerShell: "
-                              "`| Out-File -Encoding utf8`)") from None
+        raise not_utf8(handle.name, exc, hint="save the output of `pulumi stack output --json` as UTF-8 (in "
+                                              "PowerShell: `| Out-File -Encoding utf8`)") from None
 
 
 def parse_outputs_json(text: str, *, source: str = "input") -> dict[str, object]:

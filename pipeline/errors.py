@@ -8,9 +8,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class PipelineError(click.ClickException):
@@ -48,6 +51,20 @@ class UsageError(PipelineError):
     """Bad arguments or a missing input file (exit code 2, like click's own usage errors)."""
 
     exit_code = 2
+
+
+def first_problem(exc: ValidationError) -> str:
+    """pydantic's first error as one line, `field.path: message` (without its "Value error, " prefix): what a user
+    needs to fix, instead of the multi-line dump with a link."""
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where and not message.startswith(where) else message
+
+
+def not_utf8(name: str, exc: UnicodeDecodeError, *, hint: str) -> UsageError:
+    """The error for an input that is not UTF-8 text (a binary file, or UTF-16 as Windows PowerShell's `>` writes)."""
+    return UsageError(f"{name} is not UTF-8 text (it holds the byte {exc.object[exc.start:exc.start + 1]!r})", hint=hint)
 
 
 @contextmanager

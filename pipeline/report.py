@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from pipeline.chat import ask
 from pipeline.clients import service_errors
-from pipeline.errors import PipelineError, ServiceError, UsageError
+from pipeline.errors import PipelineError, ServiceError, UsageError, not_utf8
 
 _ALIASES = {"validation_mean_token_accuracy": "valid_mean_token_accuracy",
             "validation_loss": "valid_loss"}
@@ -186,9 +186,8 @@ def validation_questions(path: Path | str, *, limit: int | None = None) -> list[
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}", hint="check the file's permissions") from None
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{path} is not UTF-8 text (it holds the byte {exc.object[exc.start:exc.start + 1]!r})",
-                         hint=f"pass the validation .jsonl file, saved as UTF-8 (`aoai-ft validate {path}` shows more)"
-                         ) from None
+        raise not_utf8(str(path), exc, hint=f"pass the validation .jsonl file, saved as UTF-8 (`aoai-ft validate "
+                                            f"{path}` shows more)") from None
     questions: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from pipeline import envnames
 from pipeline.envfile import format_exports
-from pipeline.errors import UsageError
+from pipeline.errors import UsageError, first_problem
 
 if TYPE_CHECKING:
     from pipeline.emulator.config import EmulatorConfig, FaultRule
@@ -37,11 +37,8 @@ def parse_fault(text: str) -> "FaultRule":
                 data["methods"] = data["methods"].split("|")
         return FaultRule.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        reason = str(first["msg"]).removeprefix("Value error, ")
         raise UsageError(
-            f"invalid --fault {text!r}: {where + ': ' if where else ''}{reason}",
+            f"invalid --fault {text!r}: {first_problem(exc)}",
             hint="e.g. --fault route=/chat,kind=429,rate=0.5,seconds=1 (kinds: latency, 429, 500, drop) "
                  "or a JSON object with the same keys",
         ) from None

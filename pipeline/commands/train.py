@@ -105,7 +105,7 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
     """
     from pydantic import ValidationError
 
-    from pipeline.errors import UsageError
+    from pipeline.errors import UsageError, first_problem
     from pipeline.jobs import JobStillRunning, TrainingSpec, start_or_adopt, wait_for_job
     from pipeline.training_settings import TrainingSettings
     from pipeline.progress import JobProgressDisplay
@@ -122,10 +122,7 @@ def train(training_file: str, validation_file: str | None, model: str, suffix: s
                                     learning_rate_multiplier=learning_rate_multiplier, seed=seed, method=method,
                                     beta=beta)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise UsageError(f"invalid training settings: {where}: {message}", hint="see `aoai-ft train --help`") from None
+        raise UsageError(f"invalid training settings: {first_problem(exc)}", hint="see `aoai-ft train --help`") from None
     training_path, validation_path = _local_file(training_file), _local_file(validation_file)
     client = client_factory()
     training_id = _resolve_file(client, training_file, training_path, timeout=min(timeout, 1800),

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from pipeline.dataset.price_list import (  # the numbers live there, importable without pydantic
     DEFAULT_AS_OF, DEFAULT_CURRENCY, DEFAULT_SOURCE, DEFAULT_TRAINING_PER_MILLION, ESTIMATE_NOTE, cost_data,
 )
-from pipeline.errors import UsageError
+from pipeline.errors import UsageError, first_problem
 
 
 class PriceTable(BaseModel):
@@ -82,10 +82,7 @@ def prices_from_dict(data: dict[str, Any], *, origin: str = "price overrides") -
     try:
         return PriceTable.model_validate(merged)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise UsageError(f"{origin}: {where}: {message}", hint="prices are numbers, USD per 1M training tokens") from exc
+        raise UsageError(f"{origin}: {first_problem(exc)}", hint="prices are numbers, USD per 1M training tokens") from exc
 
 
 def load_prices(path: str | Path) -> PriceTable:

@@ -34,7 +34,7 @@ def test_file_ids_detach_and_bad_settings(fast_emulator, datasets_dir) -> None:
         file = client.files.create(file=("t.jsonl", fh), purpose="fine-tune")
     client.files.wait_for_processing(file.id, poll_interval=0.05)
     bad = invoke(fast_emulator, ["train", "-t", file.id, "--suffix", "no spaces allowed"])
-    assert bad.exit_code == 2 and "Error: invalid training settings: suffix:" in bad.output
+    assert bad.exit_code == 2 and "Error: invalid training settings: suffix must be 1-40 characters" in bad.output
     missing = invoke(fast_emulator, ["train", "-t", "nowhere/train.jsonl"])
     assert missing.exit_code == 2 and "Error: no such file: nowhere/train.jsonl" in missing.output
     started = invoke(fast_emulator, ["train", "-t", file.id, "--detach"])
