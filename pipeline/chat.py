@@ -28,6 +28,12 @@ def smoke_test_messages(question: str = SMOKE_TEST_QUESTION, *, few_shot: bool =
     return messages
 
 
+def chat_interrupted(deployment: str) -> tuple[str, str]:
+    """(message, hint) for Ctrl-C while waiting for `ask`: one request, nothing left running."""
+    return (f"deployment {deployment} had not answered yet; nothing goes on in the service (a request it already "
+            "received may still be billed for its tokens)", "run the same `aoai-ft chat` command again to ask again")
+
+
 def ask(
     client: openai.AzureOpenAI,
     deployment: str,

@@ -171,9 +171,13 @@ def deployment_body(spec: DeploymentSpec) -> Any:
     )
 
 
+def _az_show(resource_group: str, account_name: str, deployment_name: str) -> str:
+    return (f"az cognitiveservices account deployment show -g {resource_group} -n {account_name} "
+            f"--deployment-name {deployment_name}")
+
+
 def _still_provisioning(spec: DeploymentSpec, exc: AzureError) -> DeploymentStillProvisioning:
-    show = (f"az cognitiveservices account deployment show -g {spec.resource_group} -n {spec.account_name} "
-            f"--deployment-name {spec.deployment_name}")
+    show = _az_show(spec.resource_group, spec.account_name, spec.deployment_name)
     return DeploymentStillProvisioning(
         f"deployment {spec.deployment_name} was accepted by Azure Resource Manager, but waiting for it failed "
         f"({_reason(exc)}); it goes on in Azure",
@@ -181,16 +185,41 @@ def _still_provisioning(spec: DeploymentSpec, exc: AzureError) -> DeploymentStil
     )
 
 
+def deploy_interrupted(spec: DeploymentSpec, *, accepted: bool) -> tuple[str, str]:
+    """(message, hint) for Ctrl-C while `deploy_model(spec)` ran: what goes on in Azure, how to wait for it again,
+    look at it or remove it. `accepted`: ARM had accepted the PUT (else it may or may not have)."""
+    name = spec.deployment_name
+    state = ("was accepted by Azure Resource Manager and goes on being created in Azure" if accepted
+             else "was being requested; if Azure Resource Manager accepted it, it goes on being created in Azure")
+    fee = ("; a fine-tuned deployment is billed by the hour once it is created"
+           if is_fine_tuned(spec.model) and spec.sku_name != "DeveloperTier" else "")
+    return (f"deployment {name} {state}{fee}",
+            f"run the same `aoai-ft deploy` again to wait for it, look at it with "
+            f"`{_az_show(spec.resource_group, spec.account_name, name)}`, or remove it with "
+            f"`aoai-ft deploy --deployment {name} --delete`")
+
+
+def delete_interrupted(resource_group: str, account_name: str, deployment_name: str) -> tuple[str, str]:
+    """(message, hint) for Ctrl-C while `delete_deployment` ran."""
+    return (f"deleting deployment {deployment_name} goes on in Azure if Azure Resource Manager accepted it",
+            f"run `aoai-ft deploy --deployment {deployment_name} --delete` again to wait for it, or look at it with "
+            f"`{_az_show(resource_group, account_name, deployment_name)}`")
+
+
 def deploy_model(arm_client: "CognitiveServicesManagementClient", spec: DeploymentSpec, *,
-                 timeout: float = 3600, retry_delay: float = 2.0, arm_url: str | None = None) -> dict[str, Any]:
+                 timeout: float = 3600, retry_delay: float = 2.0, arm_url: str | None = None,
+                 on_accepted: Callable[[], None] | None = None) -> dict[str, Any]:
     """Create or update the deployment and wait for `Succeeded`; returns the deployment as ARM shows it.
-    `arm_url` only names the endpoint in error messages."""
+    `arm_url` only names the endpoint in error messages; `on_accepted` is called once ARM has accepted the PUT
+    (from then on the deployment goes on in Azure, whatever happens here)."""
     deadline = time.monotonic() + timeout
     what = f"deploy {spec.model} as {spec.deployment_name} on {spec.account_name}"
 
     def create() -> Any:
         poller = arm_client.deployments.begin_create_or_update(
             spec.resource_group, spec.account_name, spec.deployment_name, deployment_body(spec))
+        if on_accepted is not None:
+            on_accepted()
         try:
             result = poller.result(timeout=max(deadline - time.monotonic(), 0.0))
         except ClientAuthenticationError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -45,6 +45,24 @@ class PipelineError(click.ClickException):
         """The user stopped us with Ctrl-C (exit code 130, as the shell reports SIGINT): said as what happened
         and how to go on, not as an error."""
         return self.exit_code == 130
+
+
+class Interrupted(PipelineError):
+    """Ctrl-C stopped the command while the service worked for it: `message` says what goes on in the service
+    (or that nothing does), `hint` how to pick it up again or clean it up. Shown as a stop, not an error."""
+
+    exit_code = 130
+
+
+@contextmanager
+def on_ctrl_c(explain: Callable[[], tuple[str, str]]) -> Iterator[None]:
+    """Turn Ctrl-C inside the block into an `Interrupted` with `explain()`'s (message, hint), instead of click's
+    bare "Aborted.": `explain` is called only then, so it can say how far the work had got."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        message, hint = explain()
+        raise Interrupted(message, hint=hint) from None
 
 
 class UsageError(PipelineError):

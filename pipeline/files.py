@@ -84,6 +84,16 @@ def upload_file(
                                            on_status=on_status), reused=False)
 
 
+def upload_interrupted(path: Path | str, file_id: str | None) -> tuple[str, str]:
+    """(message, hint) for Ctrl-C while `path` was uploaded or processed; `file_id` once the service has it."""
+    if file_id is not None:
+        message = f"{path} was uploaded as {file_id}; the service goes on processing it"
+    else:
+        message = f"{path} was being uploaded; if it reached the service, the service goes on processing it"
+    return message, ("run the same command again: it reuses the file the service already holds instead of "
+                     "uploading it twice")
+
+
 def wait_for_file(client: openai.AzureOpenAI, file_id: str, *, timeout: float = 1800,
                   poll_interval: float = 2.0, on_status: OnFileStatus | None = None) -> FileObject:
     """Poll until `processed`; a file in `error` raises `ServiceError` with the service's `status_details`.

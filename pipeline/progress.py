@@ -101,6 +101,7 @@ class FileProgressDisplay:
         self._status: Status | None = None
         self._started = time.monotonic()
         self._last: tuple[str, str] | None = None
+        self.file_id: str | None = None  # once the service holds the file (what Ctrl-C leaves behind)
 
     def __enter__(self) -> "FileProgressDisplay":
         if self.console.is_terminal:
@@ -109,6 +110,7 @@ class FileProgressDisplay:
         return self
 
     def __call__(self, file: "FileObject") -> None:
+        self.file_id = file.id
         if file.status == "processed":  # done waiting: the command's closing line says so
             return
         text = escape(f"{self.path}: {file.id} is {file.status}, waiting for the service to process it")

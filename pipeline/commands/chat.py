@@ -27,7 +27,10 @@ def chat(question: str, deployment: str, few_shot: bool, max_tokens: int, client
       aoai-ft chat --deployment teacher
       aoai-ft chat -d teacher "What is machine learning?" --no-few-shot
     """
-    from pipeline.chat import ask
+    from pipeline.chat import ask, chat_interrupted
+    from pipeline.errors import on_ctrl_c
 
-    answer = ask(client_factory(), deployment, question, few_shot=few_shot, max_tokens=max_tokens)
+    client = client_factory()
+    with on_ctrl_c(lambda: chat_interrupted(deployment)):
+        answer = ask(client, deployment, question, few_shot=few_shot, max_tokens=max_tokens)
     click.echo(answer)

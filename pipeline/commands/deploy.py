@@ -44,15 +44,19 @@ def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscrip
       aoai-ft deploy --deployment teacher --delete
     """
     from pipeline.arm import arm_endpoint as resolve_arm_endpoint, management_client
-    from pipeline.deploy import DeploymentSpec, check_deployment_name, delete_deployment, deploy_model, model_reference
-    from pipeline.errors import UsageError
+    from pipeline.deploy import (
+        DeploymentSpec, check_deployment_name, delete_deployment, delete_interrupted, deploy_interrupted, deploy_model,
+        model_reference,
+    )
+    from pipeline.errors import UsageError, on_ctrl_c
 
     out = console()
     check_deployment_name(deployment)  # before any request: nothing is touched for a bad name
     arm_url = resolve_arm_endpoint(arm_endpoint)
     arm = management_client(subscription, endpoint=arm_url, polling_interval=1, max_retries=max_retries)
     if delete:
-        with out.status(f"deleting deployment {deployment} ..."):
+        with (out.status(f"deleting deployment {deployment} ..."),
+              on_ctrl_c(lambda: delete_interrupted(resource_group, account, deployment))):
             existed = delete_deployment(arm, resource_group, account, deployment, timeout=timeout, arm_url=arm_url)
         out.print(f"deployment {deployment}: {'deleted' if existed else 'did not exist'}")
         return
@@ -62,8 +66,10 @@ def deploy(model: str | None, deployment: str, sku: str, capacity: int, subscrip
     spec = DeploymentSpec(subscription_id=subscription, resource_group=resource_group, account_name=account,
                           deployment_name=deployment, model=name, model_version=version, sku_name=sku,
                           capacity=capacity, source=source)
-    with out.status(f"deploying {model} as {deployment} ({sku}, capacity {capacity:,}) ..."):
-        result = deploy_model(arm, spec, timeout=timeout, arm_url=arm_url)
+    accepted: list[bool] = []  # ARM accepted the PUT: from then on the deployment goes on in Azure
+    with (out.status(f"deploying {model} as {deployment} ({sku}, capacity {capacity:,}) ..."),
+          on_ctrl_c(lambda: deploy_interrupted(spec, accepted=bool(accepted)))):
+        result = deploy_model(arm, spec, timeout=timeout, arm_url=arm_url, on_accepted=lambda: accepted.append(True))
     state = result.get("properties", {}).get("provisioning_state", "Succeeded")
     out.print(f"deployment [bold]{deployment}[/] of {model}: {state}")
     if not is_fine_tuned(model):

@@ -53,10 +53,11 @@ def eval_command(held_out: Path, deployments: tuple[str, ...], criteria: str, na
     """
     import os
 
-    from pipeline.errors import UsageError, check_output, writing
+    from pipeline.errors import UsageError, check_output, on_ctrl_c, writing
     from pipeline.evals import evaluate, load_eval_dataset, parse_criteria
     from pipeline.evals.client import evals_client_for
     from pipeline.evals.report import print_report, report_json, write_answers, write_png
+    from pipeline.evals.runner import eval_interrupted
 
     if not deployments:
         default = os.environ.get(envnames.AZURE_OPENAI_DEPLOYMENT)
@@ -73,10 +74,12 @@ def eval_command(held_out: Path, deployments: tuple[str, ...], criteria: str, na
             check_output(path, option=option)
     err = console(stderr=True)
     client = evals_client_for(client_factory())
-    with _Progress(err, len(dataset.items)) as progress:
+    runs: dict[str, str] = {}  # deployment -> its run, once started or adopted: what goes on after Ctrl-C
+    with _Progress(err, len(dataset.items)) as progress, on_ctrl_c(lambda: eval_interrupted(runs, fresh=fresh)):
         report = evaluate(client, dataset, testing_criteria, deployments, name=name, fresh=fresh,
                           timeout=timeout_minutes * 60, poll_seconds=poll_seconds,
-                          on_progress=progress.update, on_note=progress.note)
+                          on_progress=progress.update, on_note=progress.note,
+                          on_run=lambda deployment, run: runs.__setitem__(deployment, run.id))
     if as_json:
         click.echo(json.dumps(report_json(report), indent=2))
     else:

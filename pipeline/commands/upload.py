@@ -27,13 +27,14 @@ def upload(train: Path, validation: Path | None, timeout: float, poll_interval: 
       aoai-ft upload datasets/training_set.jsonl datasets/validation_set.jsonl
       aoai-ft upload data.jsonl --endpoint http://127.0.0.1:8765 --api-key emulator-key
     """
-    from pipeline.files import upload_file
+    from pipeline.errors import on_ctrl_c
+    from pipeline.files import upload_file, upload_interrupted
     from pipeline.progress import FileProgressDisplay
 
     out = console()
     client = client_factory()
     for path in (p for p in (train, validation) if p is not None):
-        with FileProgressDisplay(out, path) as show:
+        with FileProgressDisplay(out, path) as show, on_ctrl_c(lambda: upload_interrupted(path, show.file_id)):
             result = upload_file(client, path, timeout=timeout, poll_interval=poll_interval, on_status=show)
         verb = "already uploaded" if result.reused else "uploaded"
         out.print(f"{path}: {verb} as [bold]{result.file.id}[/] ({result.file.filename}, {result.file.status})")

@@ -190,8 +190,10 @@ def evaluate(client: openai.OpenAI, dataset: EvalDataset, criteria: list[dict[st
              deployments: Sequence[str], *, name: str = "aoai-ft held-out", models: dict[str, str] | None = None,
              fresh: bool = False, timeout: float = 1800, poll_seconds: float = 5,
              on_progress: Progress | None = None, on_note: Callable[[str], None] = lambda message: None,
+             on_run: Callable[[str, Any], None] = lambda deployment, run: None,
              sleep: Callable[[float], None] = time.sleep) -> EvalReport:
-    """Run (or adopt) the eval on every deployment, all runs started first so they proceed side by side."""
+    """Run (or adopt) the eval on every deployment, all runs started first so they proceed side by side;
+    `on_run(deployment, run)` as each run is started or adopted (from then on it runs in the service)."""
     if not deployments:
         raise ServiceError("no deployment to evaluate", hint="name at least one deployment")
     models = models or {}
@@ -201,6 +203,7 @@ def evaluate(client: openai.OpenAI, dataset: EvalDataset, criteria: list[dict[st
     for deployment in deployments:
         run, adopted = ensure_run(client, evaluation.id, dataset, deployment, model=models.get(deployment), fresh=fresh)
         on_note(f"{'adopted' if adopted else 'started'} run {run.id} on {deployment}")
+        on_run(deployment, run)
         started.append((deployment, run, adopted))
     deadline = time.monotonic() + timeout
     results = []
@@ -213,5 +216,17 @@ def evaluate(client: openai.OpenAI, dataset: EvalDataset, criteria: list[dict[st
                       criteria=tuple(c["name"] for c in criteria), results=tuple(results))
 
 
+def eval_interrupted(runs: dict[str, str], *, fresh: bool) -> tuple[str, str]:
+    """(message, hint) for Ctrl-C during `evaluate`: `runs` maps each deployment to the run started or adopted
+    on it so far; they go on in the service, and running the same evaluation again adopts them."""
+    if runs:
+        listed = ", ".join(f"{run_id} on {deployment}" for deployment, run_id in runs.items())
+        message = f"eval runs go on in the service until they finish: {listed}"
+    else:
+        message = "no eval run had started yet; one being started at that moment goes on in the service"
+    again = "run the same `aoai-ft eval` command again" + (" without --fresh" if fresh else "")
+    return message, f"{again}: it adopts the runs of this eval and shows their results instead of starting new ones"
+
+
 __all__ = ["DeploymentResult", "EvalReport", "ItemResult", "collect", "describe_api_error", "ensure_eval",
-           "ensure_run", "evaluate", "fingerprint", "wait_for_run"]
+           "ensure_run", "eval_interrupted", "evaluate", "fingerprint", "wait_for_run"]

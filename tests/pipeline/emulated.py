@@ -2,9 +2,11 @@
 The fixtures built on them (`fast_emulator`, `client`) live in tests/conftest.py."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -18,6 +20,7 @@ from pipeline.cli import cli, main
 from pipeline.clients import ConnectionSettings, openai_client
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.emulator.clock import Clock
+from tests.paths import AOAI_FT
 
 FAST = dict(port=0, training_seconds=1.0, file_processing_seconds=0.1, deployment_seconds=0.2, log_requests=False)
 
@@ -79,6 +82,29 @@ def wait_until_healthy(proc: subprocess.Popen, url: str, *, timeout: float) -> N
             pass
         assert time.monotonic() < deadline, f"the emulator did not become healthy within {timeout:g} s"
         time.sleep(0.05)
+
+
+def interrupt(args: list[str], env: dict[str, str], ready: Callable[[], bool], *,
+              timeout: float = 30) -> tuple[int, str, str]:
+    """Run `aoai-ft ARGS` as users do (a subprocess with `env` over ours), press Ctrl-C (SIGINT) once `ready()`
+    holds, and return (exit code, stdout, stderr)."""
+    proc = subprocess.Popen([str(AOAI_FT), *args], env={**os.environ, "COLUMNS": "200", **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"aoai-ft ended with {proc.returncode} before Ctrl-C: {proc.communicate()}")
+            assert time.monotonic() < deadline, f"not ready to interrupt within {timeout:g} s"
+            time.sleep(0.1)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.returncode, out, err
 
 
 def default_sigint() -> None:

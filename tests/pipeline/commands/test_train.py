@@ -1,17 +1,11 @@
 """`aoai-ft train`: uploads paths, trains with progress lines, re-run adopts, Ctrl-C leaves the job running."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
-
 import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.jobs import JobStillRunning
-from tests.pipeline.emulated import default_sigint, emulator_env, invoke, make_client, run_main, start
-from tests.paths import AOAI_FT
+from tests.pipeline.emulated import emulator_env, interrupt, invoke, make_client, run_main, start
 
 
 def test_train_then_rerun_adopts(fast_emulator, datasets_dir) -> None:
@@ -46,19 +40,11 @@ def test_file_ids_detach_and_bad_settings(fast_emulator, datasets_dir) -> None:
 def test_ctrl_c_leaves_the_job_running(tmp_path, datasets_dir) -> None:
     emu = start(training_seconds=30.0)
     try:
-        env = {**os.environ, **emulator_env(emu), "COLUMNS": "200"}
-        proc = subprocess.Popen([str(AOAI_FT), "train", "-t", str(datasets_dir / "training_set.jsonl"),
-                                 "--poll-interval", "0.1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, preexec_fn=default_sigint)
         client = make_client(emu)
-        deadline = time.monotonic() + 30
-        while not list(client.fine_tuning.jobs.list()) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        code, out, err = interrupt(["train", "-t", str(datasets_dir / "training_set.jsonl"), "--poll-interval", "0.1"],
+                                   emulator_env(emu), ready=lambda: bool(list(client.fine_tuning.jobs.list())))
         (job,) = client.fine_tuning.jobs.list()
-        assert proc.returncode == 130, (out, err)
+        assert code == 130, (out, err)
         assert client.fine_tuning.jobs.retrieve(job.id).status in ("pending", "running")
     finally:
         emu.stop()
