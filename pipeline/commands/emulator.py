@@ -69,6 +69,7 @@ def _check_address(host: str, port: int) -> None:
     before anything starts."""
     import socket
 
+    from pipeline.emulator.server import netloc
     from pipeline.errors import UsageError
 
     try:
@@ -77,7 +78,7 @@ def _check_address(host: str, port: int) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
             probe.bind(address)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+        raise UsageError(f"cannot listen on {netloc(host, port)}: {exc.strerror or exc}",
                          hint="pick another --port (0 = any free port), stop what uses this one (another "
                               "`aoai-ft emulator`?), or check --host") from None
 
@@ -114,7 +115,7 @@ def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training
       aoai-ft emulator --fault route=/chat,kind=429,rate=0.5,seconds=1
     """
     from pipeline.emulator.config import EmulatorConfig
-    from pipeline.emulator.server import free_port, serve_forever
+    from pipeline.emulator.server import free_port, http_url, serve_forever
 
     rules = [parse_fault(f) for f in faults]
     _check_address(host, port)
@@ -133,7 +134,7 @@ def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training
     plain.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(message)s", datefmt="%H:%M:%S"))
     logging.basicConfig(level=logging.INFO, handlers=[plain])
     logging.getLogger("aoai_ft.emulator").setLevel(logging.INFO)
-    url = f"http://{host}:{port}"
+    url = http_url(host, port)
     console.print(f"[bold green]Azure OpenAI emulator[/] on [bold]{url}[/]  (Ctrl-C to stop)")
     console.print(f"  state: {data_dir or 'in memory'}; training takes {training_seconds:g} s"
                   + (f"; {len(rules):,} fault rule(s)" if rules else ""))

@@ -18,9 +18,20 @@ from pipeline.emulator.state import EmulatorState
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
+    """A free port on `host`, in its address family (`::1` is IPv6)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.bind(address)
         return sock.getsockname()[1]
+
+
+def netloc(host: str, port: int) -> str:
+    """`HOST:PORT`, with an IPv6 address in brackets (`[::1]:8765`) as URLs need it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def http_url(host: str, port: int) -> str:
+    return f"http://{netloc(host, port)}"
 
 
 class EmulatorServer:
@@ -41,7 +52,7 @@ class EmulatorServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.config.host}:{self.config.port}"
+        return http_url(self.config.host, self.config.port)
 
     @property
     def api_key(self) -> str:

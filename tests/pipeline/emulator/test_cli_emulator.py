@@ -5,12 +5,13 @@ import signal
 import subprocess
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.commands.emulator import parse_fault
 from pipeline.emulator.server import free_port
-from tests.pipeline.emulated import run_main, wait_until_healthy
+from tests.pipeline.emulated import default_sigint, run_main, wait_until_healthy
 from tests.paths import AOAI_FT
 
 
@@ -102,3 +103,47 @@ def test_a_port_in_use_is_one_error_saying_what_to_do(fast_emulator, capsys) -> 
     assert f"Error: cannot listen on 127.0.0.1:{fast_emulator.config.port}: " in err
     assert "hint: pick another --port (0 = any free port)" in err and "Traceback" not in err + out
     assert "export AZURE_OPENAI_ENDPOINT" not in out
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_an_ipv6_host_serves_and_the_printed_settings_reach_it() -> None:
+    """`--host ::1 --port 0`: a free port in the IPv6 family, and bracketed URLs (`http://[::1]:PORT`) in what is
+    printed and exported, which the openai SDK reaches as they are."""
+    import shlex
+
+    from pipeline.clients import ConnectionSettings, openai_client
+
+    proc = subprocess.Popen([str(AOAI_FT), "emulator", "--host", "::1", "--port", "0", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    try:
+        exports = {}
+        while len(exports) < 7:
+            line = proc.stdout.readline()
+            assert line, f"the emulator exited with {proc.wait()}: {proc.stderr.read()}"
+            name, _, value = line.removeprefix("export ").strip().partition("=")
+            exports[name] = shlex.split(value)[0]
+        endpoint = exports["AZURE_OPENAI_ENDPOINT"]
+        assert endpoint.startswith("http://[::1]:") and endpoint.endswith("/"), exports
+        assert exports["AZURE_RESOURCE_MANAGER_ENDPOINT"] == endpoint.rstrip("/")
+        client = openai_client(ConnectionSettings(endpoint=endpoint, api_key=exports["AZURE_OPENAI_API_KEY"],
+                                                  max_retries=0, timeout=10))
+        assert [model.id for model in client.models.list()]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert f"Azure OpenAI emulator on {endpoint.rstrip('/')}  (Ctrl-C to stop)" in err
