@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from pipeline import envnames
 from pipeline.errors import ServiceError, UsageError, first_problem
+from pipeline.training_settings import PREVIEW_API_VERSION
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -43,6 +44,14 @@ class ConnectionSettings(BaseModel):
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"endpoint must be an http(s) URL like https://<name>.openai.azure.com/, got {value!r}")
         return value.strip()
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _api_version_stripped(cls, value: object) -> object:
+        """Stripped like the endpoint (a copied value often ends in a space); blank means the default."""
+        if isinstance(value, str):
+            return value.strip() or DEFAULT_API_VERSION
+        return value
 
     @field_validator("api_key", mode="before")
     @classmethod
@@ -91,13 +100,19 @@ def openai_client(settings: ConnectionSettings, *, credential: "TokenCredential 
     return openai.AzureOpenAI(azure_ad_token_provider=provider, **common)
 
 
+def _envelope(exc: openai.APIStatusError) -> tuple[str | None, str | None]:
+    """(code, message) of Azure's error envelope `{"error": {"code", "message"}}`, None where missing."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    err = body.get("error", body) if isinstance(body, dict) else {}
+    code = (err or {}).get("code") if isinstance(err, dict) else None
+    message = (err or {}).get("message") if isinstance(err, dict) else None
+    return (str(code) if code is not None else None), (str(message) if message else None)
+
+
 def describe_api_error(exc: openai.APIError) -> str:
     """`code: message` from Azure's error envelope, falling back to the SDK's text."""
     if isinstance(exc, openai.APIStatusError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        err = body.get("error", body) if isinstance(body, dict) else {}
-        code = (err or {}).get("code") if isinstance(err, dict) else None
-        message = (err or {}).get("message") if isinstance(err, dict) else None
+        code, message = _envelope(exc)
         if message:
             return f"{code}: {message}" if code else str(message)
         return f"HTTP {exc.status_code}: {exc.message}"
@@ -121,6 +136,27 @@ def describe_connection_error(exc: openai.APIConnectionError) -> tuple[str, str]
     timed_out = isinstance(exc, openai.APITimeoutError)
     what = f"{'timed out talking to' if timed_out else 'cannot reach'} {where} ({reason}; {tried})"
     return what, "check the endpoint URL (--endpoint / AZURE_OPENAI_ENDPOINT) and that the service is up"
+
+
+API_VERSIONS = (f"a dated version such as {DEFAULT_API_VERSION} (the default when it is unset) or "
+                f"{PREVIEW_API_VERSION}")
+
+
+def status_hint(exc: openai.APIStatusError) -> str | None:
+    """What to check for a 404 or a 400 about the api-version (other statuses: None). Azure answers a path it
+    does not serve (an endpoint with a path after it, or an api-version it does not know) with code "404"
+    "Resource not found", and a missing job, file or deployment with a code of its own (notFound, ...)."""
+    code, message = _envelope(exc)
+    if exc.status_code == 404 and code in (None, "404"):
+        return (f"check the endpoint (--endpoint / {envnames.AZURE_OPENAI_ENDPOINT}): the resource's URL, "
+                "https://NAME.openai.azure.com/, with no path such as /openai/v1 after it; and the api-version "
+                f"(--api-version / {envnames.OPENAI_API_VERSION}): {API_VERSIONS}")
+    if exc.status_code == 404:
+        return ("check the id or name: it must exist on this endpoint's resource (`aoai-ft status` lists the "
+                "fine-tuning jobs)")
+    if exc.status_code == 400 and "api version" in (message or "").lower():
+        return f"set --api-version / {envnames.OPENAI_API_VERSION} to {API_VERSIONS}"
+    return None
 
 
 @contextmanager
@@ -151,6 +187,6 @@ def service_errors(action: str) -> Iterator[None]:
         raise ServiceError(f"{action}: {describe_api_error(exc)}",
                            hint="the service is throttling or at its job quota; try again later") from exc
     except openai.APIStatusError as exc:
-        raise ServiceError(f"{action}: {describe_api_error(exc)}") from exc
+        raise ServiceError(f"{action}: {describe_api_error(exc)}", hint=status_hint(exc)) from exc
     except openai.APIError as exc:
         raise ServiceError(f"{action}: {describe_api_error(exc)}") from exc

@@ -74,3 +74,28 @@ def test_a_malformed_endpoint_is_one_line_naming_it(tmp_path: Path, endpoint: st
     assert proc.returncode == 2, proc.stderr
     line = assert_one_error(proc, needle, "AZURE_OPENAI_ENDPOINT")
     assert line.startswith("Error: invalid connection settings: ") and "pydantic" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, env, needles", [
+    (["status"], {"AZURE_OPENAI_ENDPOINT": "{url}/openai/v1"},
+     ["404: Resource not found", "hint: check the endpoint (--endpoint / AZURE_OPENAI_ENDPOINT)",
+      "https://NAME.openai.azure.com/, with no path", "OPENAI_API_VERSION"]),
+    (["status"], {"OPENAI_API_VERSION": "garbage"},
+     ["BadRequest: API version not supported", "hint: set --api-version / OPENAI_API_VERSION to a dated version",
+      "2024-10-21", "2025-04-01-preview"]),
+    (["status", "ftjob-nope"], {},
+     ["notFound: The fine-tuning job 'ftjob-nope' could not be found", "`aoai-ft status` lists the fine-tuning jobs"]),
+])
+def test_what_the_service_does_not_know_says_what_to_check(fast_emulator, tmp_path: Path, args: list[str],
+                                                           env: dict[str, str], needles: list[str]) -> None:
+    """A 404 for a path (an endpoint with a path after it) or for an id, and a 400 for the api-version, as Azure
+    answers them (the emulator sends the same envelope), each with a hint."""
+    settings = {"AZURE_OPENAI_ENDPOINT": fast_emulator.url, "AZURE_OPENAI_API_KEY": fast_emulator.api_key}
+    settings.update({k: v.replace("{url}", fast_emulator.url) for k, v in env.items()})
+    assert_one_error(run([*args, "--max-retries", "0"], tmp_path, **settings), *needles)
+
+
+def test_an_api_version_is_stripped_like_the_endpoint(fast_emulator, tmp_path: Path) -> None:
+    proc = run(["status"], tmp_path, AZURE_OPENAI_ENDPOINT=f" {fast_emulator.url} ",
+               AZURE_OPENAI_API_KEY=fast_emulator.api_key, OPENAI_API_VERSION="2024-10-21 ")
+    assert proc.returncode == 0 and "no fine-tuning jobs" in proc.stdout, proc.stderr
