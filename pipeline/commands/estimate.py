@@ -7,14 +7,14 @@ from pathlib import Path
 import click
 
 from pipeline.commands.validate import (
-    epochs_option, load_price_table, method_option, model_option, prices_option, single_threaded_blas,
+    dash_is_stdin, epochs_option, load_price_table, method_option, model_option, prices_option, single_threaded_blas,
 )
 from pipeline.dataset.budget import check_budget
 from pipeline.errors import DatasetInvalid
 
 
 @click.command("estimate")
-@click.argument("train", type=click.Path(path_type=Path))
+@click.argument("train", type=click.Path(path_type=Path, allow_dash=True))
 @model_option
 @prices_option
 @epochs_option
@@ -26,12 +26,13 @@ def estimate(train: Path, model: str, prices_file: Path | None, n_epochs: int | 
     """Estimate the training cost of TRAIN: tokens x epochs x price (an estimate; prices change).
 
     A preference (DPO) file is billed for both sequences of each pair (the conversation with each reply).
-    The file is validated too: a file with errors exits 1, because the service would reject it.
+    The file is validated too: a file with errors exits 1, because the service would reject it. TRAIN - is
+    read from standard input.
     """
     from pipeline.dataset import validate_files
 
     single_threaded_blas()
-    report = validate_files([train], model=model, prices=load_price_table(prices_file), n_epochs=n_epochs,
+    report = validate_files(dash_is_stdin([train]), model=model, prices=load_price_table(prices_file), n_epochs=n_epochs,
                             method=method)
     est = report.estimate
     if est is None:

@@ -46,6 +46,19 @@ def single_threaded_blas() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
+STDIN = Path("/dev/stdin")
+
+
+def dash_is_stdin(paths: list[Path]) -> list[Path]:
+    """`-` names standard input, read as /dev/stdin (copied like any pipe before it is checked); it can be read
+    once, so it may be named once."""
+    if sum(str(p) == "-" for p in paths) > 1:
+        from pipeline.errors import UsageError
+
+        raise UsageError("standard input (-) is named more than once", hint="pass - for one file only")
+    return [STDIN if str(p) == "-" else p for p in paths]
+
+
 def load_price_table(prices_file: Path | None):
     from pipeline.dataset.pricing import default_prices, load_prices
 
@@ -53,8 +66,8 @@ def load_price_table(prices_file: Path | None):
 
 
 @click.command("validate")
-@click.argument("train", type=click.Path(path_type=Path))
-@click.argument("validation", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("train", type=click.Path(path_type=Path, allow_dash=True))
+@click.argument("validation", nargs=-1, type=click.Path(path_type=Path, allow_dash=True))
 @model_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the report.")
 @prices_option
@@ -65,7 +78,8 @@ def validate(train: Path, validation: tuple[Path, ...], model: str, as_json: boo
     """Check TRAIN and optional VALIDATION files: problems by line and code, token stats, cost.
 
     Chat files (supervised) and preference files (DPO: input, preferred_output, non_preferred_output) are told
-    apart by their lines, or by --method; a file mixing both is an error that lists the lines.
+    apart by their lines, or by --method; a file mixing both is an error that lists the lines. A file named -
+    is read from standard input.
 
     \b
     Exit codes: 0 all files valid, 1 a file has errors, 2 usage error (e.g. missing file).
@@ -78,7 +92,7 @@ def validate(train: Path, validation: tuple[Path, ...], model: str, as_json: boo
     prices = load_price_table(prices_file) if prices_file else None  # None: the built-in table
     # --json prints the report's data as it is, never importing pydantic; the rendering takes the pydantic report.
     # Either way the modules it needs load while a worker scans.
-    data = validation_report_data([train, *validation], model=model, prices=prices, n_epochs=n_epochs,
+    data = validation_report_data(dash_is_stdin([train, *validation]), model=model, prices=prices, n_epochs=n_epochs,
                                   method=method, preload=DATA_REPORT_MODULES if as_json else REPORT_MODULES)
     if as_json:
         from pipeline.dataset.report_data import to_json

@@ -136,3 +136,20 @@ def test_nothing_to_train_on_gets_no_estimate_but_a_reason(tmp_path: Path, conte
     assert f"No cost estimate: {empty} has nothing to train on: {why}." in shown.output
     as_json = json.loads(CliRunner().invoke(cli, ["validate", str(empty), "--json"]).stdout)
     assert as_json["estimate"] is None and as_json["no_estimate"].endswith(why)
+
+
+@pytest.mark.skipif(not AOAI_FT.exists(), reason="console script not installed next to this interpreter")
+def test_dash_reads_standard_input(datasets_dir: Path) -> None:
+    """`aoai-ft validate -` and `aoai-ft estimate -` read a pipe (a real one: /dev/stdin is the process's fd 0)."""
+    def run(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(AOAI_FT), *args], input=stdin, cwd=ROOT, capture_output=True, text=True,
+                              timeout=60)
+
+    validation = (datasets_dir / "validation_set.jsonl").read_text(encoding="utf-8")
+    checked = run("validate", "datasets/training_set.jsonl", "-", "--json", stdin=validation)
+    assert checked.returncode == 0, checked.stderr
+    assert [f["examples"] for f in json.loads(checked.stdout)["files"]] == [57, 16]
+    priced = run("estimate", "-", "--json", stdin=(datasets_dir / "training_set.jsonl").read_text(encoding="utf-8"))
+    assert priced.returncode == 0 and json.loads(priced.stdout)["billed_tokens"] > 0, priced.stderr
+    twice = run("validate", "-", "-", stdin=validation)
+    assert twice.returncode == 2 and "Error: standard input (-) is named more than once" in twice.stderr
