@@ -62,16 +62,26 @@ def default_prices() -> PriceTable:
     return PriceTable(source=DEFAULT_SOURCE, as_of=DEFAULT_AS_OF, training_per_million=dict(DEFAULT_TRAINING_PER_MILLION))
 
 
+PRICE_FILE_KEYS = ("currency", "source", "as_of", "training_per_million")
+PRICE_FILE_EXAMPLE = ('e.g. {"as_of": "2026-01-10", "source": "...", '
+                      '"training_per_million": {"gpt-4o-mini-2024-07-18": 3.3}}')
+
+
 def prices_from_dict(data: dict[str, Any], *, origin: str = "price overrides") -> PriceTable:
-    """Merge `data` (the price-file shape) over the defaults."""
+    """Merge `data` (the price-file shape) over the defaults. A key it does not know is an error, not ignored: a
+    model's price written at the top level instead of under training_per_million would change nothing."""
     if not isinstance(data, dict):
+        raise UsageError(f"{origin}: expected a mapping with 'training_per_million'", hint=PRICE_FILE_EXAMPLE)
+    unknown = [str(key) for key in data if key not in PRICE_FILE_KEYS]
+    if unknown:
         raise UsageError(
-            f"{origin}: expected a mapping with 'training_per_million'",
-            hint="e.g. {\"as_of\": \"2026-01-10\", \"source\": \"...\", \"training_per_million\": {\"gpt-4o-mini-2024-07-18\": 3.3}}",
-        )
+            f"{origin}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(repr(k) for k in unknown)} (a price "
+            f"file holds only {', '.join(PRICE_FILE_KEYS[:-1])} and {PRICE_FILE_KEYS[-1]})",
+            hint=f"put model prices under training_per_million, USD per 1M training tokens: {PRICE_FILE_EXAMPLE}")
     overrides = data.get("training_per_million") or {}
     if not isinstance(overrides, dict):
-        raise UsageError(f"{origin}: training_per_million must map model names to USD per 1M tokens")
+        raise UsageError(f"{origin}: training_per_million must map model names to USD per 1M tokens",
+                         hint=f"under it, map each model name to its price: {PRICE_FILE_EXAMPLE}")
     base = default_prices()
     merged = {
         "currency": data.get("currency", base.currency),

@@ -77,3 +77,21 @@ def test_a_price_that_is_not_a_number_at_or_above_zero_is_refused(datasets_dir: 
     assert result.exit_code == 2, result.output
     assert f"Error: {prices}: training_per_million: prices must be numbers >= 0" in result.output
     assert "Value error" not in result.output and "$nan" not in result.output and "$inf" not in result.output
+
+
+@pytest.mark.parametrize("command", ["estimate", "validate"])
+@pytest.mark.parametrize(("content", "error", "hint"), [
+    ("gpt-4o-mini-2024-07-18: 100\nsource: mine\n",  # a model's price at the top level, not under training_per_million
+     "unknown key 'gpt-4o-mini-2024-07-18' (a price file holds only currency, source, as_of and training_per_million)",
+     "put model prices under training_per_million, USD per 1M training tokens: e.g. "),
+    ("training_per_million: 5\n", "training_per_million must map model names to USD per 1M tokens",
+     "under it, map each model name to its price: e.g. "),
+])
+def test_a_price_file_in_another_layout_is_refused(datasets_dir: Path, tmp_path: Path, command: str, content: str,
+                                                   error: str, hint: str) -> None:
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(content, encoding="utf-8")
+    result = CliRunner().invoke(cli, [command, str(datasets_dir / "training_set.jsonl"), "--prices", str(prices)])
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines()[0] == f"Error: {prices}: {error}"
+    assert result.output.splitlines()[1].startswith(f"  hint: {hint}")
