@@ -42,6 +42,14 @@ def report(job_id: str, out_dir: Path, base_deployment: str | None, ft_deploymen
     if bool(base_deployment) != bool(ft_deployment):
         raise UsageError("the side-by-side needs both deployments",
                          hint="pass --base-deployment and --ft-deployment together (or neither)")
+    questions: list[str] = []
+    if base_deployment and ft_deployment:  # the side-by-side was asked for: its questions first, before any request
+        questions = validation_questions(validation_file, limit=max_questions)
+        if not questions:
+            raise UsageError(f"{validation_file} has no questions for the side-by-side (no example with a user "
+                             "message)",
+                             hint="pass --validation-file a chat .jsonl with examples (`aoai-ft validate FILE` checks "
+                                  "it), or leave out --base-deployment and --ft-deployment")
     out = console()
     client = client_factory()
     rows = fetch_results(client, job_id)
@@ -49,8 +57,7 @@ def report(job_id: str, out_dir: Path, base_deployment: str | None, ft_deploymen
         job = client.fine_tuning.jobs.retrieve(job_id)
     check_output(out_dir, option="--out", directory=True)  # before the questions are asked (and paid for)
     comparisons = None
-    if base_deployment and ft_deployment:
-        questions = validation_questions(validation_file, limit=max_questions)
+    if questions:
         with out.status(f"asking {len(questions):,} questions to {base_deployment} and {ft_deployment} ..."):
             comparisons = compare_answers(client, base_deployment, ft_deployment, questions)
     with writing(out_dir, option="--out"):

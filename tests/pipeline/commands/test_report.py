@@ -99,3 +99,22 @@ def test_a_validation_file_that_is_not_utf8_is_one_error(fast_emulator, client, 
     assert code == 2, err
     assert f"Error: {utf16} is not UTF-8 text" in err and "hint: " in err and "Traceback" not in err + out
     assert not (tmp_path / "report").exists()
+
+
+def test_a_validation_file_without_questions_is_one_error_before_anything_is_written(
+        fast_emulator, client, datasets_dir, tmp_path, monkeypatch, capsys) -> None:
+    """The side-by-side was asked for (both deployments): a file it cannot take a question from says so, instead
+    of a report without it and exit 0."""
+    result = ensure_fine_tuned_model(client, FineTuneRequest(training_path=datasets_dir / "training_set.jsonl"),
+                                     timeout=60, poll_interval=0.1)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", encoding="utf-8")
+    for name, value in emulator_env(fast_emulator).items():
+        monkeypatch.setenv(name, value)
+    code, out, err = run_main(["report", result.job_id, "--out", str(tmp_path / "report"), "--base-deployment", "b",
+                               "--ft-deployment", "f", "--validation-file", str(empty)], capsys)
+    assert code == 2, err
+    error, hint = err.splitlines()
+    assert error == f"Error: {empty} has no questions for the side-by-side (no example with a user message)"
+    assert hint.startswith("  hint: pass --validation-file a chat .jsonl") and "Traceback" not in err + out
+    assert not (tmp_path / "report").exists()
