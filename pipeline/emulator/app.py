@@ -58,7 +58,7 @@ def require_admin_key(state: EmulatorState, request: Request) -> None:
 
 def create_app(config: EmulatorConfig, clock: Clock | None = None, state: EmulatorState | None = None) -> FastAPI:
     state = state or EmulatorState.create(config, clock)
-    injector = FaultInjector(config.faults, state.rng)
+    injector = FaultInjector(config.faults, state.rng, state.stopping)
     app = FastAPI(title="aoai-finetune emulator", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.emulator = state
     app.state.faults = injector

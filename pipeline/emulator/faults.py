@@ -12,6 +12,7 @@ import logging
 import random
 import re
 import threading
+import time
 from typing import Any, Awaitable, Callable
 
 from pipeline.emulator.config import FaultRule
@@ -21,6 +22,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 ADMIN_PREFIX = "/admin/"
+STOP_CHECK_SECONDS = 0.1  # how soon an injected delay notices that the server stops
 # Set in the request's task while it drops its connection on purpose; the server's complaint about the
 # unfinished response is then expected and not logged (see `QuietDrops`).
 _dropping: contextvars.ContextVar[bool] = contextvars.ContextVar("aoai_ft_dropping", default=False)
@@ -42,10 +44,11 @@ def install_log_filter(logger_name: str = "uvicorn.error") -> None:
 
 
 class FaultInjector:
-    def __init__(self, rules: list[FaultRule], rng: random.Random) -> None:
+    def __init__(self, rules: list[FaultRule], rng: random.Random, stopping: threading.Event | None = None) -> None:
         self._rules: list[tuple[FaultRule, re.Pattern[str], list[int]]] = []
         self._lock = threading.Lock()
         self._rng = rng
+        self._stopping = stopping or threading.Event()
         for rule in rules:
             self.add(rule)
 
@@ -60,6 +63,12 @@ class FaultInjector:
     def rules(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(rule.model_dump(), fired=fired[0]) for rule, _, fired in self._rules]
+
+    async def delay(self, seconds: float) -> None:
+        """Sleep `seconds`, or until the server stops (then the request is served at once, not cut off)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not self._stopping.is_set():
+            await asyncio.sleep(min(left, STOP_CHECK_SECONDS))
 
     def pick(self, method: str, path: str) -> FaultRule | None:
         """The first rule that matches and fires for this request (and count it)."""
@@ -92,7 +101,7 @@ class FaultMiddleware:
         if rule is None:
             await self.app(scope, receive, send)
         elif rule.kind == "latency":
-            await asyncio.sleep(rule.seconds)
+            await self.injector.delay(rule.seconds)
             await self.app(scope, receive, send)
         elif rule.kind == "429":
             retry = max(rule.seconds, 0.0)

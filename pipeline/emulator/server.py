@@ -80,6 +80,8 @@ class EmulatorServer:
         return self
 
     def stop(self) -> None:
+        if self.state is not None:
+            self.state.stopping.set()  # injected delays end: requests in flight are answered, the stop is prompt
         if self._server is not None:
             self._server.request_exit()
         if self._thread is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -30,6 +31,9 @@ class EmulatorState:
     tokens: TokenIssuer
     dataplane: DataPlane
     rng: random.Random = field(default_factory=random.Random)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    """Set when the server stops: injected delays end early, so requests in flight are answered and the stop
+    is prompt (a 300 s latency fault would otherwise hold it)."""
 
     @classmethod
     def create(cls, config: EmulatorConfig, clock: Clock | None = None) -> "EmulatorState":

@@ -59,3 +59,33 @@ def test_an_error_fault_answers_its_status_in_azures_envelope(emulator, openai_c
 def test_an_error_fault_needs_an_error_status_and_a_code(emulator, rule):
     r = httpx.post(f"{emulator.url}/admin/faults", json={"route": "/x", **rule}, headers={"api-key": emulator.api_key})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalidPayload"
+
+
+def test_stopping_ends_an_injected_delay_and_answers_the_request() -> None:
+    """A request held by a long latency fault is answered when the emulator stops, and the stop is prompt (it used
+    to wait out the delay, then leave the server thread running)."""
+    import threading
+
+    from tests.pipeline.emulator.conftest import put_deployment
+
+    emu = EmulatorServer(EmulatorConfig(port=0, log_requests=False)).start()
+    answers: list[int] = []
+    try:
+        put_deployment(emu, "base", "gpt-4o-mini-2024-07-18")
+        add_fault(emu, route="/chat/completions", kind="latency", seconds=60)
+        asking = threading.Thread(target=lambda: answers.append(httpx.post(
+            f"{emu.url}/openai/deployments/base/chat/completions?api-version=2024-10-21",
+            headers={"api-key": emu.api_key}, json={"messages": [{"role": "user", "content": "hi"}]},
+            timeout=90).status_code))
+        asking.start()
+        deadline = time.monotonic() + 10
+        while fired(emu) != [1] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert fired(emu) == [1]
+    finally:
+        started = time.monotonic()
+        emu.stop()
+        stopped_after = time.monotonic() - started
+    asking.join(10)
+    assert stopped_after < 3, stopped_after
+    assert answers == [200]
