@@ -29,8 +29,11 @@ def test_deploy_says_the_deployment_goes_on_and_bills(datasets_dir) -> None:
                envnames.AZURE_SUBSCRIPTION_ID: cfg.subscription_id,
                envnames.AZURE_RESOURCE_GROUP: cfg.default_resource_group,
                envnames.AZURE_OPENAI_RESOURCE_NAME: cfg.default_account}
+        # ARM's operation status is polled only after the command has seen the PUT accepted: once a poll is seen
+        # here, Ctrl-C finds the deployment known to be accepted, however slowly the command got there.
+        add_fault(emu, route="/operationStatuses/", kind="latency", seconds=0, methods=["GET"])
         code, _, err = interrupt(["deploy", "--model", model, "--deployment", "teacher"], env,
-                                 ready=lambda: emu.state.deployments.get(cfg.default_account, "teacher") is not None)
+                                 ready=lambda: fired(emu)[0] > 0)
         deployment = emu.state.deployments.get(cfg.default_account, "teacher")
         assert deployment is not None and deployment.provisioning_state(emu.state.clock.now()) == "Creating"
     finally:
@@ -48,8 +51,10 @@ def test_upload_says_the_file_is_still_processed_and_a_rerun_reuses_it(datasets_
     emu = start(file_processing_seconds=60)
     try:
         client = make_client(emu)
-        code, _, err = interrupt(["upload", str(datasets_dir / "training_set.jsonl")], emulator_env(emu),
-                                 ready=lambda: bool(list(client.files.list())))
+        # The command notes the file's id after its first check: a second check seen here means Ctrl-C finds it.
+        add_fault(emu, route=r"/files/[^/]+$", kind="latency", seconds=0, methods=["GET"])
+        code, _, err = interrupt(["upload", str(datasets_dir / "training_set.jsonl"), "--poll-interval", "0.2"],
+                                 emulator_env(emu), ready=lambda: fired(emu)[0] >= 2)
         (file,) = client.files.list()
         assert file.status in ("pending", "running", "uploaded")
     finally:
@@ -64,11 +69,14 @@ def test_eval_says_the_runs_go_on_and_a_rerun_adopts_them() -> None:
     emu = start(eval_run_seconds=120)
     try:
         put_deployment(emu, "base", BASE_MODEL)
-        v1 = v1_client(emu)
-        evals = lambda: list(v1.evals.list())  # noqa: E731
+        # The command polls its run only once it has noted it: a poll seen here means Ctrl-C finds the run known,
+        # however slowly the command got there (a run merely existing in the service does not say so).
+        add_fault(emu, route=r"/evals/[^/]+/runs/[^/]+$", kind="latency", seconds=0, methods=["GET"])
         code, _, err = interrupt(["eval", str(VALIDATION), "-d", "base", "--poll", "0.1"], emulator_env(emu),
-                                 ready=lambda: bool(evals()) and bool(list(v1.evals.runs.list(evals()[0].id))))
-        (run,) = v1.evals.runs.list(evals()[0].id)
+                                 ready=lambda: fired(emu)[0] > 0)
+        v1 = v1_client(emu)
+        (evaluation,) = v1.evals.list()
+        (run,) = v1.evals.runs.list(evaluation.id)
         assert run.status in ("queued", "in_progress")
     finally:
         emu.stop()
