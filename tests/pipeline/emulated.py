@@ -20,7 +20,6 @@ from pipeline.cli import cli, main
 from pipeline.clients import ConnectionSettings, openai_client
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.emulator.clock import Clock
-from tests.paths import AOAI_FT
 
 FAST = dict(port=0, training_seconds=1.0, file_processing_seconds=0.1, deployment_seconds=0.2, log_requests=False)
 
@@ -86,9 +85,11 @@ def wait_until_healthy(proc: subprocess.Popen, url: str, *, timeout: float) -> N
 
 def interrupt(args: list[str], env: dict[str, str], ready: Callable[[], bool], *,
               timeout: float = 30) -> tuple[int, str, str]:
-    """Run `aoai-ft ARGS` as users do (a subprocess with `env` over ours), press Ctrl-C (SIGINT) once `ready()`
-    holds, and return (exit code, stdout, stderr)."""
-    proc = subprocess.Popen([str(AOAI_FT), *args], env={**os.environ, "COLUMNS": "200", **env},
+    """Run `aoai-ft ARGS` as users do (a subprocess with `env` over ours: the warm launcher, which forwards signals
+    to the command), press Ctrl-C (SIGINT) once `ready()` holds, and return (exit code, stdout, stderr)."""
+    from tests.warm_cli import warm_aoai_ft
+
+    proc = subprocess.Popen([str(warm_aoai_ft()), *args], env={**os.environ, "COLUMNS": "200", **env},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         deadline = time.monotonic() + timeout
