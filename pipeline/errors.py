@@ -103,17 +103,24 @@ def writing(path: Path | str, *, option: str) -> Iterator[None]:
 
 
 def check_output(path: Path | str, *, option: str, directory: bool = False) -> Path:
-    """Fail now, before any work that costs time or money and without creating anything, when an output (a file,
-    or a directory when `directory`) cannot be written: the nearest existing part of its path must be a directory
-    this user may write in. The write itself still goes through `writing`."""
+    """Fail now, before any work that costs time or money and without leaving anything behind, when an output (a
+    file, or a directory when `directory`) cannot be written: the nearest existing part of its path must be a
+    directory in which something can be made. Making (and removing) an empty directory there is the test, since
+    permission bits do not tell (root may write anywhere, yet not in /proc). The write itself still goes through
+    `writing`."""
+    import tempfile
+
     path = Path(path)
     target = path if directory else path.parent
     with writing(path, option=option):
         existing = next(p for p in (target, *target.parents) if p.exists() or p.is_symlink())
         if not existing.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise PermissionError(errno.EACCES, f"no permission to write in {existing}", str(existing))
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".aoai-ft-check-", dir=existing))
+        except OSError as exc:
+            raise PermissionError(errno.EACCES, f"nothing can be created in {existing} ({exc.strerror or exc})",
+                                  str(existing)) from None
     return path
 
 

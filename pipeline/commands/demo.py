@@ -34,7 +34,11 @@ def demo(out_dir: Path, datasets_dir: Path | None, training_seconds: float, data
       aoai-ft demo --out /tmp/demo --training-seconds 3
     """
     from pipeline.demo import DemoOptions, default_datasets, run_demo
+    from pipeline.errors import check_output
 
+    check_output(out_dir, option="--out", directory=True)  # before anything starts: the pictures come last
+    if data_dir is not None:
+        check_output(data_dir, option="--data-dir", directory=True)
     options = DemoOptions(out_dir=out_dir, datasets_dir=datasets_dir or default_datasets(),
                           training_seconds=training_seconds, data_dir=data_dir)
     run_demo(options, console())

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from pipeline import envnames
 from pipeline.envfile import format_exports
-from pipeline.errors import UsageError, first_problem
+from pipeline.errors import UsageError, check_output, first_problem
 
 if TYPE_CHECKING:
     from pipeline.emulator.config import EmulatorConfig, FaultRule
@@ -118,6 +118,8 @@ def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training
     from pipeline.emulator.server import free_port, http_url, serve_forever
 
     rules = [parse_fault(f) for f in faults]
+    if data_dir is not None:
+        check_output(data_dir, option="--data-dir", directory=True)
     _check_address(host, port)
     if port == 0:
         port = free_port(host)

@@ -94,3 +94,19 @@ def test_bad_datasets_fail_before_anything_starts(tmp_path: Path, datasets_dir: 
 
     code, _, stderr = run_main(["demo", "--datasets", str(tmp_path / "nowhere")], capsys)
     assert code == 2 and "no such file" in stderr
+
+
+def test_output_and_state_folders_that_cannot_be_made_stop_it_before_anything_starts(tmp_path: Path, capsys) -> None:
+    """`--out` is written last (the pictures) and `--data-dir` first: both are checked before step 1, as one error
+    naming the folder, not a traceback after the whole flow (or from the emulator's start)."""
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder\n")
+    for option in ("--out", "--data-dir"):
+        code, out, err = run_main(["demo", option, str(in_the_way / "sub")], capsys)
+        assert code == 2, err
+        assert f"Error: cannot write {in_the_way / 'sub'}: {in_the_way} is a file, not a directory" in err
+        assert f"hint: pass {option} a path in a directory you can write to" in err
+        assert "1. validate" not in out and "Traceback" not in out + err
+    if Path("/proc/self").is_dir():  # where permission bits say yes (as root) but nothing can be made
+        code, out, err = run_main(["demo", "--out", "/proc/aoai-ft-demo"], capsys)
+        assert code == 2 and "Error: cannot write /proc/aoai-ft-demo: nothing can be created in /proc" in err, err

@@ -147,3 +147,12 @@ def test_an_ipv6_host_serves_and_the_printed_settings_reach_it() -> None:
             proc.communicate()
     assert proc.returncode == 0, err
     assert f"Azure OpenAI emulator on {endpoint.rstrip('/')}  (Ctrl-C to stop)" in err
+
+
+def test_a_state_folder_that_cannot_be_made_is_one_error(tmp_path) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder\n")
+    result = CliRunner().invoke(cli, ["emulator", "--port", "0", "--data-dir", str(in_the_way / "state")])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: cannot write {in_the_way / 'state'}: {in_the_way} is a file")
+    assert "hint: pass --data-dir a path in a directory you can write to" in result.output
