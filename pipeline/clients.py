@@ -143,8 +143,8 @@ API_VERSIONS = (f"a dated version such as {DEFAULT_API_VERSION} (the default whe
 
 
 def status_hint(exc: openai.APIStatusError) -> str | None:
-    """What to check for a 404 or a 400 about the api-version (other statuses: None). Azure answers a path it
-    does not serve (an endpoint with a path after it, or an api-version it does not know) with code "404"
+    """What to check for a 404, a 400 about the api-version, or a 5xx (other statuses: None). Azure answers a path
+    it does not serve (an endpoint with a path after it, or an api-version it does not know) with code "404"
     "Resource not found", and a missing job, file or deployment with a code of its own (notFound, ...)."""
     code, message = _envelope(exc)
     if exc.status_code == 404 and code in (None, "404"):
@@ -156,6 +156,9 @@ def status_hint(exc: openai.APIStatusError) -> str | None:
                 "fine-tuning jobs)")
     if exc.status_code == 400 and "api version" in (message or "").lower():
         return f"set --api-version / {envnames.OPENAI_API_VERSION} to {API_VERSIONS}"
+    if exc.status_code >= 500:
+        return ("the service failed, also on the retries (--max-retries, 5 by default); nothing is lost: run the "
+                "same command again in a few minutes")
     return None
 
 

@@ -99,3 +99,14 @@ def test_an_api_version_is_stripped_like_the_endpoint(fast_emulator, tmp_path: P
     proc = run(["status"], tmp_path, AZURE_OPENAI_ENDPOINT=f" {fast_emulator.url} ",
                AZURE_OPENAI_API_KEY=fast_emulator.api_key, OPENAI_API_VERSION="2024-10-21 ")
     assert proc.returncode == 0 and "no fine-tuning jobs" in proc.stdout, proc.stderr
+
+
+def test_a_service_failure_after_the_retries_says_to_run_it_again(fast_emulator, tmp_path: Path) -> None:
+    from tests.pipeline.emulated import add_fault, fired
+
+    add_fault(fast_emulator, route="/fine_tuning/jobs$", kind="500", count=2, methods=["GET"])
+    proc = run(["status", "--max-retries", "1"], tmp_path, AZURE_OPENAI_ENDPOINT=fast_emulator.url,
+               AZURE_OPENAI_API_KEY=fast_emulator.api_key)
+    assert_one_error(proc, "internalFailure: Injected internal error.", "also on the retries (--max-retries",
+                     "run the same command again")
+    assert fired(fast_emulator)[-1] == 2  # the first answer and its one retry
