@@ -64,25 +64,6 @@ def emulator_env(config: "EmulatorConfig", url: str) -> dict[str, str]:
     }
 
 
-def _check_address(host: str, port: int) -> None:
-    """A host that does not resolve, or a port in use (another emulator on the default 8765?), is a usage error
-    before anything starts."""
-    import socket
-
-    from pipeline.emulator.server import netloc
-    from pipeline.errors import UsageError
-
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
-            probe.bind(address)
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {netloc(host, port)}: {exc.strerror or exc}",
-                         hint="pick another --port (0 = any free port), stop what uses this one (another "
-                              "`aoai-ft emulator`?), or check --host") from None
-
-
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0 = any free port).")
@@ -115,14 +96,17 @@ def emulator(host: str, port: int, api_key: str, data_dir: Path | None, training
       aoai-ft emulator --fault route=/chat,kind=429,rate=0.5,seconds=1
     """
     from pipeline.emulator.config import EmulatorConfig
-    from pipeline.emulator.server import free_port, http_url, serve_forever
+    from pipeline.emulator.server import free_port, http_url, netloc, serve_forever
 
     rules = [parse_fault(f) for f in faults]
     if data_dir is not None:
         check_output(data_dir, option="--data-dir", directory=True)
-    _check_address(host, port)
-    if port == 0:
-        port = free_port(host)
+    try:  # before anything starts: a host that does not resolve, a port in use (another emulator on 8765?)
+        port = free_port(host, port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {netloc(host, port)}: {exc.strerror or exc}",
+                         hint="pick another --port (0 = any free port), stop what uses this one (another "
+                              "`aoai-ft emulator`?), or check --host") from None
     config = EmulatorConfig(host=host, port=port, api_key=api_key, data_dir=data_dir,
                             training_seconds=training_seconds, file_processing_seconds=file_processing_seconds,
                             deployment_seconds=deployment_seconds, eval_run_seconds=eval_run_seconds,

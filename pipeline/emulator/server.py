@@ -17,10 +17,13 @@ from pipeline.emulator.prompt_stop import PromptStopServer
 from pipeline.emulator.state import EmulatorState
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A free port on `host`, in its address family (`::1` is IPv6)."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+def free_port(host: str = "127.0.0.1", port: int = 0) -> int:
+    """A port the server can listen on at `host`: `port` itself, or any free one for 0. Found by binding it as the
+    server will (the host's address family, `::1` is IPv6; SO_REUSEADDR) and letting go; OSError when the host does
+    not resolve or the port is taken."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         return sock.getsockname()[1]
 
