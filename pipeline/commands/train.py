@@ -34,14 +34,11 @@ def _resolve_file(client, value: str | None, path: Path | None, *, timeout: floa
                   out) -> str | None:
     """A local `path` is uploaded (or its earlier upload reused) and its check awaited, polled every `poll_interval`
     seconds (2 s at most: files take seconds, not hours); otherwise `value` is the file id."""
-    from pipeline.errors import on_ctrl_c
-    from pipeline.files import upload_file, upload_interrupted
-    from pipeline.progress import FileProgressDisplay
+    from pipeline.commands.upload import upload_showing_progress
 
     if path is None:
         return value
-    with FileProgressDisplay(out, path) as show, on_ctrl_c(lambda: upload_interrupted(path, show.file_id)):
-        result = upload_file(client, path, timeout=timeout, poll_interval=min(poll_interval, 2.0), on_status=show)
+    result = upload_showing_progress(out, client, path, timeout=timeout, poll_interval=min(poll_interval, 2.0))
     out.print(f"{path}: {'already uploaded' if result.reused else 'uploaded'} as {result.file.id}")
     return result.file.id
 
