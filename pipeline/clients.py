@@ -7,8 +7,10 @@ into `ServiceError`s with a hint, so the CLI shows a message instead of a traceb
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -84,12 +86,40 @@ class ConnectionSettings(BaseModel):
                              hint=f"check --endpoint / {envnames.AZURE_OPENAI_ENDPOINT}") from None
 
 
+@cache
+def tls_context() -> ssl.SSLContext:
+    """The SDK's HTTP library's default TLS context (the CA bundle from SSL_CERT_FILE / SSL_CERT_DIR, else its
+    own), made once per process: loading the CA bundle costs ~30 ms of CPU, which every new client would pay
+    again."""
+    try:
+        import httpx2 as http  # what openai 3.x sends requests with
+    except ImportError:
+        import httpx as http
+    return http.create_ssl_context()
+
+
+class _HttpClient(openai.DefaultHttpxClient):
+    """The SDK's default HTTP client (its timeouts, connection limits, redirects) on the shared TLS context,
+    closed when dropped, as the SDK closes the client it makes itself."""
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # at interpreter exit the transport may be half torn down already
+            pass
+
+
+def http_client() -> openai.DefaultHttpxClient:
+    """A new HTTP client for an `openai` SDK client (its own connections, the process's TLS context)."""
+    return _HttpClient(verify=tls_context())
+
+
 def openai_client(settings: ConnectionSettings, *, credential: "TokenCredential | None" = None) -> openai.AzureOpenAI:
     """An `AzureOpenAI` client: key auth when a key is set, otherwise an Entra ID bearer token from `credential`
     (default `pipeline.credentials.azure_credential()`: the azure-native provider's ARM_* identity, else
     DefaultAzureCredential) for the Cognitive Services scope."""
     common = dict(azure_endpoint=settings.endpoint, api_version=settings.api_version,
-                  max_retries=settings.max_retries, timeout=settings.timeout)
+                  max_retries=settings.max_retries, timeout=settings.timeout, http_client=http_client())
     if settings.api_key is not None:
         return openai.AzureOpenAI(api_key=settings.api_key.get_secret_value(), **common)
     from azure.identity import get_bearer_token_provider

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import openai
 
-from pipeline.clients import ENTRA_SCOPE, ConnectionSettings
+from pipeline.clients import ENTRA_SCOPE, ConnectionSettings, http_client
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -23,7 +23,8 @@ def v1_base_url(endpoint: str) -> str:
 
 
 def evals_client(settings: ConnectionSettings, *, credential: "TokenCredential | None" = None) -> openai.OpenAI:
-    common = dict(base_url=v1_base_url(settings.endpoint), max_retries=settings.max_retries, timeout=settings.timeout)
+    common = dict(base_url=v1_base_url(settings.endpoint), max_retries=settings.max_retries, timeout=settings.timeout,
+                  http_client=http_client())
     if settings.api_key is not None:
         key = settings.api_key.get_secret_value()
         return openai.OpenAI(api_key=key, default_headers={"api-key": key}, **common)
@@ -38,7 +39,8 @@ def evals_client(settings: ConnectionSettings, *, credential: "TokenCredential |
 def evals_client_for(client: openai.AzureOpenAI) -> openai.OpenAI:
     """The v1 client for the same account and sign-in as an `AzureOpenAI` client the CLI already built."""
     endpoint = str(client.base_url)
-    common = dict(base_url=v1_base_url(endpoint), max_retries=client.max_retries, timeout=client.timeout)
+    common = dict(base_url=v1_base_url(endpoint), max_retries=client.max_retries, timeout=client.timeout,
+                  http_client=http_client())
     provider = getattr(client, "_azure_ad_token_provider", None)
     if provider is not None:
         return openai.OpenAI(api_key=provider, **common)
