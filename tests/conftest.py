@@ -74,7 +74,10 @@ def openai_client(emulator):
     """The official SDK pointed at the emulator, as the pipeline builds it (GA api-version 2024-10-21)."""
     import openai
 
-    return openai.AzureOpenAI(azure_endpoint=emulator.url, api_key=emulator.api_key, api_version="2024-10-21")
+    from pipeline.clients import http_client
+
+    return openai.AzureOpenAI(azure_endpoint=emulator.url, api_key=emulator.api_key, api_version="2024-10-21",
+                              http_client=http_client())
 
 
 @pytest.fixture

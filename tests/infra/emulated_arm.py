@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import httpx
 import pytest
 
 from pipeline.emulator import EmulatorServer
+from tests import loopback
 
 TOKEN = "emu-token"
 API = {"api-version": "2025-09-01"}
@@ -39,12 +39,12 @@ class EmulatedArm:
         """Create the account through ARM and delete it; the first `visible_after_gets` GETs of the deleted
         account answer 404 (Azure lists a just-deleted account a moment later). Then forget these calls."""
         headers, base = {"Authorization": f"Bearer {TOKEN}"}, f"{self.server.url}/subscriptions/{sub}/resourceGroups/{rg}"
-        httpx.put(base, params=API, headers=headers, json={"location": location}).raise_for_status()
+        loopback.put(base, params=API, headers=headers, json={"location": location}).raise_for_status()
         account = f"{base}/providers/Microsoft.CognitiveServices/accounts/{name}"
-        httpx.put(account, params=API, headers=headers, json={
+        loopback.put(account, params=API, headers=headers, json={
             "location": location, "kind": "OpenAI", "sku": {"name": "S0"},
             "properties": {"customSubDomainName": name}}).raise_for_status()
-        httpx.delete(account, params=API, headers=headers).raise_for_status()
+        loopback.delete(account, params=API, headers=headers).raise_for_status()
         if visible_after_gets:
             self.refuse("GET", f"/deletedAccounts/{name}$", 404, "ResourceNotFound", count=visible_after_gets)
         self.caplog.clear()
@@ -65,11 +65,11 @@ class EmulatedArm:
 
     def refuse(self, method: str, path_regex: str, status: int, code: str, *, count: int | None = None) -> None:
         """Answer such requests (the next `count` of them, or all) with `status` and Azure's envelope with `code`."""
-        httpx.post(f"{self.server.url}/admin/faults", headers={"api-key": self.server.api_key}, json={
+        loopback.post(f"{self.server.url}/admin/faults", headers={"api-key": self.server.api_key}, json={
             "route": path_regex, "methods": [method], "kind": "error", "status": status, "code": code, "count": count,
         }).raise_for_status()
 
     def fired(self) -> list[int]:
         """How often each injected fault answered."""
-        faults = httpx.get(f"{self.server.url}/admin/faults", headers={"api-key": self.server.api_key})
+        faults = loopback.get(f"{self.server.url}/admin/faults", headers={"api-key": self.server.api_key})
         return [rule["fired"] for rule in faults.json()["rules"]]

@@ -22,6 +22,7 @@ from pipeline import envnames
 from pipeline.chat import SMOKE_TEST_QUESTION
 from pipeline.emulator import EmulatorServer
 from pipeline.files import content_hash
+from tests import loopback
 from tests.pipeline.emulated import fired, make_client, start
 
 
@@ -164,14 +165,13 @@ def test_another_account_trains_there_and_the_old_model_is_deleted_from_its_own(
 def test_a_rotated_key_changes_nothing_and_later_calls_use_the_new_key(fast_emulator, data, monkeypatch) -> None:
     use_arm(monkeypatch, fast_emulator)
     created = over_the_wire(FineTunedModelProvider()).create(model_props(fast_emulator, data))
-    import httpx
 
     config = fast_emulator.config
     rotate = (f"{fast_emulator.url}/subscriptions/{config.subscription_id}/resourceGroups/"
               f"{config.default_resource_group}/providers/Microsoft.CognitiveServices/accounts/"
               f"{config.default_account}/regenerateKey?api-version=2024-10-01")
     for key_name in ("Key1", "Key2"):
-        response = httpx.post(rotate, json={"keyName": key_name}, headers={"Authorization": "Bearer t"})
+        response = loopback.post(rotate, json={"keyName": key_name}, headers={"Authorization": "Bearer t"})
         assert response.status_code == 200, response.text
     with pytest.raises(openai.AuthenticationError):  # the old key no longer works
         make_client(fast_emulator, max_retries=0).models.list()
@@ -303,7 +303,6 @@ def test_create_survives_throttling_and_server_errors(data, monkeypatch) -> None
 def test_create_records_the_checkpoints_and_keeps_the_model_when_they_cannot_be_read(data, monkeypatch) -> None:
     """Create's outputs list the kept checkpoints and the final model. When the checkpoint list keeps failing,
     the trained model is still recorded (with a warning) and a later refresh reads the list."""
-    import httpx
 
     from pipeline.emulator import FaultRule
 
@@ -318,7 +317,7 @@ def test_create_records_the_checkpoints_and_keeps_the_model_when_they_cannot_be_
         assert any(f"could not read the checkpoints of job {created.id}" in w and "pulumi refresh" in w
                    for w in warnings)
 
-        httpx.delete(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).raise_for_status()
+        loopback.delete(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).raise_for_status()
         read = provider.read(created.id, engine_props(created.outs))
         steps = [(point["step"], point["final"]) for point in read.outs["checkpoints"]]
         assert len(steps) == 3 and steps[-1] == (steps[-2][0], True)  # two epochs kept, then the final model

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.proto import provider_pb2
@@ -24,6 +23,7 @@ from pipeline.chat import SMOKE_TEST_QUESTION
 from pipeline.emulator import EmulatorServer
 from pipeline.files import content_hash
 from pipeline.training_settings import TrainingSettings
+from tests import loopback
 from tests.infra.engine import (
     UNKNOWN, LaunchSpec, ProviderHost, engine_create, language_host_virtualenv, launch_spec,
 )
@@ -242,9 +242,9 @@ def test_soft_delete_guard_through_the_provider_host(host: ProviderHost, emulato
     make_account(emulator, "aoai-ft-guarded")
     arm_client(emulator).accounts.begin_delete(config.default_resource_group, "aoai-ft-guarded").result()
     host.delete(urn, id_, outs)  # destroy: the account's soft-deleted twin is purged
-    deleted = httpx.get(f"{emulator.url}/subscriptions/{config.subscription_id}/providers/"
-                        "Microsoft.CognitiveServices/deletedAccounts?api-version=2024-10-01",
-                        headers={"Authorization": "Bearer t"}).json()["value"]
+    deleted = loopback.get(f"{emulator.url}/subscriptions/{config.subscription_id}/providers/"
+                           "Microsoft.CognitiveServices/deletedAccounts?api-version=2024-10-01",
+                           headers={"Authorization": "Bearer t"}).json()["value"]
     assert [a for a in deleted if a["name"] == "aoai-ft-guarded"] == []
 
 
@@ -343,10 +343,10 @@ def test_keyless_smoke_test_signs_in_like_azure_native_and_waits_for_its_role(sp
                                              resource_group=config.default_resource_group, account_name=name,
                                              deployment_name="teacher", model="gpt-4o-mini-2024-07-18"))
         keyless = account_id(emu, "aoai-ft-keyless")
-        role = httpx.put(f"{emu.url}{keyless}/providers/Microsoft.Authorization/roleAssignments/"
-                         "5d7b0b35-5a8e-4b7c-9d1a-2f0e7f1c0a11", params={"api-version": "2022-04-01"},
-                         headers={"Authorization": "Bearer operator"},
-                         json={"properties": {"principalId": RUNNER_OBJECT_ID, "principalType": "ServicePrincipal",
+        role = loopback.put(f"{emu.url}{keyless}/providers/Microsoft.Authorization/roleAssignments/"
+                            "5d7b0b35-5a8e-4b7c-9d1a-2f0e7f1c0a11", params={"api-version": "2022-04-01"},
+                            headers={"Authorization": "Bearer operator"},
+                            json={"properties": {"principalId": RUNNER_OBJECT_ID, "principalType": "ServicePrincipal",
                                               "roleDefinitionId": f"/subscriptions/{config.subscription_id}/providers/"
                                                                   f"Microsoft.Authorization/roleDefinitions/{OPENAI_USER}"}})
         assert role.status_code in (200, 201), role.text

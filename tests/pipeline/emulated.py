@@ -20,6 +20,7 @@ from pipeline.cli import cli, main
 from pipeline.clients import ConnectionSettings, openai_client
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.emulator.clock import Clock
+from tests import loopback
 
 FAST = dict(port=0, training_seconds=1.0, file_processing_seconds=0.1, deployment_seconds=0.2, log_requests=False)
 
@@ -39,13 +40,13 @@ def emulator_env(emu: EmulatorServer) -> dict[str, str]:
 
 def add_fault(emu: EmulatorServer, **rule: object) -> None:
     """Add a fault rule at run time through the emulator's admin API (the default account's key)."""
-    response = httpx.post(f"{emu.url}/admin/faults", json=rule, headers={"api-key": emu.api_key})
+    response = loopback.post(f"{emu.url}/admin/faults", json=rule, headers={"api-key": emu.api_key})
     assert response.status_code == 201, response.text
 
 
 def fired(emu: EmulatorServer) -> list[int]:
     """How often each fault rule has fired so far, in the order the rules were added."""
-    response = httpx.get(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).raise_for_status()
+    response = loopback.get(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).raise_for_status()
     return [rule["fired"] for rule in response.json()["rules"]]
 
 
@@ -75,7 +76,7 @@ def wait_until_healthy(proc: subprocess.Popen, url: str, *, timeout: float) -> N
             output = proc.communicate() if proc.stdout is not None or proc.stderr is not None else ""
             raise AssertionError(f"the emulator exited with {proc.returncode}: {output}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
+            if loopback.get(f"{url}/healthz", timeout=0.5).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import openai
 
-from pipeline.clients import ConnectionSettings, openai_client
+from pipeline.clients import ConnectionSettings, http_client, openai_client
 from pipeline.emulator import EmulatorServer
 from pipeline.finetune import FineTuneRequest, ensure_fine_tuned_model
 from tests.pipeline.emulated import start
@@ -38,7 +38,7 @@ def shuffled_answers(source: Path, target: Path, *, seed: int = 7) -> Path:
 def v1_client(emu: EmulatorServer) -> openai.OpenAI:
     """The plain SDK on the v1 surface, as Azure documents it for evals."""
     return openai.OpenAI(base_url=f"{emu.url}/openai/v1/", api_key=emu.api_key,
-                         default_headers={"api-key": emu.api_key}, max_retries=0, timeout=20)
+                         default_headers={"api-key": emu.api_key}, max_retries=0, timeout=20, http_client=http_client())
 
 
 def azure_client(emu: EmulatorServer) -> openai.AzureOpenAI:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
-import httpx
 import pytest
 
 from pipeline.errors import ServiceError
 from pipeline.files import upload_file
 from pipeline.jobs import JobProgress, JobStillRunning, TrainingSpec, find_adoptable_job, start_or_adopt, wait_for_job
+from tests import loopback
 from tests.pipeline.emulated import make_client, start, write_bad_dataset
 
 
@@ -92,11 +92,11 @@ def test_injected_429s_and_500s_are_survived(fast_emulator, spec) -> None:
     client = make_client(fast_emulator, max_retries=4)
     for rule in ({"route": "/fine_tuning/jobs", "kind": "429", "seconds": 0.1, "count": 2},
                  {"route": "/fine_tuning/jobs", "kind": "500", "count": 2}):
-        httpx.post(f"{fast_emulator.url}/admin/faults", json=rule, headers={"api-key": fast_emulator.api_key}).raise_for_status()
+        loopback.post(f"{fast_emulator.url}/admin/faults", json=rule, headers={"api-key": fast_emulator.api_key}).raise_for_status()
     job, _ = start_or_adopt(client, spec)
     done = wait_for_job(client, job.id, timeout=30, poll_interval=0.1)
     assert done.status == "succeeded"
-    fired = {r["kind"]: r["fired"] for r in httpx.get(f"{fast_emulator.url}/admin/faults", headers={"api-key": fast_emulator.api_key}).json()["rules"]}
+    fired = {r["kind"]: r["fired"] for r in loopback.get(f"{fast_emulator.url}/admin/faults", headers={"api-key": fast_emulator.api_key}).json()["rules"]}
     assert fired == {"429": 2, "500": 2}
 
 

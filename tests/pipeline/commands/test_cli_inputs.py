@@ -10,9 +10,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests import loopback
 from tests.pipeline.emulated import emulator_env
 from tests.warm_cli import warm_aoai_ft
 
@@ -107,9 +107,9 @@ def test_train_with_an_unreadable_file(fast_emulator, unreadable: Path) -> None:
 
 def test_train_that_cannot_poll_until_timeout_says_the_job_runs_on(fast_emulator) -> None:  # noqa: F811
     env = emulator_env(fast_emulator)
-    httpx.post(f"{fast_emulator.url}/admin/faults", headers={"api-key": fast_emulator.api_key},
-               json={"route": r"/fine_tuning/jobs/ftjob-[0-9a-f]+$", "kind": "500", "methods": ["GET"]}
-               ).raise_for_status()
+    loopback.post(f"{fast_emulator.url}/admin/faults", headers={"api-key": fast_emulator.api_key},
+                  json={"route": r"/fine_tuning/jobs/ftjob-[0-9a-f]+$", "kind": "500", "methods": ["GET"]}
+                  ).raise_for_status()
     proc = run(["train", "-t", str(TRAINING), "--timeout", "2", "--poll-interval", "0.2", "--max-retries", "0"],
                env=env)
     assert proc.returncode == 3, proc.stderr

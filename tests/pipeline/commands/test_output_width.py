@@ -8,13 +8,13 @@ import signal
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.commands._options import WIDE_COLUMNS, console
 from pipeline.emulator.server import free_port
+from tests import loopback
 from tests.pipeline.emulated import default_sigint, wait_until_healthy
 from tests.paths import AOAI_FT
 
@@ -94,7 +94,7 @@ def test_emulator_key_and_request_paths_stay_whole_in_a_pipe(tmp_path: Path) -> 
     missing = "/openai/fine_tuning/jobs/ftjob-" + "0123456789abcdef" * 4 + "/checkpoints"
     try:
         wait_until_healthy(proc, url, timeout=20)
-        assert httpx.get(f"{url}{missing}?api-version=2024-10-21", headers={"api-key": LONG_KEY}).status_code == 404
+        assert loopback.get(f"{url}{missing}?api-version=2024-10-21", headers={"api-key": LONG_KEY}).status_code == 404
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
     finally:

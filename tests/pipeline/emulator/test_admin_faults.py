@@ -5,10 +5,10 @@ import subprocess
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from pipeline.emulator import EmulatorConfig, EmulatorServer
+from tests import loopback
 from tests.warm_cli import warm_aoai_ft
 
 
@@ -20,14 +20,14 @@ def emu() -> Iterator[EmulatorServer]:
 
 
 def rules(emu: EmulatorServer) -> list[dict]:
-    return httpx.get(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).json()["rules"]
+    return loopback.get(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).json()["rules"]
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
 @pytest.mark.parametrize("key", [None, "wrong-key"])
 def test_admin_needs_the_default_accounts_key(emu: EmulatorServer, method: str, key: str | None) -> None:
     headers = {"api-key": key} if key else {}
-    r = httpx.request(method, f"{emu.url}/admin/faults", json={"kind": "500"}, headers=headers)
+    r = loopback.request(method, f"{emu.url}/admin/faults", json={"kind": "500"}, headers=headers)
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "unauthorized"
     assert rules(emu) == []
@@ -43,7 +43,7 @@ def test_admin_needs_the_default_accounts_key(emu: EmulatorServer, method: str, 
     ({"route": "/x", "kind": "500", "cout": 1}, "cout"),
 ])
 def test_rules_that_cannot_work_are_400(emu: EmulatorServer, rule: dict, field: str) -> None:
-    r = httpx.post(f"{emu.url}/admin/faults", json=rule, headers={"api-key": emu.api_key})
+    r = loopback.post(f"{emu.url}/admin/faults", json=rule, headers={"api-key": emu.api_key})
     assert r.status_code == 400, r.text
     error = r.json()["error"]
     assert error["code"] == "invalidPayload" and field in error["message"]
@@ -51,13 +51,13 @@ def test_rules_that_cannot_work_are_400(emu: EmulatorServer, rule: dict, field: 
 
 
 def test_a_valid_rule_is_added_and_fires(emu: EmulatorServer) -> None:
-    r = httpx.post(f"{emu.url}/admin/faults", json={"route": "/openai/models", "kind": "500", "count": 1},
-                   headers={"api-key": emu.api_key})
+    r = loopback.post(f"{emu.url}/admin/faults", json={"route": "/openai/models", "kind": "500", "count": 1},
+                      headers={"api-key": emu.api_key})
     assert r.status_code == 201
-    models = httpx.get(f"{emu.url}/openai/models?api-version=2024-10-21", headers={"api-key": emu.api_key})
+    models = loopback.get(f"{emu.url}/openai/models?api-version=2024-10-21", headers={"api-key": emu.api_key})
     assert models.status_code == 500 and models.json()["error"]["code"] == "internalFailure"
     assert [rule["fired"] for rule in rules(emu)] == [1]
-    httpx.delete(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).raise_for_status()
+    loopback.delete(f"{emu.url}/admin/faults", headers={"api-key": emu.api_key}).raise_for_status()
 
 
 @pytest.mark.parametrize("fault", ["route=(,kind=500", "kind=latency,seconds=1e308", "kind=500,when=now"])

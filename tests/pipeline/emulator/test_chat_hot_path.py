@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.emulator.db import Database, ReadCache
+from tests import loopback
 from tests.pipeline.emulator.conftest import put_deployment
 
 BODY = {"messages": [{"role": "user", "content": "What is artificial intelligence?"}]}
@@ -27,7 +28,7 @@ def emu() -> Iterator[EmulatorServer]:
 
 
 def arm(emu: EmulatorServer) -> httpx.Client:
-    return httpx.Client(base_url=emu.url, headers={"Authorization": "Bearer t"}, params={"api-version": "2024-10-01"})
+    return loopback.Client(base_url=emu.url, headers={"Authorization": "Bearer t"}, params={"api-version": "2024-10-01"})
 
 
 def account_path(emu: EmulatorServer, name: str | None = None) -> str:
@@ -37,8 +38,8 @@ def account_path(emu: EmulatorServer, name: str | None = None) -> str:
 
 def chat(emu: EmulatorServer, deployment: str, key: str | None = None, account: str | None = None) -> httpx.Response:
     prefix = f"/accounts/{account}" if account else ""
-    return httpx.post(f"{emu.url}{prefix}/openai/deployments/{deployment}/chat/completions",
-                      params={"api-version": "2024-10-21"}, headers={"api-key": key or emu.api_key}, json=BODY)
+    return loopback.post(f"{emu.url}{prefix}/openai/deployments/{deployment}/chat/completions",
+                         params={"api-version": "2024-10-21"}, headers={"api-key": key or emu.api_key}, json=BODY)
 
 
 def test_deployments_created_changed_and_deleted_through_arm_show_on_the_next_request(emu: EmulatorServer) -> None:
@@ -101,12 +102,12 @@ def test_the_sdk_on_every_chat_prefix(emu: EmulatorServer) -> None:
 def test_everything_but_a_chat_post_still_goes_through_fastapi(emu: EmulatorServer) -> None:
     put_deployment(emu, "chat", "gpt-4o-mini")
     url = f"{emu.url}/openai/deployments/chat/chat/completions?api-version=2024-10-21"
-    got = httpx.get(url, headers={"api-key": emu.api_key})
+    got = loopback.get(url, headers={"api-key": emu.api_key})
     assert got.status_code == 405 and got.json()["error"]["code"] == "methodNotAllowed"
-    assert httpx.post(f"{emu.url}/openai/deployments/chat/chat/completions/extra?api-version=2024-10-21",
-                      headers={"api-key": emu.api_key}, json=BODY).status_code == 404
-    assert httpx.post(f"{emu.url}//openai/deployments/chat/chat/completions?api-version=2024-10-21",
-                      headers={"api-key": emu.api_key}, json=BODY).status_code == 200  # legacy double slash
+    assert loopback.post(f"{emu.url}/openai/deployments/chat/chat/completions/extra?api-version=2024-10-21",
+                         headers={"api-key": emu.api_key}, json=BODY).status_code == 404
+    assert loopback.post(f"{emu.url}//openai/deployments/chat/chat/completions?api-version=2024-10-21",
+                         headers={"api-key": emu.api_key}, json=BODY).status_code == 200  # legacy double slash
 
 
 def test_the_request_log_has_a_line_per_chat_request(caplog: pytest.LogCaptureFixture) -> None:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 from pipeline.commands.emulator import parse_fault
 from pipeline.emulator.server import free_port
+from tests import loopback
 from tests.pipeline.emulated import default_sigint, run_main, wait_until_healthy
 from tests.paths import AOAI_FT
 
@@ -24,12 +25,12 @@ def test_serves_until_sigint(tmp_path):
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_healthy(proc, url, timeout=20)
-        r = httpx.get(f"{url}/openai/models?api-version=2024-10-21", headers={"api-key": "k1"})
+        r = loopback.get(f"{url}/openai/models?api-version=2024-10-21", headers={"api-key": "k1"})
         assert r.status_code == 200 and r.json()["data"]
-        assert httpx.get(f"{url}/admin/faults", headers={"api-key": "k1"}).json()["rules"][0]["route"] == "/nothing-matches"
+        assert loopback.get(f"{url}/admin/faults", headers={"api-key": "k1"}).json()["rules"][0]["route"] == "/nothing-matches"
         rg = f"{url}/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg-emulator?api-version=2021-04-01"
-        assert httpx.get(rg, headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert httpx.get(rg, headers={"Authorization": "Bearer t0ken"}).status_code == 200
+        assert loopback.get(rg, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert loopback.get(rg, headers={"Authorization": "Bearer t0ken"}).status_code == 200
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
     finally:
@@ -65,11 +66,11 @@ def test_injected_drops_log_no_traceback(tmp_path):
         models = f"{url}/openai/models?api-version=2024-10-21"
         for _ in range(3):
             try:
-                httpx.get(models, headers={"api-key": "k1"}, timeout=5).read()
+                loopback.get(models, headers={"api-key": "k1"}, timeout=5).read()
                 raise AssertionError("the dropped response was read in full")
             except httpx.TransportError:
                 pass
-        assert httpx.get(models, headers={"api-key": "k1"}).status_code == 200
+        assert loopback.get(models, headers={"api-key": "k1"}).status_code == 200
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)
     finally:

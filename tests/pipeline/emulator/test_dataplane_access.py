@@ -18,6 +18,7 @@ from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.emulator.clock import ManualClock
 from pipeline.emulator.config import EmulatedPrincipal
 from pipeline.emulator.dataplane.access import FIREWALL_DENIED, PERMISSION_DENIED, PUBLIC_ACCESS_DISABLED
+from tests import loopback
 from tests.pipeline.emulator.conftest import put_deployment
 
 ARM_TOKEN = "operator-token"
@@ -67,9 +68,9 @@ def assign(emu: EmulatorServer, principal: str, role: str = OPENAI_USER, scope: 
     account = emu.state.accounts.get(emu.config.default_account)
     scope = scope or account.arm_id
     name = uuid.uuid5(uuid.NAMESPACE_URL, f"{scope}|{principal}|{role}")
-    return httpx.put(f"{emu.url}{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
-                     params={"api-version": "2022-04-01"}, headers={"Authorization": f"Bearer {ARM_TOKEN}"},
-                     json={"properties": {"principalId": principal, "principalType": principal_type,
+    return loopback.put(f"{emu.url}{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
+                        params={"api-version": "2022-04-01"}, headers={"Authorization": f"Bearer {ARM_TOKEN}"},
+                        json={"properties": {"principalId": principal, "principalType": principal_type,
                                           "roleDefinitionId": f"/subscriptions/{emu.config.subscription_id}/providers/"
                                                               f"Microsoft.Authorization/roleDefinitions/{role}"}})
 
@@ -116,24 +117,24 @@ def test_openai_user_may_read_and_chat_but_not_upload(emu: EmulatorServer, clock
 def test_with_an_arm_token_only_that_token_or_an_issued_one_passes(emu: EmulatorServer) -> None:
     url = f"{emu.url}/openai/models"
     params = {"api-version": "2024-10-21"}
-    assert httpx.get(url, params=params, headers={"Authorization": f"Bearer {ARM_TOKEN}"}).status_code == 200
-    forged = httpx.get(url, params=params, headers={"Authorization": "Bearer anything"})
+    assert loopback.get(url, params=params, headers={"Authorization": f"Bearer {ARM_TOKEN}"}).status_code == 200
+    forged = loopback.get(url, params=params, headers={"Authorization": "Bearer anything"})
     assert forged.status_code == 401 and "Access token is missing, invalid" in forged.json()["error"]["message"]
-    arm_token = httpx.get(f"{emu.url}/identity/token", params={"resource": "https://management.azure.com"},
-                          headers={"X-IDENTITY-HEADER": emu.config.identity_header}).json()["access_token"]
-    wrong_audience = httpx.get(url, params=params, headers={"Authorization": f"Bearer {arm_token}"})
+    arm_token = loopback.get(f"{emu.url}/identity/token", params={"resource": "https://management.azure.com"},
+                             headers={"X-IDENTITY-HEADER": emu.config.identity_header}).json()["access_token"]
+    wrong_audience = loopback.get(url, params=params, headers={"Authorization": f"Bearer {arm_token}"})
     assert wrong_audience.status_code == 401
-    sub = httpx.get(f"{emu.url}/subscriptions/{emu.config.subscription_id}", params={"api-version": "2022-09-01"},
-                    headers={"Authorization": f"Bearer {arm_token}"})
+    sub = loopback.get(f"{emu.url}/subscriptions/{emu.config.subscription_id}", params={"api-version": "2022-09-01"},
+                       headers={"Authorization": f"Bearer {arm_token}"})
     assert sub.status_code == 200  # the same token is good for ARM, whose audience it names
-    no_header = httpx.get(f"{emu.url}/identity/token", params={"resource": "https://cognitiveservices.azure.com"})
+    no_header = loopback.get(f"{emu.url}/identity/token", params={"resource": "https://cognitiveservices.azure.com"})
     assert no_header.status_code == 401 and "error" in no_header.json()
 
 
 def test_without_an_arm_token_any_bearer_still_passes() -> None:
     with EmulatorServer(EmulatorConfig(port=0, log_requests=False)) as server:
-        response = httpx.get(f"{server.url}/openai/models", params={"api-version": "2024-10-21"},
-                             headers={"Authorization": "Bearer whatever"})
+        response = loopback.get(f"{server.url}/openai/models", params={"api-version": "2024-10-21"},
+                                headers={"Authorization": "Bearer whatever"})
         assert response.status_code == 200
 
 
@@ -150,9 +151,9 @@ def set_network(emu: EmulatorServer, **properties: Any) -> None:
 def test_network_rules_refuse_the_caller_even_with_a_valid_key(emu: EmulatorServer, properties: dict[str, Any],
                                                                message: str) -> None:
     set_network(emu, **properties)
-    response = httpx.post(f"{emu.url}/openai/deployments/{DEPLOYMENT}/chat/completions",
-                          params={"api-version": "2024-10-21"}, headers={"api-key": emu.api_key},
-                          json={"messages": [{"role": "user", "content": "hi"}]})
+    response = loopback.post(f"{emu.url}/openai/deployments/{DEPLOYMENT}/chat/completions",
+                             params={"api-version": "2024-10-21"}, headers={"api-key": emu.api_key},
+                             json={"messages": [{"role": "user", "content": "hi"}]})
     assert response.status_code == 403
     assert response.json() == {"error": {"code": "403", "message": message}}
 
@@ -160,7 +161,7 @@ def test_network_rules_refuse_the_caller_even_with_a_valid_key(emu: EmulatorServ
 def test_an_allowed_ip_or_a_private_endpoint_caller_gets_in(emu: EmulatorServer) -> None:
     set_network(emu, networkAcls={"defaultAction": "Deny", "ipRules": [{"value": "127.0.0.0/8"}]})
     headers = {"api-key": emu.api_key}
-    assert httpx.get(f"{emu.url}/openai/models", params={"api-version": "2024-10-21"}, headers=headers).status_code == 200
+    assert loopback.get(f"{emu.url}/openai/models", params={"api-version": "2024-10-21"}, headers=headers).status_code == 200
     set_network(emu, publicNetworkAccess="Disabled")
     emu.config.private_endpoint_clients.append("127.0.0.1")
-    assert httpx.get(f"{emu.url}/openai/models", params={"api-version": "2024-10-21"}, headers=headers).status_code == 200
+    assert loopback.get(f"{emu.url}/openai/models", params={"api-version": "2024-10-21"}, headers=headers).status_code == 200

@@ -2,11 +2,11 @@
 unknown/creating/paused deployments, oversized uploads."""
 from __future__ import annotations
 
-import httpx
 import openai
 import pytest
 
 from pipeline.emulator.dataplane.context import ACCESS_DENIED
+from tests import loopback
 
 
 def _processed(client, path):
@@ -17,7 +17,7 @@ def _processed(client, path):
 
 def test_wrong_or_missing_key_is_401_with_azure_envelope(emulator):
     for headers in ({"api-key": "wrong"}, {}):
-        r = httpx.get(f"{emulator.url}/openai/models?api-version=2024-10-21", headers=headers)
+        r = loopback.get(f"{emulator.url}/openai/models?api-version=2024-10-21", headers=headers)
         assert r.status_code == 401
         assert r.json() == {"error": {"code": "401", "message": ACCESS_DENIED}}
     bad = openai.AzureOpenAI(azure_endpoint=emulator.url, api_key="wrong", api_version="2024-10-21")
@@ -29,22 +29,22 @@ def test_key_on_account_without_local_auth_is_403(emulator):
     account = emulator.state.accounts.get("emulator")
     account.properties["disableLocalAuth"] = True
     emulator.state.accounts.upsert(account)
-    r = httpx.get(f"{emulator.url}/openai/models?api-version=2024-10-21", headers={"api-key": emulator.api_key})
+    r = loopback.get(f"{emulator.url}/openai/models?api-version=2024-10-21", headers={"api-key": emulator.api_key})
     assert r.status_code == 403
     assert r.json()["error"] == {"code": "AuthenticationTypeDisabled",
                                  "message": "Key based authentication is disabled for this resource."}
-    ok = httpx.get(f"{emulator.url}/openai/models?api-version=2024-10-21", headers={"Authorization": "Bearer t"})
+    ok = loopback.get(f"{emulator.url}/openai/models?api-version=2024-10-21", headers={"Authorization": "Bearer t"})
     assert ok.status_code == 200
 
 
 def test_api_version_rules(emulator):
     key = {"api-key": emulator.api_key}
-    assert httpx.get(f"{emulator.url}/openai/models", headers=key).status_code == 404
-    assert httpx.get(f"{emulator.url}/openai/models?api-version=yesterday", headers=key).status_code == 400
+    assert loopback.get(f"{emulator.url}/openai/models", headers=key).status_code == 404
+    assert loopback.get(f"{emulator.url}/openai/models?api-version=yesterday", headers=key).status_code == 400
     for version in ("2023-05-01", "2023-05-15", "2024-10-21", "2025-04-01-preview"):
-        assert httpx.get(f"{emulator.url}/openai/models?api-version={version}", headers=key).status_code == 200
-    assert httpx.get(f"{emulator.url}/openai/v1/models", headers=key).status_code == 200
-    assert httpx.get(f"{emulator.url}/accounts/nope/openai/v1/models", headers=key).status_code == 404
+        assert loopback.get(f"{emulator.url}/openai/models?api-version={version}", headers=key).status_code == 200
+    assert loopback.get(f"{emulator.url}/openai/v1/models", headers=key).status_code == 200
+    assert loopback.get(f"{emulator.url}/accounts/nope/openai/v1/models", headers=key).status_code == 404
 
 
 def test_unknown_deployment_creating_and_paused(emulator, openai_client, deploy):
@@ -125,9 +125,9 @@ def test_upload_over_the_limit_is_refused_and_not_kept(emulator, openai_client, 
 def test_upload_needs_purpose_and_file(emulator):
     url = f"{emulator.url}/openai/files?api-version=2024-10-21"
     key = {"api-key": emulator.api_key}
-    r = httpx.post(url, headers=key, files={"file": ("a.jsonl", b"{}")})
+    r = loopback.post(url, headers=key, files={"file": ("a.jsonl", b"{}")})
     assert r.status_code == 400 and r.json()["error"]["param"] == "purpose"
-    r = httpx.post(url, headers=key, data={"purpose": "fine-tune"}, files={"other": ("a", b"")})
+    r = loopback.post(url, headers=key, data={"purpose": "fine-tune"}, files={"other": ("a", b"")})
     assert r.status_code == 400 and r.json()["error"]["param"] == "file"
 
 

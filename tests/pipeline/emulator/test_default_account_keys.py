@@ -3,22 +3,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 
 from pipeline.emulator import EmulatorConfig, EmulatorServer
+from tests import loopback
 
 ARM_KEYS = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-emulator/providers/"
             "Microsoft.CognitiveServices/accounts/emulator/listKeys?api-version=2025-06-01")
 
 
 def keys(emu: EmulatorServer) -> dict[str, str]:
-    r = httpx.post(emu.url + ARM_KEYS, headers={"Authorization": "Bearer t"})
+    r = loopback.post(emu.url + ARM_KEYS, headers={"Authorization": "Bearer t"})
     r.raise_for_status()
     return r.json()
 
 
 def models_status(emu: EmulatorServer, key: str) -> int:
-    return httpx.get(f"{emu.url}/openai/models?api-version=2024-10-21", headers={"api-key": key}).status_code
+    return loopback.get(f"{emu.url}/openai/models?api-version=2024-10-21", headers={"api-key": key}).status_code
 
 
 def test_key2_is_random_and_works(tmp_path: Path) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
 from pipeline.emulator import EmulatorConfig, EmulatorServer, FaultRule
+from tests import loopback
 from tests.pipeline.emulated import add_fault, fired
 
 
@@ -26,7 +26,7 @@ def test_sdk_retries_through_a_fault(emulator, openai_client, deploy, kind):
 
 def test_429_carries_retry_after(emulator):
     add_fault(emulator, route="/openai/models", kind="429", count=1, seconds=3)
-    r = httpx.get(f"{emulator.url}/openai/models?api-version=2024-10-21", headers={"api-key": emulator.api_key})
+    r = loopback.get(f"{emulator.url}/openai/models?api-version=2024-10-21", headers={"api-key": emulator.api_key})
     assert r.status_code == 429 and r.headers["retry-after"] == "3" and r.headers["retry-after-ms"] == "3000"
     assert r.json()["error"]["code"] == "429"
 
@@ -37,10 +37,10 @@ def test_latency_and_rules_from_the_config(training_path):
     with EmulatorServer(config) as emu:
         key = {"api-key": emu.api_key}
         started = time.monotonic()
-        assert httpx.get(f"{emu.url}/openai/models?api-version=2024-10-21", headers=key).status_code == 200
+        assert loopback.get(f"{emu.url}/openai/models?api-version=2024-10-21", headers=key).status_code == 200
         assert time.monotonic() - started >= 0.3
         started = time.monotonic()
-        assert httpx.get(f"{emu.url}/openai/files?api-version=2024-10-21", headers=key).status_code == 200
+        assert loopback.get(f"{emu.url}/openai/files?api-version=2024-10-21", headers=key).status_code == 200
         assert time.monotonic() - started < 0.3  # other routes are not slowed down
 
 
@@ -57,7 +57,7 @@ def test_an_error_fault_answers_its_status_in_azures_envelope(emulator, openai_c
 
 @pytest.mark.parametrize("rule", [{"kind": "error", "status": 302}, {"kind": "error", "code": ""}])
 def test_an_error_fault_needs_an_error_status_and_a_code(emulator, rule):
-    r = httpx.post(f"{emulator.url}/admin/faults", json={"route": "/x", **rule}, headers={"api-key": emulator.api_key})
+    r = loopback.post(f"{emulator.url}/admin/faults", json={"route": "/x", **rule}, headers={"api-key": emulator.api_key})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalidPayload"
 
 
@@ -73,7 +73,7 @@ def test_stopping_ends_an_injected_delay_and_answers_the_request() -> None:
     try:
         put_deployment(emu, "base", "gpt-4o-mini-2024-07-18")
         add_fault(emu, route="/chat/completions", kind="latency", seconds=60)
-        asking = threading.Thread(target=lambda: answers.append(httpx.post(
+        asking = threading.Thread(target=lambda: answers.append(loopback.post(
             f"{emu.url}/openai/deployments/base/chat/completions?api-version=2024-10-21",
             headers={"api-key": emu.api_key}, json={"messages": [{"role": "user", "content": "hi"}]},
             timeout=90).status_code))

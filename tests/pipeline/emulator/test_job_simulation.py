@@ -5,8 +5,10 @@ from __future__ import annotations
 import openai
 import pytest
 
+from pipeline.clients import http_client
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.emulator.clock import ManualClock
+from tests import loopback
 
 TRAINING_SECONDS = 100.0
 
@@ -25,7 +27,8 @@ def manual_emu(clock, tmp_path):
 
 
 def _client(emu, version="2025-04-01-preview"):
-    return openai.AzureOpenAI(azure_endpoint=emu.url, api_key=emu.api_key, api_version=version)
+    return openai.AzureOpenAI(azure_endpoint=emu.url, api_key=emu.api_key, api_version=version,
+                              http_client=http_client())
 
 
 def _upload(emu, clock, path):
@@ -116,9 +119,8 @@ def test_pause_resume_cancel_and_delete(manual_emu, clock, training_path):
     assert client.fine_tuning.jobs.retrieve(job.id).status == "cancelled"
     with pytest.raises(openai.BadRequestError):
         client.fine_tuning.jobs.cancel(job.id)
-    import httpx
-    r = httpx.delete(f"{manual_emu.url}/openai/fine_tuning/jobs/{job.id}?api-version=2024-10-21",
-                     headers={"api-key": manual_emu.api_key})
+    r = loopback.delete(f"{manual_emu.url}/openai/fine_tuning/jobs/{job.id}?api-version=2024-10-21",
+                        headers={"api-key": manual_emu.api_key})
     assert r.status_code == 204
     with pytest.raises(openai.NotFoundError):
         client.fine_tuning.jobs.retrieve(job.id)

@@ -11,8 +11,10 @@ from typing import Any
 import openai
 import pytest
 
+from pipeline.clients import http_client
 from pipeline.dataset.methods import DPO_MODELS
 from pipeline.emulator.dataplane.simulation import DPO_RESULTS_HEADER, RESULTS_HEADER
+from tests import loopback
 from tests.pipeline.emulator.conftest import wait_for_job
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -24,7 +26,8 @@ PREVIEW = "2025-04-01-preview"
 
 
 def azure(emu: Any, api_version: str = PREVIEW) -> openai.AzureOpenAI:
-    return openai.AzureOpenAI(azure_endpoint=emu.url, api_key=emu.api_key, api_version=api_version)
+    return openai.AzureOpenAI(azure_endpoint=emu.url, api_key=emu.api_key, api_version=api_version,
+                              http_client=http_client())
 
 
 def upload(client: openai.AzureOpenAI, path: Path) -> str:
@@ -169,13 +172,12 @@ def test_continuing_from_a_model_of_another_resource_is_refused(fast_emulator: A
 
 def test_azure_rest_example_shape_with_beta_right_under_dpo(fast_emulator: Any) -> None:
     """Microsoft Learn's DPO REST example sends `"dpo": {"beta": 0.1, "l2_multiplier": 0.1}` on /openai/v1."""
-    import httpx
 
     client = azure(fast_emulator)
     training = upload(client, DPO_TRAINING)
-    response = httpx.post(f"{fast_emulator.url.rstrip('/')}/openai/v1/fine_tuning/jobs",
-                          headers={"api-key": fast_emulator.api_key},
-                          json={"model": DPO_MODEL, "training_file": training, "suffix": "Pause_Resume",
+    response = loopback.post(f"{fast_emulator.url.rstrip('/')}/openai/v1/fine_tuning/jobs",
+                             headers={"api-key": fast_emulator.api_key},
+                             json={"model": DPO_MODEL, "training_file": training, "suffix": "Pause_Resume",
                                 "method": {"type": "dpo", "dpo": {"beta": 0.3, "l2_multiplier": 0.1}}})
     assert response.status_code == 200, response.text
     job = response.json()

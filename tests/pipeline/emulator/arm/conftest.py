@@ -15,6 +15,7 @@ from openapi_schema_validator import OAS30Validator
 from pipeline.emulator import EmulatorConfig, EmulatorServer
 from pipeline.emulator.armspec import strict_schema
 from pipeline.emulator.clock import Clock
+from tests import loopback
 
 TOKEN = "emulator-arm-token"
 API_VERSION = "2025-06-01"
@@ -80,8 +81,8 @@ def mgmt(emu: EmulatorServer) -> Iterator[CognitiveServicesManagementClient]:
 
 @pytest.fixture
 def arm(emu: EmulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {TOKEN}"},
-                      params={"api-version": API_VERSION}, timeout=10) as client:
+    with loopback.Client(base_url=emu.url, headers={"Authorization": f"Bearer {TOKEN}"},
+                         params={"api-version": API_VERSION}, timeout=10) as client:
         yield client
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import pytest
 import requests
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -13,6 +12,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.cognitiveservices.models import Deployment, DeploymentModel, DeploymentProperties, Sku
 
 from pipeline.emulator.clock import ManualClock
+from tests import loopback
 
 FT_MODEL = "gpt-4o-mini-2024-07-18.ft-0e208cf33a6a466994aff31a08aba678"
 
@@ -103,8 +103,8 @@ def test_provisioning_state_and_operation_status_follow_the_clock(emulator_facto
     emu = emulator_factory(clock=clock, deployment_seconds=30)
     sub, rg = emu.config.subscription_id, emu.config.default_resource_group
     base = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/ft-clock"
-    with httpx.Client(base_url=emu.url, headers={"Authorization": "Bearer t"},
-                      params={"api-version": "2025-06-01"}) as arm:
+    with loopback.Client(base_url=emu.url, headers={"Authorization": "Bearer t"},
+                         params={"api-version": "2025-06-01"}) as arm:
         arm.put(base, json=account_body("ft-clock"))
         put = arm.put(base + "/deployments/d1", json={
             "sku": {"name": "GlobalStandard", "capacity": 2},
@@ -134,8 +134,8 @@ def test_concurrent_writes_on_one_account_get_409(emulator_factory, account_body
     base = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/ft-busy"
     body = {"sku": {"name": "Standard", "capacity": 1},
             "properties": {"model": {"format": "OpenAI", "name": "gpt-4o-mini-2024-07-18"}}}
-    with httpx.Client(base_url=emu.url, headers={"Authorization": "Bearer t"},
-                      params={"api-version": "2023-05-01"}) as arm:
+    with loopback.Client(base_url=emu.url, headers={"Authorization": "Bearer t"},
+                         params={"api-version": "2023-05-01"}) as arm:
         arm.put(base, json=account_body("ft-busy"))
         assert arm.put(base + "/deployments/a", json=body).status_code == 201
 
@@ -232,7 +232,7 @@ def test_accounts_and_deployments_survive_a_restart(tmp_path, emulator_factory, 
     first = emulator_factory(data_dir=tmp_path)
     sub, rg = first.config.subscription_id, first.config.default_resource_group
     path = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.CognitiveServices/accounts/ft-keep"
-    with httpx.Client(base_url=first.url, headers={"Authorization": "Bearer t"}, params={"api-version": "1"}) as arm:
+    with loopback.Client(base_url=first.url, headers={"Authorization": "Bearer t"}, params={"api-version": "1"}) as arm:
         arm.put(path, json=account_body("ft-keep"))
         arm.put(path + "/deployments/chat", json={"sku": {"name": "Standard", "capacity": 1}, "properties": {
             "model": {"format": "OpenAI", "name": "gpt-4o-mini-2024-07-18"}}})
@@ -240,7 +240,7 @@ def test_accounts_and_deployments_survive_a_restart(tmp_path, emulator_factory, 
     first.stop()
 
     second = emulator_factory(data_dir=tmp_path)
-    with httpx.Client(base_url=second.url, headers={"Authorization": "Bearer t"}, params={"api-version": "1"}) as arm:
+    with loopback.Client(base_url=second.url, headers={"Authorization": "Bearer t"}, params={"api-version": "1"}) as arm:
         assert arm.post(path + "/listKeys").json() == keys
         deployed = arm.get(path + "/deployments/chat").json()
         assert deployed["properties"]["model"]["name"] == "gpt-4o-mini-2024-07-18"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
@@ -13,6 +12,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.cognitiveservices import CognitiveServicesManagementClient
 
 from pipeline.emulator.armspec import SUBSET_PATH, extract_subset, load_subset, request_errors
+from tests import loopback
 from tests.paths import ARM_SPEC
 
 FULL_SPEC = ARM_SPEC
@@ -20,7 +20,7 @@ FULL_SPEC = ARM_SPEC
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}])
 def test_requests_without_a_bearer_token_get_401(emu, account_url, headers):
-    response = httpx.get(emu.url + account_url("emulator"), params={"api-version": "2025-06-01"}, headers=headers)
+    response = loopback.get(emu.url + account_url("emulator"), params={"api-version": "2025-06-01"}, headers=headers)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "AuthenticationFailed"
 
@@ -28,9 +28,9 @@ def test_requests_without_a_bearer_token_get_401(emu, account_url, headers):
 def test_configured_token_must_match(emulator_factory):
     emu = emulator_factory(arm_token="s3cret")
     path = f"{emu.url}/subscriptions/{emu.config.subscription_id}/resourcegroups/{emu.config.default_resource_group}"
-    wrong = httpx.get(path, params={"api-version": "1"}, headers={"Authorization": "Bearer nope"})
+    wrong = loopback.get(path, params={"api-version": "1"}, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "InvalidAuthenticationToken"
-    right = httpx.get(path, params={"api-version": "1"}, headers={"Authorization": "Bearer s3cret"})
+    right = loopback.get(path, params={"api-version": "1"}, headers={"Authorization": "Bearer s3cret"})
     assert right.status_code == 200
 
 
@@ -51,7 +51,7 @@ def test_sdk_with_a_rejected_token_raises_authentication_error(emulator_factory)
 
 
 def test_api_version_is_required(emu, account_url):
-    response = httpx.get(emu.url + account_url("emulator"), headers={"Authorization": "Bearer t"})
+    response = loopback.get(emu.url + account_url("emulator"), headers={"Authorization": "Bearer t"})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "MissingApiVersionParameter"
 
@@ -105,8 +105,8 @@ def test_any_subscription_is_served_as_its_own_namespace(emu):
     other = management_client(other_sub, endpoint=emu.url, credential=StaticTokenCredential("t"), polling_interval=0.05)
     default = management_client(emu.config.subscription_id, endpoint=emu.url, credential=StaticTokenCredential("t"),
                                 polling_interval=0.05)
-    group = httpx.put(f"{emu.url}/subscriptions/{other_sub}/resourcegroups/rg-team?api-version=2021-04-01",
-                      json={"location": "swedencentral"}, headers={"Authorization": "Bearer t"})
+    group = loopback.put(f"{emu.url}/subscriptions/{other_sub}/resourcegroups/rg-team?api-version=2021-04-01",
+                         json={"location": "swedencentral"}, headers={"Authorization": "Bearer t"})
     assert group.status_code == 201, group.text
     created = other.accounts.begin_create("rg-team", "team-account", Account(
         kind="OpenAI", sku=Sku(name="S0"), location="swedencentral",
