@@ -63,7 +63,14 @@ class TokenCounter:
         return sorted(set(self.special_pattern.findall(text)))
 
 
+# Needs merging (no token spells it whole): counting it makes splintr build its pair-rank table now.
+_MERGING_TEXT = "qzxv" * 4
+
+
 def _splintr_count(encoding: str) -> Callable[[str], int]:
+    """splintr's count, its merge table built up front: the table (~0.13 CPU-s for o200k) is otherwise built on
+    the first text that needs merging, in every process that counts; built here, before the scan forks, its
+    workers share it."""
     try:
         import splintr
     except ImportError as exc:
@@ -72,6 +79,7 @@ def _splintr_count(encoding: str) -> Callable[[str], int]:
             hint=f"pip install splintr-rs==0.22.0, or set {COUNTER_ENV}=tiktoken",
         ) from exc
     encode = splintr.Tokenizer.from_pretrained(encoding).encode_ordinary
+    encode(_MERGING_TEXT)
     return lambda text: len(encode(text))
 
 
@@ -82,15 +90,19 @@ def _tiktoken_count(encoding: str) -> Callable[[str], int]:
     return lambda text: len(encode(text))
 
 
-@cache
 def get_counter(encoding: str, backend: str | None = None) -> TokenCounter:
     """The exact counter for `encoding` (o200k_base or cl100k_base); backend from the argument, then
-    $AOAI_FT_TOKEN_COUNTER, then splintr."""
+    $AOAI_FT_TOKEN_COUNTER, then splintr. Loaded once per process and backend."""
     if encoding not in SPECIAL_TOKENS:
         raise TokenizerUnavailable(f"unsupported encoding {encoding!r}", hint=f"use one of {', '.join(SPECIAL_TOKENS)}")
     backend = backend or os.environ.get(COUNTER_ENV) or "splintr"
     if backend not in BACKENDS:
         raise TokenizerUnavailable(f"unknown token counter {backend!r}", hint=f"{COUNTER_ENV} must be one of {', '.join(BACKENDS)}")
+    return _loaded_counter(encoding, backend)
+
+
+@cache
+def _loaded_counter(encoding: str, backend: str) -> TokenCounter:
     count = _splintr_count(encoding) if backend == "splintr" else _tiktoken_count(encoding)
     pattern = re.compile("|".join(re.escape(t) for t in sorted(SPECIAL_TOKENS[encoding])))
     return TokenCounter(encoding=encoding, backend=backend, count=count, special_pattern=pattern)

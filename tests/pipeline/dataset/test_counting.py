@@ -88,17 +88,17 @@ def test_lone_surrogates_count_like_tiktoken(encoding: str) -> None:
 
 
 def test_tiktoken_backend_selected_by_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    get_counter.cache_clear()
+    """The variable is read on every call: a counter loaded before it was set is not reused for another backend."""
+    assert get_counter("o200k_base").backend == "splintr"
     monkeypatch.setenv("AOAI_FT_TOKEN_COUNTER", "tiktoken")
-    try:
-        counter = get_counter("o200k_base")
-        assert counter.backend == "tiktoken"
-        assert counter.count_text("hello \ud800 world") == len(get_encoding("o200k_base").encode("hello \ud800 world"))
-        monkeypatch.setenv("AOAI_FT_TOKEN_COUNTER", "fasttok")
-        with pytest.raises(TokenizerUnavailable, match="fasttok"):
-            get_counter("cl100k_base")
-    finally:
-        get_counter.cache_clear()
+    counter = get_counter("o200k_base")
+    assert counter.backend == "tiktoken"
+    assert counter.count_text("hello \ud800 world") == len(get_encoding("o200k_base").encode("hello \ud800 world"))
+    monkeypatch.setenv("AOAI_FT_TOKEN_COUNTER", "fasttok")
+    with pytest.raises(TokenizerUnavailable, match="fasttok"):
+        get_counter("cl100k_base")
+    monkeypatch.delenv("AOAI_FT_TOKEN_COUNTER")
+    assert get_counter("o200k_base").backend == "splintr"
 
 
 def test_unsupported_encoding() -> None:
