@@ -1,17 +1,23 @@
 """Exact token counts, equal to tiktoken's, fast.
 
-tiktoken is the reference. splintr (the `splintr-rs` wheel, pinned) counts the same o200k/cl100k tokens about
-3x faster than tiktoken (2x faster than rs-bpe) and loads its embedded vocabulary in ~0.05 s instead of 0.35 s;
-tests/pipeline/dataset prove its counts equal tiktoken's on the sample data, a generated file, random text
-across scripts, whitespace, digits and contractions, special-token text and lone surrogates (`benchmarks/`
-measures the speed). It starts no threads, so the forked scan shares it safely. Two differences are handled:
+tiktoken is the reference; two faster counters give its counts (tests/pipeline/dataset prove it on the sample
+data, a generated file, random text across scripts, whitespace, digits and contractions, special-token text and
+lone surrogates; `benchmarks/` measures the speed), and which one is faster depends on how much text there is:
+
+- rs-bpe loads its embedded vocabulary in ~0.06 s and counts about 1.5x faster than tiktoken: small files, chat
+  prompts.
+- splintr (the `splintr-rs` wheel) counts about twice as fast as rs-bpe but needs ~0.13 CPU-s more to start (it
+  builds a pair-rank table for merging): files of SPLINTR_MIN_BYTES and more.
+
+Neither starts a thread, so the forked scan shares the loaded counter. Two differences from tiktoken's `encode`
+are handled here:
 
 - special-token text (`<|endoftext|>`): both count it as ordinary text, like tiktoken's `encode_ordinary`. The
   lab's `encoding.encode` raises instead; the validator warns (`special_token_text`) - see SPECIAL_TOKENS.
-- lone surrogates (`"\\ud800"` from a JSON escape): splintr raises UnicodeEncodeError; tiktoken replaces
-  them with U+FFFD first. `count_text` applies the same replacement, then counts.
+- lone surrogates (`"\\ud800"` from a JSON escape): both raise UnicodeEncodeError; tiktoken replaces them with
+  U+FFFD first. `count_text` applies the same replacement, then counts.
 
-Set `AOAI_FT_TOKEN_COUNTER=tiktoken` to count with tiktoken itself (slower, same numbers).
+Set `AOAI_FT_TOKEN_COUNTER` to `rs-bpe`, `splintr` or `tiktoken` to use one counter for everything.
 """
 from __future__ import annotations
 
@@ -24,7 +30,10 @@ from functools import cache
 from pipeline.errors import TokenizerUnavailable
 
 COUNTER_ENV = "AOAI_FT_TOKEN_COUNTER"
-BACKENDS = ("splintr", "tiktoken")
+BACKENDS = ("rs-bpe", "splintr", "tiktoken")
+# From here on splintr's faster counting wins back its longer start: measured on 2 cores, the break-even is ~9 MB
+# for a one-process scan and ~19 MB for a forked one (the start is paid before the fork, the counting is shared).
+SPLINTR_MIN_BYTES = 16 * 1024 * 1024
 
 # The special tokens of each encoding (tiktoken_ext/openai_public.py); a test checks them against tiktoken.
 SPECIAL_TOKENS: dict[str, frozenset[str]] = {
@@ -63,6 +72,17 @@ class TokenCounter:
         return sorted(set(self.special_pattern.findall(text)))
 
 
+def _rs_bpe_count(encoding: str) -> Callable[[str], int]:
+    try:
+        from rs_bpe.bpe import openai as rs_openai  # not `rs_bpe.openai`: that shim prints to stderr
+    except ImportError as exc:
+        raise TokenizerUnavailable(
+            f"rs-bpe is not importable ({exc})",
+            hint=f"pip install rs-bpe==0.1.0, or set {COUNTER_ENV}=tiktoken",
+        ) from exc
+    return getattr(rs_openai, encoding)().count
+
+
 # Needs merging (no token spells it whole): counting it makes splintr build its pair-rank table now.
 _MERGING_TEXT = "qzxv" * 4
 
@@ -90,19 +110,25 @@ def _tiktoken_count(encoding: str) -> Callable[[str], int]:
     return lambda text: len(encode(text))
 
 
-def get_counter(encoding: str, backend: str | None = None) -> TokenCounter:
+def get_counter(encoding: str, backend: str | None = None, *, text_bytes: int = 0) -> TokenCounter:
     """The exact counter for `encoding` (o200k_base or cl100k_base); backend from the argument, then
-    $AOAI_FT_TOKEN_COUNTER, then splintr. Loaded once per process and backend."""
+    $AOAI_FT_TOKEN_COUNTER, then the faster one for `text_bytes` of text (a file's size). Loaded once per process
+    and backend."""
     if encoding not in SPECIAL_TOKENS:
         raise TokenizerUnavailable(f"unsupported encoding {encoding!r}", hint=f"use one of {', '.join(SPECIAL_TOKENS)}")
-    backend = backend or os.environ.get(COUNTER_ENV) or "splintr"
+    backend = (backend or os.environ.get(COUNTER_ENV)
+               or ("splintr" if text_bytes >= SPLINTR_MIN_BYTES else "rs-bpe"))
     if backend not in BACKENDS:
         raise TokenizerUnavailable(f"unknown token counter {backend!r}", hint=f"{COUNTER_ENV} must be one of {', '.join(BACKENDS)}")
     return _loaded_counter(encoding, backend)
 
 
+_LOADERS: dict[str, Callable[[str], Callable[[str], int]]] = {
+    "rs-bpe": _rs_bpe_count, "splintr": _splintr_count, "tiktoken": _tiktoken_count,
+}
+
+
 @cache
 def _loaded_counter(encoding: str, backend: str) -> TokenCounter:
-    count = _splintr_count(encoding) if backend == "splintr" else _tiktoken_count(encoding)
     pattern = re.compile("|".join(re.escape(t) for t in sorted(SPECIAL_TOKENS[encoding])))
-    return TokenCounter(encoding=encoding, backend=backend, count=count, special_pattern=pattern)
+    return TokenCounter(encoding=encoding, backend=backend, count=_LOADERS[backend](encoding), special_pattern=pattern)

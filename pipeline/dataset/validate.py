@@ -116,7 +116,7 @@ def scan_file(path: str | Path, *, model: str = DEFAULT_MODEL, parallel: bool | 
     path = Path(path)
     size = _check_path(path)
     info = model_info(model)
-    counter = get_counter(info.encoding)
+    counter = get_counter(info.encoding, text_bytes=size)
 
     def scan(start: int, end: int, memo: dict[str, int] | None = None) -> ScanResult:
         return scan_range(str(path), start, end, counter, info.token_limit, memo=memo)

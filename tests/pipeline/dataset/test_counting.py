@@ -1,4 +1,5 @@
-"""The fast counter (splintr) gives tiktoken's counts: proven on data, fuzz, special tokens, lone surrogates."""
+"""The fast counters (rs-bpe, splintr) give tiktoken's counts: proven on data, fuzz, special tokens, lone surrogates;
+and which one counts what."""
 from __future__ import annotations
 
 import json
@@ -9,11 +10,12 @@ import sys
 
 import pytest
 
-from pipeline.dataset.counting import SPECIAL_TOKENS, get_counter, without_surrogates
+from pipeline.dataset.counting import SPECIAL_TOKENS, SPLINTR_MIN_BYTES, get_counter, without_surrogates
 from pipeline.dataset.tokenizer import get_encoding
 from pipeline.errors import TokenizerUnavailable
 
 ENCODINGS = ["o200k_base", "cl100k_base"]
+FAST = ["rs-bpe", "splintr"]
 ALPHABETS = [
     "abcdefghijklmnopqrstuvwxyz ABCXYZ", "0123456789", " \t\n\r  \n\n", "'s'll're've'd", ".,;:!?-_/\\()[]{}<>|\"",
     "人工智能是让计算机完成任务的技术微调模型", "😀🚀👍🏽❤️", "\u200b\u00a0\u0301\u0308é", "àéîõüßçñ", "مرحبا", "Привет",
@@ -40,10 +42,11 @@ def _any_character(rnd: random.Random) -> str:
             return chr(c)
 
 
+@pytest.mark.parametrize("backend", FAST)
 @pytest.mark.parametrize("encoding", ENCODINGS)
-def test_splintr_equals_tiktoken_on_fuzz(encoding: str) -> None:
-    fast, reference = get_counter(encoding), get_encoding(encoding)
-    assert fast.backend == "splintr"
+def test_fast_counters_equal_tiktoken_on_fuzz(encoding: str, backend: str) -> None:
+    fast, reference = get_counter(encoding, backend), get_encoding(encoding)
+    assert fast.backend == backend
     mismatches = [s for s in _fuzz_strings(2000, seed=11) if fast.count(s) != len(reference.encode_ordinary(s))]
     assert mismatches == []
 
@@ -55,18 +58,20 @@ def _messages(example: dict) -> list[dict]:
     return [*example["input"]["messages"], *example["preferred_output"], *example["non_preferred_output"]]
 
 
+@pytest.mark.parametrize("backend", FAST)
 @pytest.mark.parametrize("encoding", ENCODINGS)
-def test_splintr_equals_tiktoken_on_sample_data(encoding: str, datasets_dir) -> None:
-    fast, reference = get_counter(encoding, "splintr"), get_encoding(encoding)
+def test_fast_counters_equal_tiktoken_on_sample_data(encoding: str, backend: str, datasets_dir) -> None:
+    fast, reference = get_counter(encoding, backend), get_encoding(encoding)
     texts = [v for p in datasets_dir.glob("*.jsonl") for line in p.read_text("utf-8").splitlines()
              for m in _messages(json.loads(line)) for v in m.values() if isinstance(v, str)]
     assert len(texts) > 200
     assert [fast.count(t) for t in texts] == [len(reference.encode(t)) for t in texts]
 
 
+@pytest.mark.parametrize("backend", FAST)
 @pytest.mark.parametrize("encoding", ENCODINGS)
-def test_special_token_text_counts_as_ordinary_text(encoding: str) -> None:
-    counter, reference = get_counter(encoding, "splintr"), get_encoding(encoding)
+def test_special_token_text_counts_as_ordinary_text(encoding: str, backend: str) -> None:
+    counter, reference = get_counter(encoding, backend), get_encoding(encoding)
     assert SPECIAL_TOKENS[encoding] == reference.special_tokens_set
     for token in sorted(SPECIAL_TOKENS[encoding]):
         text = f"before {token} after<|fim_prefix|>"
@@ -77,9 +82,10 @@ def test_special_token_text_counts_as_ordinary_text(encoding: str) -> None:
     assert counter.special_tokens_in("a <| b |> c") == []
 
 
+@pytest.mark.parametrize("backend", FAST)
 @pytest.mark.parametrize("encoding", ENCODINGS)
-def test_lone_surrogates_count_like_tiktoken(encoding: str) -> None:
-    counter, reference = get_counter(encoding, "splintr"), get_encoding(encoding)
+def test_lone_surrogates_count_like_tiktoken(encoding: str, backend: str) -> None:
+    counter, reference = get_counter(encoding, backend), get_encoding(encoding)
     for text in ["\ud800", "ab\udc00cd", "x\ud83d", "\ud83d\ude00 ok \udfff"]:
         with pytest.raises(UnicodeEncodeError):
             counter.count(text)
@@ -87,18 +93,29 @@ def test_lone_surrogates_count_like_tiktoken(encoding: str) -> None:
     assert without_surrogates("a\ud800b") == "a\ufffdb"
 
 
-def test_tiktoken_backend_selected_by_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The variable is read on every call: a counter loaded before it was set is not reused for another backend."""
-    assert get_counter("o200k_base").backend == "splintr"
+def test_the_counter_follows_the_amount_of_text() -> None:
+    """rs-bpe starts fast, splintr counts fast: small inputs (chat prompts, the sample files) get the first, files
+    of SPLINTR_MIN_BYTES or more the second."""
+    assert get_counter("o200k_base").backend == "rs-bpe"
+    assert get_counter("o200k_base", text_bytes=SPLINTR_MIN_BYTES - 1).backend == "rs-bpe"
+    assert get_counter("o200k_base", text_bytes=SPLINTR_MIN_BYTES).backend == "splintr"
+    assert get_counter("cl100k_base", "rs-bpe", text_bytes=SPLINTR_MIN_BYTES).backend == "rs-bpe"
+
+
+def test_the_variable_chooses_the_counter_on_every_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A counter loaded before the variable was set is not reused for another backend."""
+    assert get_counter("o200k_base").backend == "rs-bpe"
     monkeypatch.setenv("AOAI_FT_TOKEN_COUNTER", "tiktoken")
-    counter = get_counter("o200k_base")
+    counter = get_counter("o200k_base", text_bytes=SPLINTR_MIN_BYTES)
     assert counter.backend == "tiktoken"
     assert counter.count_text("hello \ud800 world") == len(get_encoding("o200k_base").encode("hello \ud800 world"))
+    monkeypatch.setenv("AOAI_FT_TOKEN_COUNTER", "splintr")
+    assert get_counter("o200k_base").backend == "splintr"
     monkeypatch.setenv("AOAI_FT_TOKEN_COUNTER", "fasttok")
     with pytest.raises(TokenizerUnavailable, match="fasttok"):
         get_counter("cl100k_base")
     monkeypatch.delenv("AOAI_FT_TOKEN_COUNTER")
-    assert get_counter("o200k_base").backend == "splintr"
+    assert get_counter("o200k_base").backend == "rs-bpe"
 
 
 def test_unsupported_encoding() -> None:
@@ -106,14 +123,15 @@ def test_unsupported_encoding() -> None:
         get_counter("p50k_base")
 
 
-def test_the_counter_starts_no_thread(tmp_path) -> None:
+@pytest.mark.parametrize("backend", FAST)
+def test_the_counter_starts_no_thread(backend: str) -> None:
     """The parallel scan forks after loading the counter: a thread inside it (a pool, say) would not survive the
     fork and could leave a lock held in the child. Checked in a fresh process, after loading and counting."""
     script = (
         "import os\n"
         "from pipeline.dataset.counting import get_counter\n"
         "before = len(os.listdir('/proc/self/task'))\n"
-        "counter = get_counter('o200k_base')\n"
+        f"counter = get_counter('o200k_base', {backend!r})\n"
         "assert counter.count('Hello, world! 你好 ' * 1000) > 0\n"
         "print(before, len(os.listdir('/proc/self/task')))\n"
     )

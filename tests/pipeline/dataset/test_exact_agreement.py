@@ -25,7 +25,10 @@ def test_sample_datasets_match_the_seed(datasets_dir: Path, name: str, model: st
     assert report.tokens.assistant.model_dump() == pytest.approx(seed_distribution(assistants))
 
 
-def test_generated_file_matches_the_seed_serial_and_forked(generated) -> None:
+@pytest.mark.parametrize("counter", ["rs-bpe", "splintr"])
+def test_generated_file_matches_the_seed_serial_and_forked(generated, counter: str, monkeypatch) -> None:
+    """With either fast counter (a file this small gets rs-bpe unless the variable says otherwise)."""
+    monkeypatch.setenv("AOAI_FT_TOKEN_COUNTER", counter)
     path = generated(3000)
     totals, assistants = seed_counts(path)
     serial = scan_file(path, parallel=False)
