@@ -31,7 +31,7 @@ class PipelineError(click.ClickException):
         if self.interrupted:
             click.secho(f"Stopped waiting (Ctrl-C): {self.message}.", fg="yellow", err=True, file=file)
             if self.hint:
-                click.echo(f"  to resume: {self.hint}", err=True, file=file)
+                click.echo(f"  to go on: {self.hint}", err=True, file=file)
             return
         click.secho(f"Error: {self.message}", fg="red", err=True, file=file)
         if self.hint:

@@ -15,7 +15,7 @@ def stopped(code: int, err: str) -> tuple[str, str]:
     assert code == 130, err
     assert "Error" not in err and "Traceback" not in err and "Aborted" not in err, err
     lines = err.strip().splitlines()
-    assert lines[-2].startswith("Stopped waiting (Ctrl-C): ") and lines[-1].startswith("  to resume: "), err
+    assert lines[-2].startswith("Stopped waiting (Ctrl-C): ") and lines[-1].startswith("  to go on: "), err
     return lines[-2], lines[-1]
 
 
@@ -83,7 +83,7 @@ def test_eval_says_the_runs_go_on_and_a_rerun_adopts_them() -> None:
     message, hint = stopped(code, err)
     assert message == ("Stopped waiting (Ctrl-C): eval runs go on in the service until they finish: "
                        f"{run.id} on base."), err
-    assert hint.startswith("  to resume: run the same `aoai-ft eval` command again: it adopts the runs"), err
+    assert hint.startswith("  to go on: run the same `aoai-ft eval` command again: it adopts the runs"), err
 
 
 def test_chat_says_nothing_goes_on() -> None:

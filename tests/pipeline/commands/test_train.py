@@ -52,7 +52,7 @@ def test_ctrl_c_leaves_the_job_running(tmp_path, datasets_dir) -> None:
     assert "Error" not in err and "Traceback" not in err and "Aborted" not in err, err
     lines = err.strip().splitlines()
     assert lines[0] == f"Stopped waiting (Ctrl-C): fine-tuning job {job.id} is still running on the service.", err
-    assert lines[1].startswith("  to resume: ") and f"aoai-ft status {job.id}" in lines[1] and "aoai-ft train" in lines[1]
+    assert lines[1].startswith("  to go on: ") and f"aoai-ft status {job.id}" in lines[1] and "aoai-ft train" in lines[1]
 
 
 def test_a_deadline_that_runs_out_is_still_an_error(datasets_dir, capsys, monkeypatch) -> None:
