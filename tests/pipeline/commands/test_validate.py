@@ -153,3 +153,21 @@ def test_dash_reads_standard_input(datasets_dir: Path) -> None:
     assert priced.returncode == 0 and json.loads(priced.stdout)["billed_tokens"] > 0, priced.stderr
     twice = run("validate", "-", "-", stdin=validation)
     assert twice.returncode == 2 and "Error: standard input (-) is named more than once" in twice.stderr
+
+
+@pytest.mark.parametrize(("counter", "package"), [("rs-bpe", "rs_bpe"), ("splintr", "splintr")])
+def test_a_missing_counter_package_is_one_error_with_the_fix(counter: str, package: str) -> None:
+    """Each counter's wheel missing (here: its import blocked): one error naming the counter, how to install it
+    and the tiktoken fallback; no traceback, exit 1."""
+    code = (
+        "import sys\n"
+        f"sys.modules[{package!r}] = None  # what an uninstalled package looks like to `import`\n"
+        "from pipeline.cli import main\n"
+        "main(['validate', 'datasets/training_set.jsonl'])\n"
+    )
+    env = {**os.environ, "AOAI_FT_TOKEN_COUNTER": counter}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert f"{counter} is not importable" in proc.stderr
+    assert "pip install" in proc.stderr and "AOAI_FT_TOKEN_COUNTER=tiktoken" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
