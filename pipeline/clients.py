@@ -165,7 +165,22 @@ def describe_connection_error(exc: openai.APIConnectionError) -> tuple[str, str]
     tried = f"after {retries} {'retry' if retries == 1 else 'retries'}" if retries else "no retries (--max-retries 0)"
     timed_out = isinstance(exc, openai.APITimeoutError)
     what = f"{'timed out talking to' if timed_out else 'cannot reach'} {where} ({reason}; {tried})"
+    if _certificate_rejected(exc):
+        return what, ("the service's TLS certificate was not trusted: on a network whose proxy re-signs TLS, point "
+                      "SSL_CERT_FILE at a CA bundle that holds the proxy's certificate")
     return what, "check the endpoint URL (--endpoint / AZURE_OPENAI_ENDPOINT) and that the service is up"
+
+
+def _certificate_rejected(exc: BaseException) -> bool:
+    """Whether a certificate verification failure is among the causes of `exc`."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 API_VERSIONS = (f"a dated version such as {DEFAULT_API_VERSION} (the default when it is unset) or "
