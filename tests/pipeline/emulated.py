@@ -6,7 +6,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -84,6 +85,18 @@ def wait_until_healthy(proc: subprocess.Popen, url: str, *, timeout: float) -> N
         time.sleep(0.05)
 
 
+@contextmanager
+def reaped(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """`proc` for the block; still running when the block ends (a failed assertion, a timeout), it is killed and
+    collected, so no process outlives its test."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def interrupt(args: list[str], env: dict[str, str], ready: Callable[[], bool], *,
               timeout: float = 30) -> tuple[int, str, str]:
     """Run `aoai-ft ARGS` as users do (a subprocess with `env` over ours: the warm launcher, which forwards signals
@@ -92,7 +105,7 @@ def interrupt(args: list[str], env: dict[str, str], ready: Callable[[], bool], *
 
     proc = subprocess.Popen([str(warm_aoai_ft()), *args], env={**os.environ, "COLUMNS": "200", **env},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
-    try:
+    with reaped(proc):
         deadline = time.monotonic() + timeout
         while not ready():
             if proc.poll() is not None:
@@ -102,10 +115,6 @@ def interrupt(args: list[str], env: dict[str, str], ready: Callable[[], bool], *
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     return proc.returncode, out, err
 
 

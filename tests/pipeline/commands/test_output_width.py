@@ -15,7 +15,7 @@ from pipeline.cli import cli
 from pipeline.commands._options import WIDE_COLUMNS, console
 from pipeline.emulator.server import free_port
 from tests import loopback
-from tests.pipeline.emulated import default_sigint, wait_until_healthy
+from tests.pipeline.emulated import default_sigint, reaped, wait_until_healthy
 from tests.paths import AOAI_FT
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -92,13 +92,10 @@ def test_emulator_key_and_request_paths_stay_whole_in_a_pipe(tmp_path: Path) -> 
                             preexec_fn=default_sigint)
     url = f"http://127.0.0.1:{port}"
     missing = "/openai/fine_tuning/jobs/ftjob-" + "0123456789abcdef" * 4 + "/checkpoints"
-    try:
+    with reaped(proc):
         wait_until_healthy(proc, url, timeout=20)
         assert loopback.get(f"{url}{missing}?api-version=2024-10-21", headers={"api-key": LONG_KEY}).status_code == 404
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert whole_line_with(LONG_KEY, out).startswith("export AZURE_OPENAI_API_KEY=")  # the settings block, stdout
     whole_line_with(f"GET {missing}", err)  # the request log, stderr

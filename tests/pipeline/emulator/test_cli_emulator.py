@@ -12,7 +12,7 @@ from pipeline.cli import cli
 from pipeline.commands.emulator import parse_fault
 from pipeline.emulator.server import free_port
 from tests import loopback
-from tests.pipeline.emulated import default_sigint, run_main, wait_until_healthy
+from tests.pipeline.emulated import default_sigint, reaped, run_main, wait_until_healthy
 from tests.paths import AOAI_FT
 
 
@@ -22,7 +22,7 @@ def test_serves_until_sigint(tmp_path):
         [str(AOAI_FT), "emulator", "--port", str(port), "--api-key", "k1", "--data-dir", str(tmp_path / "d"),
          "--training-seconds", "5", "--fault", "route=/nothing-matches,kind=500", "--arm-token", "t0ken"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(proc):
         url = f"http://127.0.0.1:{port}"
         wait_until_healthy(proc, url, timeout=20)
         r = loopback.get(f"{url}/openai/models?api-version=2024-10-21", headers={"api-key": "k1"})
@@ -33,9 +33,6 @@ def test_serves_until_sigint(tmp_path):
         assert loopback.get(rg, headers={"Authorization": "Bearer t0ken"}).status_code == 200
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, err
     assert "GET /openai/models -> 200" in err  # one log line per request
     assert "Emulator stopped." in err
@@ -60,7 +57,7 @@ def test_injected_drops_log_no_traceback(tmp_path):
         [str(AOAI_FT), "emulator", "--port", str(port), "--api-key", "k1", "--quiet",
          "--fault", "route=/openai/models,kind=drop,count=3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(proc):
         url = f"http://127.0.0.1:{port}"
         wait_until_healthy(proc, url, timeout=20)
         models = f"{url}/openai/models?api-version=2024-10-21"
@@ -73,9 +70,6 @@ def test_injected_drops_log_no_traceback(tmp_path):
         assert loopback.get(models, headers={"api-key": "k1"}).status_code == 200
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert "Traceback" not in err and "LocalProtocolError" not in err and "ASGI callable" not in err, err
     assert "Emulator stopped." in err
 
@@ -127,7 +121,7 @@ def test_an_ipv6_host_serves_and_the_printed_settings_reach_it() -> None:
 
     proc = subprocess.Popen([str(AOAI_FT), "emulator", "--host", "::1", "--port", "0", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
-    try:
+    with reaped(proc):
         exports = {}
         while len(exports) < 7:
             line = proc.stdout.readline()
@@ -142,10 +136,6 @@ def test_an_ipv6_host_serves_and_the_printed_settings_reach_it() -> None:
         assert [model.id for model in client.models.list()]
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     assert f"Azure OpenAI emulator on {endpoint.rstrip('/')}  (Ctrl-C to stop)" in err
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pipeline.emulated import reaped
+
 ROOT = Path(__file__).resolve().parents[3]
 LEGACY_PYTHON = Path(os.environ.get("AOAI_FT_LEGACY_PYTHON") or ROOT / ".venv-legacy" / "bin" / "python")
 
@@ -96,7 +98,7 @@ def test_lab_task_7_and_9_with_openai_0_28(emulator, deploy, tmp_path, training_
            "AZURE_OPENAI_ENDPOINT": emulator.url + "/"}  # trailing slash, as the portal shows it
     proc = subprocess.Popen([str(LEGACY_PYTHON), str(script)], cwd=tmp_path, env=env, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with reaped(proc):
         lines = []
         while True:
             line = proc.stdout.readline()
@@ -109,9 +111,6 @@ def test_lab_task_7_and_9_with_openai_0_28(emulator, deploy, tmp_path, training_
         assert result["events"][0] == "The job has successfully completed"
         deploy(emulator, "ft-lab", result["fine_tuned_model"])
         out, err = proc.communicate("\n", timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, err
     text = "".join(lines) + out
     assert "Training file ID: file-" in text and "Status: pending" in text
