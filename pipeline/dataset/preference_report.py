@@ -35,11 +35,11 @@ def preference_report(path: Path, readable: Path, *, model: str, n_epochs: int |
                       formats: Formats) -> dict[str, Any]:
     """Validate `readable` (a seekable copy of `path`) as a preference file: its `FileReport` as data."""
     info = model_info(model)
-    counter = get_counter(info.encoding, text_bytes=readable.stat().st_size)
-    scan = scan_preference(readable, counter, info.token_limit)
+    size = readable.stat().st_size
+    scan = scan_preference(readable, get_counter(info.encoding, text_bytes=size), info.token_limit)
     pairs = tuple(scan.pair_lines) if scan.chat_lines else ()  # only a mixed file needs them listed
     formats = Formats("dpo", tuple(scan.chat_lines), pairs, formats.explicit)
-    found = _file_level(readable.stat().st_size, scan.examples) + with_format_errors(scan.errors, formats)
+    found = _file_level(size, scan.examples) + with_format_errors(scan.errors, formats)
     epochs = n_epochs or default_epochs(scan.examples)
     return report_data.file_report(
         str(path), method="dpo", examples=scan.examples, errors=_sorted(found), warnings=scan.warnings,
